@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# Runs every test of the project on a fresh machine or an old one: installs what is missing
+# (idempotently, quickly when present), then format, lints, tests, docs, feature combinations and
+# the WebAssembly build. `.ci/run` calls this; so should you before a commit.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$PWD
+
+step() { printf '\n==> %s\n' "$*"; }
+
+step "toolchain"
+installed=$(rustup component list --installed)
+for c in rustfmt clippy; do
+  grep -q "^$c" <<<"$installed" || rustup component add "$c"
+done
+rustup target list --installed | grep -qx wasm32-unknown-unknown || rustup target add wasm32-unknown-unknown
+
+step "postgresql"
+if ! pg_isready -h 127.0.0.1 -p 5432 -q 2>/dev/null; then
+  pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql)" main start
+  for _ in $(seq 1 30); do pg_isready -h 127.0.0.1 -p 5432 -q && break; sleep 1; done
+fi
+
+step "cargo fmt --check"
+cargo fmt --all -- --check
+
+step "cargo clippy (all targets, all features, -D warnings)"
+cargo clippy --workspace --all-targets --all-features -- -D warnings
+
+step "cargo test (all features)"
+cargo test --workspace --all-features
+
+step "cargo doc (broken links are errors)"
+RUSTDOCFLAGS="-D warnings" cargo doc --workspace --all-features --no-deps
+
+step "each feature on its own (no dev-dependencies)"
+features=$(sed -n '/^\[features\]/,/^\[/p' Cargo.toml | grep -oE '^[a-z0-9_-]+ *=' | tr -d ' =' | grep -vx default)
+cargo check -p smsbatch --lib --no-default-features
+for f in $features; do
+  cargo check -p smsbatch --no-default-features --features "$f"
+done
+
+step "core for wasm32-unknown-unknown (default features off)"
+cargo build -p smsbatch --lib --no-default-features --target wasm32-unknown-unknown
+
+step "done: every check passed"
+echo "$root"

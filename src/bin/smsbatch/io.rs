@@ -1,0 +1,76 @@
+//! JSON-lines plumbing shared by every subcommand.
+
+use std::io::{self, BufRead, BufWriter, Write};
+use std::process::ExitCode;
+
+use serde::Serialize;
+use serde_json::{Value, json};
+
+/// Reads JSON lines from `reader`; blank lines are skipped, and a line that is not JSON yields an
+/// error describing it, so the caller can print an error line in its place.
+pub(crate) fn json_lines(reader: impl BufRead) -> impl Iterator<Item = Result<Value, smsbatch::Error>> {
+    reader.lines().enumerate().filter_map(|(i, line)| match line {
+        Err(e) => Some(Err(invalid_input(format!("line {}: cannot read: {e}", i + 1)))),
+        Ok(line) if line.trim().is_empty() => None,
+        Ok(line) => Some(
+            serde_json::from_str(&line)
+                .map_err(|e| invalid_input(format!("line {} is not JSON: {e}", i + 1))),
+        ),
+    })
+}
+
+/// An `invalidInput` error with the given message.
+pub(crate) fn invalid_input(message: impl Into<String>) -> smsbatch::Error {
+    smsbatch::ErrorKind::InvalidInput {
+        message: message.into(),
+    }
+    .into()
+}
+
+/// Buffered stdout that writes one JSON value per line.
+pub(crate) struct Output {
+    out: BufWriter<io::StdoutLock<'static>>,
+}
+
+impl Output {
+    pub(crate) fn stdout() -> Self {
+        Self {
+            out: BufWriter::with_capacity(1 << 16, io::stdout().lock()),
+        }
+    }
+
+    /// Writes `value` as one line.
+    pub(crate) fn line(&mut self, value: &impl Serialize) -> io::Result<()> {
+        serde_json::to_writer(&mut self.out, value).map_err(io::Error::other)?;
+        self.out.write_all(b"\n")
+    }
+
+    /// Writes `{"error": {...}}` for `err`.
+    pub(crate) fn error(&mut self, err: &smsbatch::Error) -> io::Result<()> {
+        self.line(&json!({ "error": err }))
+    }
+
+    pub(crate) fn flush(&mut self) -> io::Result<()> {
+        self.out.flush()
+    }
+}
+
+/// Maps the end of a run to an exit status: a closed stdout (`| head`) is a normal end, any other
+/// I/O failure is reported on stderr.
+pub(crate) fn finish(result: io::Result<()>) -> ExitCode {
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("smsbatch: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Reports a fatal error as one `{"error": ...}` line on stdout and returns exit status 2.
+pub(crate) fn fatal(err: &smsbatch::Error) -> ExitCode {
+    let mut out = Output::stdout();
+    let _ = out.error(err).and_then(|()| out.flush());
+    ExitCode::from(2)
+}

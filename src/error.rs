@@ -1,0 +1,193 @@
+//! The crate's one error type.
+//!
+//! [`Error`] is opaque on purpose: callers branch on [`Error::kind`], and the representation can grow
+//! (a source, a span) without breaking anyone. Every kind has a stable camelCase [`ErrorKind::code`]
+//! that the command line and the WebAssembly package hand to JavaScript.
+
+use std::fmt;
+
+/// An error from any part of smsbatch.
+///
+/// Inspect it with [`Error::kind`]; its `Display` is a sentence a person can act on.
+///
+/// ```
+/// use smsbatch::{ErrorKind, Segmenter};
+///
+/// let err = Segmenter::default().validate("").unwrap_err();
+/// assert_eq!(err.kind(), &ErrorKind::EmptyMessage);
+/// assert_eq!(err.kind().code(), "emptyMessage");
+/// ```
+pub struct Error {
+    // Boxed so `Result<T, Error>` stays one pointer wide on the hot paths.
+    inner: Box<Inner>,
+}
+
+struct Inner {
+    kind: ErrorKind,
+    source: Option<Box<dyn std::error::Error + Send + Sync + 'static>>,
+}
+
+impl Error {
+    /// Creates an error of the given kind.
+    pub(crate) fn new(kind: ErrorKind) -> Self {
+        Self {
+            inner: Box::new(Inner { kind, source: None }),
+        }
+    }
+
+    /// Attaches the lower-level error that caused this one (reported through `source()`).
+    #[allow(dead_code)] // used by the feature-gated stores and the CLI helpers
+    pub(crate) fn with_source(
+        mut self,
+        source: impl std::error::Error + Send + Sync + 'static,
+    ) -> Self {
+        self.inner.source = Some(Box::new(source));
+        self
+    }
+
+    /// What went wrong.
+    pub fn kind(&self) -> &ErrorKind {
+        &self.inner.kind
+    }
+
+    /// Consumes the error and returns its kind.
+    pub fn into_kind(self) -> ErrorKind {
+        self.inner.kind
+    }
+
+    /// True for [`ErrorKind::EmptyMessage`].
+    pub fn is_empty_message(&self) -> bool {
+        matches!(self.kind(), ErrorKind::EmptyMessage)
+    }
+
+    /// True for [`ErrorKind::TooManySegments`].
+    pub fn is_too_many_segments(&self) -> bool {
+        matches!(self.kind(), ErrorKind::TooManySegments { .. })
+    }
+}
+
+impl From<ErrorKind> for Error {
+    fn from(kind: ErrorKind) -> Self {
+        Self::new(kind)
+    }
+}
+
+impl fmt::Debug for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut d = f.debug_struct("Error");
+        d.field("kind", &self.inner.kind);
+        if let Some(source) = &self.inner.source {
+            d.field("source", source);
+        }
+        d.finish()
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&self.inner.kind, f)
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.inner
+            .source
+            .as_deref()
+            .map(|e| e as &(dyn std::error::Error + 'static))
+    }
+}
+
+/// The kinds of [`Error`].
+///
+/// New kinds may be added in any release, so match with a wildcard arm.
+#[non_exhaustive]
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum ErrorKind {
+    /// The message body is empty; providers reject it or bill it as one segment for nothing.
+    #[error("the message body is empty")]
+    EmptyMessage,
+    /// The message needs more segments than the configured maximum.
+    #[error("the message needs {segments} segments, more than the maximum of {max}")]
+    TooManySegments {
+        /// Segments the message needs.
+        segments: u32,
+        /// The configured maximum.
+        max: u32,
+    },
+    /// An input (a JSON line, a file, an option) could not be understood.
+    #[error("invalid input: {message}")]
+    InvalidInput {
+        /// What is wrong with it.
+        message: String,
+    },
+}
+
+impl ErrorKind {
+    /// The kind's stable camelCase name, as the command line and the WebAssembly package report it.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::EmptyMessage => "emptyMessage",
+            Self::TooManySegments { .. } => "tooManySegments",
+            Self::InvalidInput { .. } => "invalidInput",
+        }
+    }
+}
+
+impl serde::Serialize for Error {
+    /// Serializes as `{"kind": "<code>", "message": "<Display>", ...}` plus the kind's own fields
+    /// (camelCase), the shape the command line prints inside `{"error": ...}` and the WebAssembly
+    /// package throws.
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let kind = self.kind();
+        let mut map = serializer.serialize_map(None)?;
+        map.serialize_entry("kind", kind.code())?;
+        map.serialize_entry("message", &kind.to_string())?;
+        match kind {
+            ErrorKind::EmptyMessage | ErrorKind::InvalidInput { .. } => {}
+            ErrorKind::TooManySegments { segments, max } => {
+                map.serialize_entry("segments", segments)?;
+                map.serialize_entry("max", max)?;
+            }
+        }
+        map.end()
+    }
+}
+
+/// The crate's result type.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_is_one_pointer_wide() {
+        assert_eq!(
+            std::mem::size_of::<Error>(),
+            std::mem::size_of::<usize>()
+        );
+    }
+
+    #[test]
+    fn error_is_send_sync() {
+        fn assert_send_sync<T: Send + Sync + 'static>() {}
+        assert_send_sync::<Error>();
+    }
+
+    #[test]
+    fn display_and_source() {
+        let io = std::io::Error::other("disk on fire");
+        let err = Error::new(ErrorKind::InvalidInput {
+            message: "line 3 is not JSON".into(),
+        })
+        .with_source(io);
+        assert_eq!(err.to_string(), "invalid input: line 3 is not JSON");
+        assert_eq!(
+            std::error::Error::source(&err).map(|s| s.to_string()),
+            Some("disk on fire".to_string())
+        );
+        assert_eq!(err.kind().code(), "invalidInput");
+    }
+}
