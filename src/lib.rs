@@ -24,5 +24,10 @@
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
 mod error;
+mod segment;
 
 pub use crate::error::{Error, ErrorKind, Result};
+pub use crate::segment::{
+    Encoding, NationalLanguage, NationalShift, NonGsmChar, Replacement, SegmentConfig,
+    SegmentCount, Segmentation, Segmenter, SplitPolicy, count, segment,
+};
