@@ -469,3 +469,100 @@ fn no_input_panics_on_controls_and_lone_marks() {
         }
     }
 }
+
+#[cfg(feature = "cli")]
+mod cli {
+    use serde_json::json;
+
+    use crate::support::{json_lines, run_cli};
+
+    #[test]
+    fn lines_in_lines_out_with_errors_in_place() {
+        let input = "\"Hello world\"\n{\"text\": \"ça 😀\"}\nnot json\n{\"text\": 5}\n[1]\n\"]\"\n";
+        let (out, code) = run_cli(&["segments"], input);
+        assert_eq!(code, 0);
+        let lines = json_lines(&out);
+        assert_eq!(lines.len(), 6);
+        assert_eq!(
+            lines[0],
+            json!({"encoding": "GSM-7", "segments": 1, "units": 11, "segmentUnits": [11],
+                   "capacity": 160, "graphemes": 11, "parts": ["Hello world"], "nonGsm": []})
+        );
+        assert_eq!(
+            lines[1],
+            json!({"encoding": "UCS-2", "segments": 1, "units": 5, "segmentUnits": [5],
+                   "capacity": 70, "graphemes": 4, "parts": ["ça 😀"],
+                   "nonGsm": [{"char": "ç", "index": 0}, {"char": "😀", "index": 3}]})
+        );
+        for bad in &lines[2..5] {
+            assert_eq!(bad["error"]["kind"], "invalidInput", "{bad}");
+            assert!(bad["error"]["message"].as_str().unwrap().len() > 10);
+        }
+        assert_eq!(lines[5]["units"], 2);
+    }
+
+    #[test]
+    fn options_reach_the_segmenter() {
+        let text = format!("\"{}\"\n", "a".repeat(161));
+        let (out, _) = run_cli(&["segments", "--ref16"], &text);
+        assert_eq!(json_lines(&out)[0]["segmentUnits"], json!([152, 9]));
+
+        // The flag's two regional indicators straddle unit 67 (the `flag_boundary` vector).
+        let flag = format!("\"{}🇮🇹{}\"\n", "a".repeat(65), "a".repeat(65));
+        let (g, _) = run_cli(&["segments"], &flag);
+        let (cp, _) = run_cli(&["segments", "--split", "code-points"], &flag);
+        assert_eq!(json_lines(&g)[0]["segments"], 3);
+        assert_eq!(json_lines(&cp)[0]["segments"], 2);
+
+        let (out, _) = run_cli(
+            &[
+                "segments",
+                "--national-languages",
+                "tr,pt",
+                "--smart-encoding",
+            ],
+            "\"Şişli “x”\"\n\"plain\"\n",
+        );
+        let lines = json_lines(&out);
+        assert_eq!(lines[0]["encoding"], "GSM-7");
+        assert_eq!(
+            lines[0]["nationalLanguage"],
+            json!({"singleShift": null, "lockingShift": "tr"})
+        );
+        assert_eq!(
+            lines[0]["replacements"],
+            json!([{"from": "“", "to": "\"", "index": 6}, {"from": "”", "to": "\"", "index": 8}])
+        );
+        assert_eq!(
+            lines[1]["nationalLanguage"],
+            json!({"singleShift": null, "lockingShift": null})
+        );
+        assert_eq!(lines[1]["replacements"], json!([]));
+    }
+
+    #[test]
+    fn summary_of_a_file() {
+        let dir = std::env::temp_dir().join(format!("smsbatch-seg-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("messages.json");
+        let long = "x".repeat(200);
+        std::fs::write(&file, json!(["hi", "😀", long, "esc\"aped"]).to_string()).unwrap();
+        let path = file.to_str().unwrap();
+        let (out, code) = run_cli(&["segments", "--input", path, "--summary"], "");
+        assert_eq!(code, 0);
+        assert_eq!(
+            json_lines(&out),
+            vec![json!({"messages": 4, "segments": 5, "byEncoding": {
+                "GSM-7": {"messages": 3, "segments": 4},
+                "UCS-2": {"messages": 1, "segments": 1}}})]
+        );
+        let (out, _) = run_cli(&["segments", "--input", path], "");
+        assert_eq!(json_lines(&out).len(), 4);
+
+        std::fs::write(&file, "[\"ok\", 3]").unwrap();
+        let (out, code) = run_cli(&["segments", "--input", path, "--summary"], "");
+        assert_eq!(code, 2);
+        assert_eq!(json_lines(&out)[0]["error"]["kind"], "invalidInput");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

@@ -181,16 +181,44 @@ const fn build_ascii_cost(basic: &[char; 128], single: &[(u8, char)]) -> [u8; 12
 /// Septets `c` costs in the default alphabet (1 or 2), or 0 when it forces UCS-2.
 #[inline]
 pub(crate) fn default_cost(c: char) -> u8 {
-    if c.is_ascii() {
-        return ASCII_COST[c as usize];
+    default_cost_cp(c as u32)
+}
+
+/// [`default_cost`] by code point, with table lookups for the only ranges that hold default
+/// alphabet characters outside ASCII: Latin-1, the Greek capitals, and `€`.
+#[inline]
+pub(crate) fn default_cost_cp(cp: u32) -> u8 {
+    if cp < 0x80 {
+        ASCII_COST[cp as usize]
+    } else if cp < 0x100 {
+        LATIN1_COST[(cp - 0x80) as usize]
+    } else if (GREEK_FIRST..GREEK_FIRST + 32).contains(&cp) {
+        GREEK_COST[(cp - GREEK_FIRST) as usize]
+    } else if cp == 0x20AC {
+        2
+    } else {
+        0
     }
-    match c {
-        '£' | '¥' | 'è' | 'é' | 'ù' | 'ì' | 'ò' | 'Ç' | 'Ø' | 'ø' | 'Å' | 'å' | 'Δ' | 'Φ' | 'Γ'
-        | 'Λ' | 'Ω' | 'Π' | 'Ψ' | 'Σ' | 'Θ' | 'Ξ' | 'Æ' | 'æ' | 'ß' | 'É' | '¤' | '¡' | 'Ä'
-        | 'Ö' | 'Ñ' | 'Ü' | '§' | '¿' | 'ä' | 'ö' | 'ñ' | 'ü' | 'à' => 1,
-        '€' => 2,
-        _ => 0,
+}
+
+const GREEK_FIRST: u32 = 0x0390;
+
+/// Cost of U+0080..=U+00FF in the default alphabet.
+static LATIN1_COST: [u8; 128] = build_range_cost(0x80);
+/// Cost of U+0390..=U+03AF (the ten Greek capitals of the basic table live here).
+static GREEK_COST: [u8; 32] = build_range_cost(GREEK_FIRST);
+
+const fn build_range_cost<const N: usize>(first: u32) -> [u8; N] {
+    let mut cost = [0u8; N];
+    let mut i = 0;
+    while i < 128 {
+        let c = DEFAULT_BASIC[i] as u32;
+        if c >= first && c < first + N as u32 {
+            cost[(c - first) as usize] = 1;
+        }
+        i += 1;
     }
+    cost
 }
 
 /// One 7-bit alphabet: a locking table (the default one unless a national locking shift is

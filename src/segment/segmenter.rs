@@ -7,7 +7,7 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 use unicode_segmentation::UnicodeSegmentation;
 
-use super::fast::{self, Scan};
+use super::fast;
 use super::gsm7::{Alphabet, default_cost};
 use super::smart::{self, Replacement};
 use super::ucs2::grapheme_safe_cut;
@@ -476,15 +476,17 @@ impl Segmenter {
         let single_gsm = capacity(Encoding::Gsm7, 0, false, false);
         let concat_gsm = capacity(Encoding::Gsm7, 0, true, self.config.ref16);
         let graphemes = self.config.split == SplitPolicy::Graphemes;
-        let count = match fast::scan_default(text) {
-            Scan::Gsm { units, escapes } => SegmentCount {
+        let count = match fast::scan_default(text, concat_gsm) {
+            Some((units, parts)) => SegmentCount {
                 encoding: Encoding::Gsm7,
                 units: to_u32(units),
-                segments: to_u32(fast::gsm_segments(
-                    text, units, escapes, single_gsm, concat_gsm,
-                )),
+                segments: if units <= single_gsm {
+                    1
+                } else {
+                    to_u32(parts)
+                },
             },
-            Scan::Ucs2 => {
+            None => {
                 let single = capacity(Encoding::Ucs2, 0, false, false);
                 let concat = capacity(Encoding::Ucs2, 0, true, self.config.ref16);
                 let (units, segments) = fast::ucs2_count(text, graphemes, single, concat);

@@ -40,6 +40,9 @@ pub(crate) fn utf16_len(bytes: &[u8]) -> usize {
 /// `part_start` it is longer than a part can hold, and the cut falls back to the code point
 /// boundary `at` (never a surrogate pair: `at` is always a code point boundary).
 pub(crate) fn grapheme_safe_cut(text: &str, part_start: usize, at: usize) -> usize {
+    if surely_a_boundary(text, at) {
+        return at;
+    }
     let mut cursor = GraphemeCursor::new(at, text.len(), true);
     match cursor.is_boundary(text, 0) {
         Ok(true) => at,
@@ -51,6 +54,36 @@ pub(crate) fn grapheme_safe_cut(text: &str, part_start: usize, at: usize) -> usi
         },
         Err(_) => at,
     }
+}
+
+/// True when UAX #29 certainly breaks between the characters on either side of `at`, decided from
+/// the two characters alone; false means "ask the full algorithm".
+///
+/// A break is certain when the character after `at` has Grapheme_Cluster_Break=Other and is
+/// neither Extended_Pictographic nor an Indic conjunct consonant nor a regional indicator (no rule
+/// from GB3 to GB13 can then join it to what precedes) and the character before is not Prepend
+/// (GB9b) or CR. The ranges below are such characters in the scripts messages are mostly written
+/// in; everything else takes the slow path, which is always right.
+fn surely_a_boundary(text: &str, at: usize) -> bool {
+    fn plain(c: char) -> bool {
+        matches!(c,
+            ' '..='~'
+            | '\u{C0}'..='\u{24F}'           // Latin-1 letters, Latin Extended-A and -B
+            | '\u{370}'..='\u{3FF}'          // Greek (its combining marks are U+0300..U+036F)
+            | '\u{400}'..='\u{482}'          // Cyrillic before its combining marks
+            | '\u{48A}'..='\u{52F}'
+            | '\u{3041}'..='\u{3096}'        // Hiragana before the (semi-)voiced sound marks
+            | '\u{30A1}'..='\u{30FA}'        // Katakana
+            | '\u{4E00}'..='\u{9FFF}'        // CJK Unified Ideographs
+        )
+    }
+    let (Some(before), Some(after)) = (
+        text.get(..at).and_then(|t| t.chars().next_back()),
+        text.get(at..).and_then(|t| t.chars().next()),
+    ) else {
+        return true;
+    };
+    plain(after) && (plain(before) || ('\n'..='\u{5FF}').contains(&before) && before != '\r')
 }
 
 #[cfg(test)]
@@ -72,6 +105,60 @@ mod tests {
         }
         let long = "😀".repeat(300);
         assert_eq!(utf16_len(long.as_bytes()), 600);
+    }
+
+    #[test]
+    fn the_shortcut_agrees_with_uax29() {
+        use unicode_segmentation::UnicodeSegmentation;
+        let samples = [
+            "Привет, мир! Ёлка й",
+            "日本語のテキストです。ガギグ",
+            "Γειά σου κόσμε",
+            "Şişli İstanbul ğ ı",
+            "e\u{301}a\u{308}",
+            "a\u{200D}😀",
+            "\r\na\rb",
+            "क्षि ष",
+            "🇮🇹🇬🇧",
+            "\u{600}1 x\u{600}",
+            "한국어 텍스트",
+            "カ\u{3099}か\u{309A}",
+            "😀\u{1F3FD}x",
+        ];
+        for text in samples {
+            let boundaries: Vec<usize> = text.grapheme_indices(true).map(|(i, _)| i).collect();
+            for (at, _) in text.char_indices().skip(1) {
+                if surely_a_boundary(text, at) {
+                    assert!(boundaries.contains(&at), "{text:?} at {at}");
+                }
+            }
+        }
+    }
+
+    use proptest::strategy::Strategy as _;
+
+    proptest::proptest! {
+        #[test]
+        fn the_shortcut_never_claims_a_false_boundary(
+            text in proptest::collection::vec(
+                proptest::prop_oneof![
+                    proptest::char::range('\u{0}', '\u{7FF}'),
+                    proptest::char::range('\u{3000}', '\u{30FF}'),
+                    proptest::char::range('\u{1F1E6}', '\u{1F1FF}'),
+                    proptest::sample::select(vec!['\u{200D}', '\u{FE0F}', '😀', '\u{1F3FD}', 'क', '\u{94D}', '한', '\u{600}']),
+                    proptest::char::any(),
+                ],
+                0..40,
+            ).prop_map(|v| v.into_iter().collect::<String>())
+        ) {
+            use unicode_segmentation::UnicodeSegmentation;
+            let boundaries: Vec<usize> = text.grapheme_indices(true).map(|(i, _)| i).collect();
+            for (at, _) in text.char_indices().skip(1) {
+                if surely_a_boundary(&text, at) {
+                    proptest::prop_assert!(boundaries.contains(&at), "{:?} at {}", text, at);
+                }
+            }
+        }
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! The `smsbatch` command line: a thin layer over the library whose JSON lines are a stable contract.
 
 mod io;
+mod segments;
 
 use std::process::ExitCode;
 
@@ -18,9 +19,14 @@ struct Cli {
 }
 
 #[derive(Debug, Subcommand)]
-enum Command {}
+enum Command {
+    /// Encoding, segments and parts of each message (JSON lines on stdin, or --input FILE).
+    Segments(segments::Args),
+}
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    match cli.command {}
+    match cli.command {
+        Command::Segments(args) => segments::run(args),
+    }
 }
