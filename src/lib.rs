@@ -8,6 +8,11 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
+//! # Modules
+//!
+//! - [`filter`]: audience filters, one wire form compiled to PostgREST parameters, parameterised
+//!   SQL and an in-memory evaluator that select the same rows.
+//!
 //! # Crate features
 //!
 //! - `tokio`: the async send-queue runner.
@@ -24,5 +29,6 @@
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
 mod error;
+pub mod filter;
 
 pub use crate::error::{Error, ErrorKind, Result};

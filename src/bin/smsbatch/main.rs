@@ -1,5 +1,6 @@
 //! The `smsbatch` command line: a thin layer over the library whose JSON lines are a stable contract.
 
+mod filter;
 mod io;
 
 use std::process::ExitCode;
@@ -7,16 +8,26 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 #[derive(Debug, Parser)]
-#[command(name = "smsbatch", version, about = "Batch SMS campaigns: segments, preview, filters, flags")]
+#[command(
+    name = "smsbatch",
+    version,
+    about = "Batch SMS campaigns: segments, preview, filters, flags"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
 }
 
 #[derive(Debug, Subcommand)]
-enum Command {}
+enum Command {
+    /// Compile audience filters (JSON lines) to PostgREST parameters and SQL, or evaluate them
+    /// over rows with --eval.
+    Filter(filter::Args),
+}
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    match cli.command {}
+    match cli.command {
+        Command::Filter(args) => filter::run(args),
+    }
 }
