@@ -265,9 +265,23 @@ fn ir_expr(ir: &Ir) -> Option<Expr> {
         // Constants survive simplification only at the root, handled by `emit`.
         Ir::Const(_) => None,
         Ir::Leaf(leaf) => Some(leaf_expr(leaf)),
-        Ir::And(children) => Some(Expr::And(children.iter().filter_map(ir_expr).collect())),
-        Ir::Or(children) => Some(Expr::Or(children.iter().filter_map(ir_expr).collect())),
+        Ir::And(children) => Some(Expr::And(flatten(children, true))),
+        Ir::Or(children) => Some(Expr::Or(flatten(children, false))),
     }
+}
+
+/// Emits `children`, splicing a child group of the same kind into its parent (a negated leaf's
+/// `or(col.is.null,..)` inside an `or` needs no nesting).
+fn flatten(children: &[Ir], is_and: bool) -> Vec<Expr> {
+    let mut out = Vec::with_capacity(children.len());
+    for e in children.iter().filter_map(ir_expr) {
+        match e {
+            Expr::And(grand) if is_and => out.extend(grand),
+            Expr::Or(grand) if !is_and => out.extend(grand),
+            other => out.push(other),
+        }
+    }
+    out
 }
 
 /// Emits the parameters for `ir`; `id` is the key column used to write FALSE.

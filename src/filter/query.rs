@@ -630,8 +630,10 @@ impl CompiledQuery {
         } else {
             columns.join(", ")
         };
-        let mut b = SqlBuilder::default();
-        b.sql = format!("SELECT {cols} FROM {table} WHERE ");
+        let mut b = SqlBuilder {
+            sql: format!("SELECT {cols} FROM {table} WHERE "),
+            ..SqlBuilder::default()
+        };
         b.ir(&self.page.ir);
         b.sql.push_str(" ORDER BY ");
         b.sql.push_str(&self.sql_order_by());
@@ -643,8 +645,10 @@ impl CompiledQuery {
             }
         }
         let select = b.finish();
-        let mut c = SqlBuilder::default();
-        c.sql = format!("SELECT count(*) FROM {table} WHERE ");
+        let mut c = SqlBuilder {
+            sql: format!("SELECT count(*) FROM {table} WHERE "),
+            ..SqlBuilder::default()
+        };
         c.ir(&self.selection.ir);
         let count = c.finish();
         Ok(SqlQuery {

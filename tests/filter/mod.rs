@@ -1,0 +1,11 @@
+//! Audience filters: the operator spec, PostgREST strings, the differential test against
+//! PostgreSQL, queries, saved filters and the CLI.
+
+mod cli;
+mod differential;
+mod operators;
+mod pg;
+mod postgrest;
+mod query;
+mod roundtrip;
+mod saved;
