@@ -203,7 +203,7 @@ enum TsValue {
     Day(Date),
 }
 
-/// Options for [`Filter::compile`]: the current time (for `withinLastDays`) and input limits.
+/// Options for [`Filter::compile`](super::Filter::compile): the current time (for `withinLastDays`) and input limits.
 ///
 /// ```
 /// use smsbatch::filter::FilterOptions;
