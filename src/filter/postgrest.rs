@@ -16,7 +16,13 @@
 //! - `contains`/`startsWith`/`endsWith` are `ilike` with the value LIKE-escaped (`\` `%` `_`)
 //!   before the `*` wildcards are added, because PostgREST turns every `*` into `%` and keeps
 //!   LIKE's own escapes. A literal `*` cannot be written in like/ilike at all, so a value holding
-//!   one is matched with `imatch` and a regex-escaped value instead.
+//!   one is matched with a regular expression instead: `match` (case-sensitive) where each letter
+//!   is a bracket class of every character that lowercases to the same letter (`k` becomes `[kK]`
+//!   plus the Kelvin sign U+212A) and
+//!   every ASCII punctuation character is escaped. That is exactly ILIKE's rule (`lower(x)` and
+//!   `lower(value)` equal character by character); `imatch` would not be, because PostgreSQL's
+//!   case-insensitive regexes only add each character's own upper and lower case (so `k` would
+//!   not match the Kelvin sign U+212A, which ILIKE matches).
 //! - The whole query string is form-encoded (`application/x-www-form-urlencoded`), so `+` (phone
 //!   numbers, offsets) travels as `%2B`: PostgREST decodes a raw `+` as a space.
 //! - `FALSE` (an `or` of nothing, `in []`) is `id=in.()`, which PostgREST turns into
@@ -121,6 +127,7 @@ pub(crate) fn like_escape(s: &str) -> String {
 /// Escapes a literal for a PostgreSQL regular expression (ARE): a `\` before any ASCII
 /// punctuation makes it literal. Letters and digits are left alone, because `\` followed by an
 /// alphanumeric is a class escape (`\d`, `\m`...).
+#[cfg(test)]
 pub(crate) fn regex_escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len() + 4);
     for c in s.chars() {
@@ -128,6 +135,63 @@ pub(crate) fn regex_escape(s: &str) -> String {
             out.push('\\');
         }
         out.push(c);
+    }
+    out
+}
+
+/// The case-folded form of one character (see [`fold_case`](super::fold_case)); always one
+/// character, as in PostgreSQL.
+fn fold_char(c: char) -> char {
+    if c == '\u{130}' {
+        return 'i';
+    }
+    let mut lower = c.to_lowercase();
+    match (lower.next(), lower.next()) {
+        (Some(l), None) => l,
+        _ => c,
+    }
+}
+
+/// For each folded character, the other characters that fold to it (`k` → `K` and U+212A). Built once,
+/// on the first value with a `*` in it, by scanning every code point.
+fn fold_classes() -> &'static std::collections::HashMap<char, Vec<char>> {
+    static CLASSES: std::sync::OnceLock<std::collections::HashMap<char, Vec<char>>> =
+        std::sync::OnceLock::new();
+    CLASSES.get_or_init(|| {
+        let mut map: std::collections::HashMap<char, Vec<char>> = std::collections::HashMap::new();
+        for c in (0..=0x10FFFFu32).filter_map(char::from_u32) {
+            let f = fold_char(c);
+            if f != c {
+                map.entry(f).or_default().push(c);
+            }
+        }
+        map
+    })
+}
+
+/// A case-sensitive regular expression matching `s` the way ILIKE does: each character becomes
+/// the class of all characters that fold to the same one, punctuation is escaped.
+pub(crate) fn regex_fold_escape(s: &str) -> String {
+    let classes = fold_classes();
+    let mut out = String::with_capacity(s.len() * 3);
+    for c in s.chars() {
+        let f = fold_char(c);
+        match classes.get(&f) {
+            // Case variants are letters (never `]`, `\`, `^` or `-`), so a bracket class needs no
+            // escaping inside.
+            Some(others) => {
+                out.push('[');
+                out.push(f);
+                out.extend(others.iter());
+                out.push(']');
+            }
+            None => {
+                if f.is_ascii_punctuation() {
+                    out.push('\\');
+                }
+                out.push(f);
+            }
+        }
     }
     out
 }
@@ -214,13 +278,13 @@ fn leaf_expr(leaf: &Leaf) -> Expr {
         }
         (Pred::Like(kind, s), neg) => {
             let (op, value) = if s.contains('*') {
-                let re = regex_escape(s);
+                let re = regex_fold_escape(s);
                 let re = match kind {
                     LikeKind::Contains => re,
                     LikeKind::StartsWith => format!("^{re}"),
                     LikeKind::EndsWith => format!("{re}$"),
                 };
-                (if neg { "not.imatch" } else { "imatch" }, re)
+                (if neg { "not.match" } else { "match" }, re)
             } else {
                 let esc = like_escape(s);
                 let pattern = match kind {
@@ -379,5 +443,8 @@ mod tests {
         assert_eq!(like_escape(r"50%_off\"), r"50\%\_off\\");
         assert_eq!(regex_escape("a*b.c(d)ü1"), r"a\*b\.c\(d\)ü1");
         assert_eq!(quote(r#"a"b\c"#), r#""a\"b\\c""#);
+        assert_eq!(regex_fold_escape("K*1.ß"), "[kK\u{212A}]\\*1\\.[ßẞ]");
+        assert_eq!(regex_fold_escape("\u{212A}"), "[kK\u{212A}]");
+        assert_eq!(regex_fold_escape("İ"), "[iIİ]");
     }
 }

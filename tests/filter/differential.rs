@@ -1,7 +1,9 @@
 //! The differential test on the real PostgreSQL server: random filter trees over random
 //! customer rows full of NULLs, empty strings and hostile values must select the same ids through
-//! the SQL back end and the in-memory evaluator (JSON rows and pre-parsed tables), and random
-//! queries (search, sort, offset or keyset pages, counts) the same pages.
+//! the SQL back end, the in-memory evaluator (JSON rows and pre-parsed tables) and the PostgREST
+//! parameters (run through the test-only PostgREST interpreter, which is checked against
+//! PostgREST's own golden cases), and random queries (search, sort, offset or keyset pages,
+//! counts) the same pages.
 //!
 //! Strings are drawn from hostile characters and words, leaving out only the code points whose
 //! lowercase differs between Rust and this server (`CASE_FOLD_DIFFERENCES`, checked below).
@@ -17,6 +19,7 @@ use smsbatch::filter::{
 };
 
 use super::pg::TestDb;
+use super::postgrest_interp::interpret;
 
 const NOW: &str = "2024-06-15T12:34:56.789012Z";
 const ROWS: usize = 400;
@@ -308,12 +311,22 @@ fn pools(rows: &[Value]) -> Pools {
     }
 }
 
-fn value_for(ty: smsbatch::filter::FieldType, pools: &Pools) -> BoxedStrategy<Value> {
+/// The integer columns of the test table. PostgREST casts a value to its column's type, so a
+/// fractional value on an integer column is a 400 there (while SQL compares numerically): integer
+/// columns get integer values.
+const INTEGER_COLUMNS: &[&str] = &["id", "orders_count"];
+
+fn value_for(field: &str, ty: smsbatch::filter::FieldType, pools: &Pools) -> BoxedStrategy<Value> {
     use smsbatch::filter::FieldType::*;
     match ty {
         String => prop::sample::select(pools.strings.clone())
             .prop_map(Value::String)
             .boxed(),
+        Number if INTEGER_COLUMNS.contains(&field) => {
+            prop_oneof![-1i64..8, Just(100), Just(1_000_000)]
+                .prop_map(|n| json!(n))
+                .boxed()
+        }
         Number => prop::sample::select(NUMBERS.to_vec())
             .prop_map(|f| json!(f))
             .boxed(),
@@ -335,7 +348,7 @@ fn condition(schema: &Schema, pools: &Pools) -> BoxedStrategy<Value> {
     for field in schema.fields() {
         for &op in Op::ALL.iter().filter(|op| op.applies_to(field.ty)) {
             let name = field.name.clone();
-            let value = value_for(field.ty, pools);
+            let value = value_for(&field.name, field.ty, pools);
             let s: BoxedStrategy<Value> = match op.value_shape() {
                 smsbatch::filter::ValueShape::None => {
                     Just(json!({"field": name, "op": op.as_str()})).boxed()
@@ -431,9 +444,11 @@ fn sql_and_memory_agree_on_random_filters() {
                     .map_err(|e| TestCaseError::fail(format!("{f}: {e}")))
             })
             .collect::<Result<_, _>>()?;
-        // One statement for the whole batch: SELECT ARRAY(..), ARRAY(..), ...
+        // One statement for the whole batch: SELECT ARRAY(..), ARRAY(..), ... with, for each
+        // filter, its SQL and what PostgREST would run for its query string.
         let mut sql = String::from("SELECT ");
         let mut params = Vec::new();
+        let mut queries = Vec::new();
         for (i, f) in compiled.iter().enumerate() {
             let w = f.sql();
             if i > 0 {
@@ -444,6 +459,15 @@ fn sql_and_memory_agree_on_random_filters() {
                 renumber(w.where_clause(), params.len())
             ));
             params.extend(w.text_params());
+            let query = f.postgrest().query_string();
+            let request = interpret(&query).map_err(|e| {
+                TestCaseError::fail(format!("PostgREST would answer 400 ({e}) for {query}"))
+            })?;
+            sql.push_str(&format!(
+                ", ARRAY(SELECT id FROM customers WHERE {} ORDER BY id)",
+                request.where_sql()
+            ));
+            queries.push(query);
         }
         let row = db
             .borrow_mut()
@@ -451,7 +475,8 @@ fn sql_and_memory_agree_on_random_filters() {
             .pop()
             .expect("one row");
         for (i, f) in compiled.iter().enumerate() {
-            let from_sql: Vec<i32> = row.get(i);
+            let from_sql: Vec<i32> = row.get(2 * i);
+            let from_postgrest: Vec<i32> = row.get(2 * i + 1);
             let ev = f.evaluator();
             let from_memory = ids(
                 &rows,
@@ -472,6 +497,13 @@ fn sql_and_memory_agree_on_random_filters() {
                     .map_err(|e| TestCaseError::fail(e.to_string()))?,
             );
             prop_assert_eq!(&from_table, &from_memory);
+            prop_assert_eq!(
+                &from_postgrest,
+                &from_memory,
+                "filter {}\nPostgREST {}",
+                filters[i],
+                queries[i]
+            );
             checked.set(checked.get() + 1);
             if !from_sql.is_empty() && from_sql.len() < ROWS {
                 nonempty.set(nonempty.get() + 1);
@@ -600,6 +632,33 @@ fn sql_and_memory_agree_on_random_queries() {
                 query,
                 sql.select()
             );
+            // PostgREST: the page request (filter with cursor, order, limit, offset) and the count.
+            let request = compiled.postgrest();
+            let interpreted = interpret(&request.query_string())
+                .map_err(|e| TestCaseError::fail(format!("400: {e}")))?;
+            let via_postgrest: Vec<i32> = db
+                .borrow_mut()
+                .query_text(&interpreted.select_sql("id", "customers"), &[])
+                .iter()
+                .map(|r| r.get(0))
+                .collect();
+            prop_assert_eq!(
+                &via_postgrest,
+                &page,
+                "PostgREST {}",
+                request.query_string()
+            );
+            let count_request = interpret(&compiled.postgrest_count().query_string())
+                .map_err(|e| TestCaseError::fail(e))?;
+            let counted: i64 = db.borrow_mut().query_text(
+                &format!(
+                    "SELECT count(*) FROM customers WHERE {}",
+                    count_request.where_sql()
+                ),
+                &[],
+            )[0]
+            .get(0);
+            prop_assert_eq!(Some(counted as usize), memory.total);
             let count = sql.count_statement();
             let total: i64 = db
                 .borrow_mut()

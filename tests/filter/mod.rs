@@ -6,6 +6,7 @@ mod differential;
 mod operators;
 mod pg;
 mod postgrest;
+mod postgrest_interp;
 mod query;
 mod roundtrip;
 mod saved;

@@ -189,31 +189,34 @@ fn patterns_escape_like_then_add_wildcards() {
 }
 
 #[test]
-fn a_literal_star_uses_imatch() {
+fn a_literal_star_uses_a_case_folding_regex() {
     // like/ilike cannot match a literal `*` (every `*` becomes `%`, and `\*` becomes `\%`), so a
-    // value holding one is a case-insensitive regex, every ASCII punctuation character escaped.
+    // value holding one is a regular expression with `match`: each letter a class of everything
+    // that lowercases to it (ILIKE's rule; `imatch` differs on letters like the Kelvin sign),
+    // ASCII punctuation escaped, `^`/`$` anchoring startsWith/endsWith.
     assert_eq!(
         pairs(json!({"field": "first_name", "op": "contains", "value": "a*b.c"})),
-        one("first_name", r"imatch.a\*b\.c")
+        one("first_name", r"match.[aA]\*[bB]\.[cC]")
     );
     assert_eq!(
-        pairs(json!({"field": "first_name", "op": "startsWith", "value": "a*"})),
-        one("first_name", r"imatch.^a\*")
+        pairs(json!({"field": "first_name", "op": "startsWith", "value": "K*"})),
+        one("first_name", "match.^[kK\u{212A}]\\*")
     );
     assert_eq!(
         pairs(json!({"field": "first_name", "op": "endsWith", "value": "*"})),
-        one("first_name", r"imatch.\*$")
+        one("first_name", r"match.\*$")
     );
+    // Negated: NULL-inclusive, and the regex's backslashes escaped again inside the quotes.
     assert_eq!(
         pairs(json!({"field": "first_name", "op": "notContains", "value": "a*b"})),
         one(
             "or",
-            r#"(first_name.is.null,first_name.not.imatch."a\\*b")"#
+            r#"(first_name.is.null,first_name.not.match."[aA]\\*[bB]")"#
         )
     );
     assert_eq!(
         query(json!({"field": "first_name", "op": "contains", "value": "1+1*"})),
-        "first_name=imatch.1%5C%2B1%5C*"
+        "first_name=match.1%5C%2B1%5C*"
     );
 }
 
