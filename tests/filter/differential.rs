@@ -649,7 +649,7 @@ fn sql_and_memory_agree_on_random_queries() {
                 request.query_string()
             );
             let count_request = interpret(&compiled.postgrest_count().query_string())
-                .map_err(|e| TestCaseError::fail(e))?;
+                .map_err(TestCaseError::fail)?;
             let counted: i64 = db.borrow_mut().query_text(
                 &format!(
                     "SELECT count(*) FROM customers WHERE {}",
