@@ -233,6 +233,7 @@ pub struct Limits {
     max_nodes: usize,
     max_value_len: usize,
     max_list_len: usize,
+    max_values: usize,
 }
 
 impl Default for Limits {
@@ -242,14 +243,27 @@ impl Default for Limits {
 }
 
 impl Limits {
-    /// The defaults: depth 32, 1,000 nodes, values of 1,000 characters, lists of 1,000 items.
+    /// The defaults: depth 32, 1,000 nodes, values of 1,000 characters, lists of 1,000 items,
+    /// 10,000 list items in all (which keeps the SQL well under PostgreSQL's 65,535 parameters).
     pub const fn new() -> Self {
         Self {
             max_depth: 32,
             max_nodes: 1_000,
             max_value_len: 1_000,
             max_list_len: 1_000,
+            max_values: 10_000,
         }
+    }
+
+    /// Most `in` / `notIn` items in one filter, all lists together.
+    pub const fn max_values(mut self, n: usize) -> Self {
+        self.max_values = n;
+        self
+    }
+
+    /// The configured limit on list items in all.
+    pub const fn get_max_values(&self) -> usize {
+        self.max_values
     }
 
     /// Deepest nesting of nodes (the root is depth 1).

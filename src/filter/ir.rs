@@ -284,6 +284,7 @@ pub(crate) fn lower(
         schema,
         options,
         path: base.to_owned(),
+        values: 0,
     };
     lowerer.node(node, false)
 }
@@ -301,6 +302,7 @@ pub(crate) fn parse_scalar(
         schema,
         options: &options,
         path: path.to_owned(),
+        values: 0,
     };
     lowerer.scalar(ty, value, "the value")
 }
@@ -309,6 +311,8 @@ struct Lowerer<'a> {
     schema: &'a Schema,
     options: &'a FilterOptions,
     path: String,
+    /// List items seen so far (each one a SQL parameter).
+    values: usize,
 }
 
 impl Lowerer<'_> {
@@ -351,7 +355,17 @@ impl Lowerer<'_> {
         }
     }
 
-    fn condition(&self, c: &Condition) -> Result<Ir> {
+    fn condition(&mut self, c: &Condition) -> Result<Ir> {
+        if let Some(Value::Array(items)) = &c.value {
+            self.values += items.len();
+            let max = self.options.limits.get_max_values();
+            if self.values > max {
+                return Err(too_large(
+                    &self.path,
+                    format!("more than {max} list items in all"),
+                ));
+            }
+        }
         let path = self.path.as_str();
         let Some(field) = self.schema.field(&c.field) else {
             return Err(Error::new(ErrorKind::UnknownField {
@@ -704,4 +718,200 @@ fn unreachable_positive(path: &str, op: Op) -> Result<Ir> {
         path,
         format!("internal error: `{op}` has no lowering"),
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn lower_json(v: Value) -> Ir {
+        let options = FilterOptions::new()
+            .now_rfc3339("2024-03-10T12:00:00.123456789Z")
+            .unwrap();
+        lower(
+            &Node::from_value(&v).unwrap(),
+            &Schema::customers(),
+            &options,
+            "",
+        )
+        .unwrap()
+    }
+
+    fn leaf(field: &str, ty: FieldType, negated: bool, pred: Pred) -> Ir {
+        Ir::Leaf(Leaf {
+            field: field.into(),
+            ty,
+            negated,
+            pred,
+        })
+    }
+
+    #[test]
+    fn not_is_pushed_to_the_leaves() {
+        let ir = lower_json(json!({"not": {"and": [
+            {"field": "opted_in", "op": "isTrue"},
+            {"or": [{"field": "phone", "op": "isEmpty"}, {"field": "city", "op": "notEquals", "value": "x"}]}
+        ]}}));
+        assert_eq!(
+            ir,
+            Ir::Or(vec![
+                leaf("opted_in", FieldType::Boolean, true, Pred::True),
+                Ir::And(vec![
+                    leaf("phone", FieldType::String, true, Pred::NullOrEmpty),
+                    leaf(
+                        "city",
+                        FieldType::String,
+                        false,
+                        Pred::Eq(Scalar::Str("x".into()))
+                    ),
+                ]),
+            ])
+        );
+    }
+
+    #[test]
+    fn constants_fold_and_groups_flatten() {
+        assert_eq!(lower_json(json!({"and": []})), Ir::Const(true));
+        assert_eq!(lower_json(json!({"not": {"or": []}})), Ir::Const(true));
+        assert_eq!(
+            lower_json(json!({"and": [{"or": []}, {"field": "id", "op": "isEmpty"}]})),
+            Ir::Const(false)
+        );
+        assert_eq!(
+            lower_json(json!({"field": "city", "op": "notIn", "value": []})),
+            Ir::Const(true)
+        );
+        let ir = lower_json(
+            json!({"and": [{"and": [{"field": "id", "op": "isEmpty"}]}, {"field": "city", "op": "isEmpty"}]}),
+        );
+        assert!(matches!(ir, Ir::And(ref v) if v.len() == 2), "{ir:?}");
+        // A one-element list is an equality; duplicates collapse.
+        assert_eq!(
+            lower_json(json!({"field": "city", "op": "in", "value": ["a", "a"]})),
+            leaf(
+                "city",
+                FieldType::String,
+                false,
+                Pred::Eq(Scalar::Str("a".into()))
+            )
+        );
+    }
+
+    #[test]
+    fn dates_on_timestamps_are_whole_days_and_now_is_truncated() {
+        let ts = |s: &str| Scalar::Ts(s.parse().unwrap());
+        let b = |s: &str, inclusive| {
+            Some(Bound {
+                value: ts(s),
+                inclusive,
+            })
+        };
+        assert_eq!(
+            lower_json(
+                json!({"field": "date_create", "op": "between", "value": ["2024-01-01", "2024-01-31T10:00:00Z"]})
+            ),
+            leaf(
+                "date_create",
+                FieldType::Timestamp,
+                false,
+                Pred::Range {
+                    lo: b("2024-01-01T00:00:00Z", true),
+                    hi: b("2024-01-31T10:00:00Z", true),
+                }
+            )
+        );
+        assert_eq!(
+            lower_json(json!({"field": "date_create", "op": "gt", "value": "2024-02-28"})),
+            leaf(
+                "date_create",
+                FieldType::Timestamp,
+                false,
+                Pred::Range {
+                    lo: b("2024-02-29T00:00:00Z", true),
+                    hi: None
+                }
+            )
+        );
+        assert_eq!(
+            lower_json(json!({"field": "date_create", "op": "withinLastDays", "value": 1})),
+            leaf(
+                "date_create",
+                FieldType::Timestamp,
+                false,
+                Pred::Range {
+                    lo: b("2024-03-09T12:00:00.123456Z", true),
+                    hi: b("2024-03-10T12:00:00.123456Z", true),
+                }
+            )
+        );
+    }
+
+    #[test]
+    fn value_errors() {
+        let err = |v: Value| {
+            lower(
+                &Node::from_value(&v).unwrap(),
+                &Schema::customers(),
+                &FilterOptions::new(),
+                "",
+            )
+            .unwrap_err()
+            .to_string()
+        };
+        assert!(
+            err(json!({"field": "birthday", "op": "equals", "value": "20240101"}))
+                .contains("YYYY-MM-DD")
+        );
+        assert!(
+            err(json!({"field": "birthday", "op": "equals", "value": "0000-01-01"}))
+                .contains("supported years")
+        );
+        assert!(err(json!({"field": "date_create", "op": "equals", "value": "2024-01-01T00:00:00.0000001Z"})).contains("microsecond"));
+        assert!(
+            err(json!({"field": "date_create", "op": "equals", "value": "2024-01-01T00:00:00"}))
+                .contains("RFC 3339")
+        );
+        assert!(
+            err(json!({"field": "date_create", "op": "withinLastDays", "value": 3}))
+                .contains("no `now`")
+        );
+        assert!(
+            err(json!({"field": "birthday", "op": "withinLastDays", "value": -1}))
+                .contains("whole number")
+        );
+        assert!(err(json!({"field": "city", "op": "equals", "value": "a\u{0}b"})).contains("NUL"));
+        assert!(err(json!({"field": "city", "op": "in", "value": ["a", 1]})).contains("item 1"));
+        assert!(
+            err(json!({"field": "total_spent", "op": "equals", "value": "5"}))
+                .contains("must be a number")
+        );
+        assert!(
+            err(json!({"field": "opted_in", "op": "gt", "value": true})).contains("does not apply")
+        );
+        assert!(
+            err(json!({"field": "total_spent", "op": "between", "value": [1]}))
+                .contains("[low, high]")
+        );
+        let options = FilterOptions::new().limits(Limits::new().max_values(3));
+        let node = Node::from_value(&json!({"or": [
+            {"field": "city", "op": "in", "value": ["a", "b"]},
+            {"field": "city", "op": "notIn", "value": ["c", "d"]}
+        ]}))
+        .unwrap();
+        let e = lower(&node, &Schema::customers(), &options, "").unwrap_err();
+        assert_eq!(
+            (e.kind().code(), e.kind().path()),
+            ("filterTooLarge", Some("/or/1"))
+        );
+    }
+
+    #[test]
+    fn numbers_print_as_postgres_input() {
+        assert_eq!(number_text(5.0), "5");
+        assert_eq!(number_text(-0.0), "0");
+        assert_eq!(number_text(2.5), "2.5");
+        assert_eq!(number_text(1e20), "100000000000000000000");
+        assert_eq!(number_text(1e-7), "0.0000001");
+    }
 }

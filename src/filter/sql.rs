@@ -211,3 +211,74 @@ pub(crate) fn emit(ir: &Ir) -> SqlWhere {
     b.ir(ir);
     b.finish()
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::filter::{Filter, FilterOptions, Schema};
+    use serde_json::json;
+
+    fn sql(v: serde_json::Value) -> (String, Vec<String>) {
+        let options = FilterOptions::new()
+            .now_rfc3339("2024-03-10T12:00:00Z")
+            .unwrap();
+        let w = Filter::from_value(&v, &Schema::customers(), &options)
+            .unwrap()
+            .sql();
+        (w.where_clause().to_owned(), w.text_params())
+    }
+
+    #[test]
+    fn negated_leaves_keep_nulls() {
+        assert_eq!(
+            sql(json!({"field": "city", "op": "notIn", "value": ["a", "b"]})),
+            (
+                "(city IS NULL OR city NOT IN ($1::text, $2::text))".into(),
+                vec!["a".into(), "b".into()]
+            )
+        );
+        assert_eq!(
+            sql(json!({"field": "total_spent", "op": "notBetween", "value": [1, 2]})).0,
+            "(total_spent IS NULL OR total_spent < $1::numeric OR total_spent > $2::numeric)"
+        );
+        assert_eq!(
+            sql(json!({"field": "city", "op": "notEquals", "value": "x"})).0,
+            "city IS DISTINCT FROM $1::text"
+        );
+        assert_eq!(
+            sql(json!({"field": "city", "op": "isNotEmpty"})).0,
+            "city <> ''"
+        );
+        assert_eq!(
+            sql(json!({"field": "city", "op": "isEmpty"})).0,
+            "(city IS NULL OR city = '')"
+        );
+        assert_eq!(
+            sql(json!({"field": "opted_in", "op": "isNotTrue"})).0,
+            "opted_in IS NOT TRUE"
+        );
+        assert_eq!(sql(json!({"or": []})).0, "FALSE");
+    }
+
+    #[test]
+    fn values_are_parameters_never_text() {
+        let (clause, params) = sql(json!({"or": [
+            {"field": "city", "op": "equals", "value": "'; DROP TABLE customers; --"},
+            {"field": "city", "op": "endsWith", "value": "_x%"}
+        ]}));
+        assert_eq!(clause, "(city = $1::text OR city ILIKE $2::text)");
+        assert_eq!(
+            params,
+            vec![
+                "'; DROP TABLE customers; --".to_owned(),
+                r"%\_x\%".to_owned()
+            ]
+        );
+        let (clause, params) =
+            sql(json!({"field": "birthday", "op": "withinLastDays", "value": 3}));
+        assert_eq!(clause, "(birthday >= $1::date AND birthday <= $2::date)");
+        assert_eq!(
+            params,
+            vec!["2024-03-07".to_owned(), "2024-03-10".to_owned()]
+        );
+    }
+}
