@@ -180,7 +180,8 @@ enum Test {
     /// A large string list, looked up by hash.
     InStr(HashSet<String>),
     Range(Option<Bound>, Option<Bound>),
-    Like(LikeKind, String),
+    /// The folded needle, and a searcher built once for `contains`.
+    Like(LikeKind, String, memchr::memmem::Finder<'static>),
     Null,
     NullOrEmpty,
     True,
@@ -215,11 +216,11 @@ impl Test {
                         _ => false,
                     })
             }
-            Test::Like(kind, needle) => match cell {
+            Test::Like(kind, needle, finder) => match cell {
                 Cell::Str(raw, folded) => {
                     let hay = folded.as_deref().unwrap_or(raw);
                     match kind {
-                        LikeKind::Contains => hay.contains(needle.as_str()),
+                        LikeKind::Contains => finder.find(hay.as_bytes()).is_some(),
                         LikeKind::StartsWith => hay.starts_with(needle.as_str()),
                         LikeKind::EndsWith => hay.ends_with(needle.as_str()),
                     }
@@ -256,7 +257,9 @@ struct Slot {
 /// Evaluates a compiled filter over JSON rows (objects keyed by field name).
 ///
 /// A missing key is NULL. A value of the wrong type for its field is an
-/// [`ErrorKind::InvalidRow`] error: nothing is silently treated as NULL.
+/// [`ErrorKind::InvalidRow`] error: nothing is silently treated as NULL. Conditions short-circuit
+/// and a field is parsed the first time one needs it, so a bad value in a field the evaluation
+/// does not reach for that row is not reported ([`Table::from_rows`] checks every field).
 ///
 /// ```
 /// use serde_json::json;
@@ -286,23 +289,80 @@ impl Evaluator {
 
     /// Whether `row` matches.
     pub fn matches(&self, row: &Value) -> Result<bool> {
-        let mut cells = Vec::with_capacity(self.slots.len());
-        self.load(row, &mut cells, None)?;
-        Ok(run(&self.prog, &cells))
+        self.matches_at(row, None)
     }
 
     /// The positions of the rows that match, in order.
     pub fn filter(&self, rows: &[Value]) -> Result<Vec<usize>> {
         let mut out = Vec::new();
-        let mut cells = Vec::with_capacity(self.slots.len());
         for (i, row) in rows.iter().enumerate() {
-            cells.clear();
-            self.load(row, &mut cells, Some(i))?;
-            if run(&self.prog, &cells) {
+            if self.matches_at(row, Some(i))? {
                 out.push(i);
             }
         }
         Ok(out)
+    }
+
+    fn matches_at(&self, row: &Value, index: Option<usize>) -> Result<bool> {
+        let obj = match row {
+            Value::Object(obj) => obj,
+            other => {
+                return Err(Error::new(ErrorKind::InvalidRow {
+                    path: index.map(|i| format!("/{i}")).unwrap_or_default(),
+                    message: format!("a row must be a JSON object, not {}", short(other)),
+                }));
+            }
+        };
+        let mut cells: Vec<Option<Cell<'_>>> = vec![None; self.slots.len()];
+        self.run_lazy(&self.prog, obj, &mut cells, index)
+    }
+
+    /// Evaluates with short-circuits, parsing a field the first time a condition needs it.
+    fn run_lazy<'a>(
+        &self,
+        prog: &Prog,
+        obj: &'a serde_json::Map<String, Value>,
+        cells: &mut [Option<Cell<'a>>],
+        index: Option<usize>,
+    ) -> Result<bool> {
+        match prog {
+            Prog::Const(b) => Ok(*b),
+            Prog::And(children) => {
+                for c in children {
+                    if !self.run_lazy(c, obj, cells, index)? {
+                        return Ok(false);
+                    }
+                }
+                Ok(true)
+            }
+            Prog::Or(children) => {
+                for c in children {
+                    if self.run_lazy(c, obj, cells, index)? {
+                        return Ok(true);
+                    }
+                }
+                Ok(false)
+            }
+            Prog::Leaf {
+                slot,
+                negated,
+                test,
+            } => {
+                let cell = match &mut cells[*slot] {
+                    Some(cell) => cell,
+                    empty => {
+                        let spec = &self.slots[*slot];
+                        let path = || {
+                            let mut p = index.map(|i| format!("/{i}")).unwrap_or_default();
+                            push_token(&mut p, &spec.name);
+                            p
+                        };
+                        empty.insert(parse_cell(obj.get(&spec.name), spec.ty, spec.fold, &path)?)
+                    }
+                };
+                Ok(test.passes(cell) != *negated)
+            }
+        }
     }
 
     /// Counts the rows that match.
@@ -328,39 +388,19 @@ impl Evaluator {
                 })
             })
             .collect::<Result<Vec<_>>>()?;
+        // Column at a time: each condition scans its column in order (cache-friendly) into a
+        // bitset, and groups combine bitsets word by word.
+        let bits = run_bits(&self.prog, &columns, table.len());
         let mut out = Vec::new();
-        for row in 0..table.len() {
-            if run_table(&self.prog, &columns, row) {
-                out.push(row);
+        for (w, &word) in bits.iter().enumerate() {
+            let mut word = word;
+            while word != 0 {
+                let bit = word.trailing_zeros() as usize;
+                out.push(w * 64 + bit);
+                word &= word - 1;
             }
         }
         Ok(out)
-    }
-
-    fn load<'a>(
-        &self,
-        row: &'a Value,
-        cells: &mut Vec<Cell<'a>>,
-        index: Option<usize>,
-    ) -> Result<()> {
-        let obj = match row {
-            Value::Object(obj) => obj,
-            other => {
-                return Err(Error::new(ErrorKind::InvalidRow {
-                    path: index.map(|i| format!("/{i}")).unwrap_or_default(),
-                    message: format!("a row must be a JSON object, not {}", short(other)),
-                }));
-            }
-        };
-        for slot in &self.slots {
-            let path = || {
-                let mut p = index.map(|i| format!("/{i}")).unwrap_or_default();
-                push_token(&mut p, &slot.name);
-                p
-            };
-            cells.push(parse_cell(obj.get(&slot.name), slot.ty, slot.fold, &path)?);
-        }
-        Ok(())
     }
 }
 
@@ -408,7 +448,11 @@ fn compile(ir: &Ir, slots: &mut Vec<Slot>) -> Prog {
                 ),
                 Pred::In(list) => Test::In(list.clone()),
                 Pred::Range { lo, hi } => Test::Range(lo.clone(), hi.clone()),
-                Pred::Like(kind, text) => Test::Like(*kind, fold_case(text)),
+                Pred::Like(kind, text) => {
+                    let needle = fold_case(text);
+                    let finder = memchr::memmem::Finder::new(needle.as_bytes()).into_owned();
+                    Test::Like(*kind, needle, finder)
+                }
                 Pred::Null => Test::Null,
                 Pred::NullOrEmpty => Test::NullOrEmpty,
                 Pred::True => Test::True,
@@ -423,29 +467,50 @@ fn compile(ir: &Ir, slots: &mut Vec<Slot>) -> Prog {
     }
 }
 
-fn run(prog: &Prog, cells: &[Cell<'_>]) -> bool {
+/// A bitset of the rows `prog` matches (bits past `len` are always clear).
+fn run_bits(prog: &Prog, columns: &[&[Cell<'static>]], len: usize) -> Vec<u64> {
+    let words = len.div_ceil(64);
     match prog {
-        Prog::Const(b) => *b,
-        Prog::And(children) => children.iter().all(|c| run(c, cells)),
-        Prog::Or(children) => children.iter().any(|c| run(c, cells)),
+        Prog::Const(false) => vec![0; words],
+        Prog::Const(true) => {
+            let mut bits = vec![u64::MAX; words];
+            if len % 64 != 0 {
+                if let Some(last) = bits.last_mut() {
+                    *last = (1u64 << (len % 64)) - 1;
+                }
+            }
+            bits
+        }
+        Prog::And(children) | Prog::Or(children) => {
+            let is_and = matches!(prog, Prog::And(_));
+            let mut acc: Option<Vec<u64>> = None;
+            for c in children {
+                let b = run_bits(c, columns, len);
+                acc = Some(match acc {
+                    None => b,
+                    Some(mut a) => {
+                        for (x, y) in a.iter_mut().zip(b) {
+                            if is_and { *x &= y } else { *x |= y }
+                        }
+                        a
+                    }
+                });
+            }
+            acc.unwrap_or_else(|| run_bits(&Prog::Const(is_and), columns, len))
+        }
         Prog::Leaf {
             slot,
             negated,
             test,
-        } => test.passes(&cells[*slot]) != *negated,
-    }
-}
-
-fn run_table(prog: &Prog, columns: &[&[Cell<'static>]], row: usize) -> bool {
-    match prog {
-        Prog::Const(b) => *b,
-        Prog::And(children) => children.iter().all(|c| run_table(c, columns, row)),
-        Prog::Or(children) => children.iter().any(|c| run_table(c, columns, row)),
-        Prog::Leaf {
-            slot,
-            negated,
-            test,
-        } => test.passes(&columns[*slot][row]) != *negated,
+        } => {
+            let mut bits = vec![0u64; words];
+            for (i, cell) in columns[*slot].iter().enumerate() {
+                if test.passes(cell) != *negated {
+                    bits[i / 64] |= 1 << (i % 64);
+                }
+            }
+            bits
+        }
     }
 }
 
