@@ -181,7 +181,7 @@ enum Test {
     InStr(HashSet<String>),
     Range(Option<Bound>, Option<Bound>),
     /// The folded needle, and a searcher built once for `contains`.
-    Like(LikeKind, String, memchr::memmem::Finder<'static>),
+    Like(LikeKind, String, Box<memchr::memmem::Finder<'static>>),
     Null,
     NullOrEmpty,
     True,
@@ -388,9 +388,14 @@ impl Evaluator {
                 })
             })
             .collect::<Result<Vec<_>>>()?;
-        // Column at a time: each condition scans its column in order (cache-friendly) into a
-        // bitset, and groups combine bitsets word by word.
-        let bits = run_bits(&self.prog, &columns, table.len());
+        // Column at a time: each condition scans the rows still in question in order
+        // (cache-friendly) into a bitset, and groups combine bitsets word by word.
+        let len = table.len();
+        let mut all = vec![u64::MAX; len.div_ceil(64)];
+        if let Some(last) = all.last_mut().filter(|_| !len.is_multiple_of(64)) {
+            *last = (1u64 << (len % 64)) - 1;
+        }
+        let bits = run_bits(&self.prog, &columns, &all);
         let mut out = Vec::new();
         for (w, &word) in bits.iter().enumerate() {
             let mut word = word;
@@ -450,7 +455,8 @@ fn compile(ir: &Ir, slots: &mut Vec<Slot>) -> Prog {
                 Pred::Range { lo, hi } => Test::Range(lo.clone(), hi.clone()),
                 Pred::Like(kind, text) => {
                     let needle = fold_case(text);
-                    let finder = memchr::memmem::Finder::new(needle.as_bytes()).into_owned();
+                    let finder =
+                        Box::new(memchr::memmem::Finder::new(needle.as_bytes()).into_owned());
                     Test::Like(*kind, needle, finder)
                 }
                 Pred::Null => Test::Null,
@@ -467,49 +473,57 @@ fn compile(ir: &Ir, slots: &mut Vec<Slot>) -> Prog {
     }
 }
 
-/// A bitset of the rows `prog` matches (bits past `len` are always clear).
-fn run_bits(prog: &Prog, columns: &[&[Cell<'static>]], len: usize) -> Vec<u64> {
-    let words = len.div_ceil(64);
+/// The rows of `mask` that `prog` matches, as a bitset. Only rows still in question are
+/// tested: an `and` narrows the mask child by child, an `or` tests each child on the rows no
+/// earlier child matched, so the work is that of a short-circuiting row-by-row evaluation while
+/// each condition reads its column in order.
+fn run_bits(prog: &Prog, columns: &[&[Cell<'static>]], mask: &[u64]) -> Vec<u64> {
     match prog {
-        Prog::Const(false) => vec![0; words],
-        Prog::Const(true) => {
-            let mut bits = vec![u64::MAX; words];
-            if len % 64 != 0 {
-                if let Some(last) = bits.last_mut() {
-                    *last = (1u64 << (len % 64)) - 1;
+        Prog::Const(false) => vec![0; mask.len()],
+        Prog::Const(true) => mask.to_vec(),
+        Prog::And(children) => {
+            let mut acc = mask.to_vec();
+            for c in children {
+                if acc.iter().all(|&w| w == 0) {
+                    break;
+                }
+                acc = run_bits(c, columns, &acc);
+            }
+            acc
+        }
+        Prog::Or(children) => {
+            let mut acc = vec![0u64; mask.len()];
+            let mut rest = mask.to_vec();
+            for c in children {
+                if rest.iter().all(|&w| w == 0) {
+                    break;
+                }
+                let hit = run_bits(c, columns, &rest);
+                for ((a, r), h) in acc.iter_mut().zip(rest.iter_mut()).zip(hit) {
+                    *a |= h;
+                    *r &= !h;
                 }
             }
-            bits
-        }
-        Prog::And(children) | Prog::Or(children) => {
-            let is_and = matches!(prog, Prog::And(_));
-            let mut acc: Option<Vec<u64>> = None;
-            for c in children {
-                let b = run_bits(c, columns, len);
-                acc = Some(match acc {
-                    None => b,
-                    Some(mut a) => {
-                        for (x, y) in a.iter_mut().zip(b) {
-                            if is_and { *x &= y } else { *x |= y }
-                        }
-                        a
-                    }
-                });
-            }
-            acc.unwrap_or_else(|| run_bits(&Prog::Const(is_and), columns, len))
+            acc
         }
         Prog::Leaf {
             slot,
             negated,
             test,
         } => {
-            let mut bits = vec![0u64; words];
-            for (i, cell) in columns[*slot].iter().enumerate() {
-                if test.passes(cell) != *negated {
-                    bits[i / 64] |= 1 << (i % 64);
+            let column = columns[*slot];
+            let mut out = vec![0u64; mask.len()];
+            for (w, (&m, o)) in mask.iter().zip(out.iter_mut()).enumerate() {
+                let mut todo = m;
+                while todo != 0 {
+                    let bit = todo.trailing_zeros() as usize;
+                    todo &= todo - 1;
+                    if test.passes(&column[w * 64 + bit]) != *negated {
+                        *o |= 1 << bit;
+                    }
                 }
             }
-            bits
+            out
         }
     }
 }
