@@ -33,6 +33,7 @@ use serde::Serialize;
 use super::ir::{Bound, Ir, Leaf, LikeKind, Pred};
 
 /// PostgREST query parameters: the raw (decoded) pairs and the form-encoded query string.
+/// Serializes as the list of `[key, value]` pairs.
 ///
 /// ```
 /// use smsbatch::filter::{Filter, FilterOptions, Schema};
@@ -48,6 +49,7 @@ use super::ir::{Bound, Ir, Leaf, LikeKind, Pred};
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[serde(transparent)]
 pub struct PostgrestParams {
     pairs: Vec<(String, String)>,
 }

@@ -169,8 +169,9 @@ pub struct CompiledQuery {
     id: String,
 }
 
-/// A page computed in memory.
-#[derive(Clone, Debug, PartialEq)]
+/// A page computed in memory (JSON: `{"rows": [..], "total": n, "next": [..]}`).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct QueryPage {
     /// Positions of the page's rows in the input, in sort order.
     pub rows: Vec<usize>,

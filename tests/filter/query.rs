@@ -23,6 +23,20 @@ fn default_sort_and_pagination_strings() {
         "order=date_create.desc.nullslast%2Cid.asc.nullslast&limit=50&offset=100"
     );
     assert_eq!(req.prefer(), Some("count=exact"));
+    // The JSON shape the browser package hands to JavaScript.
+    assert_eq!(
+        serde_json::to_value(&req).expect("json"),
+        json!({
+            "params": [["order", "date_create.desc.nullslast,id.asc.nullslast"], ["limit", "50"], ["offset", "100"]],
+            "prefer": "count=exact",
+            "head": false
+        })
+    );
+    let page = q.run(&[json!({"id": 1})]).expect("run");
+    assert_eq!(
+        serde_json::to_value(&page).expect("json"),
+        json!({"rows": [], "total": 1, "next": null})
+    );
     let sql = q
         .sql("public.customers", &["id", "first_name"])
         .expect("sql");
