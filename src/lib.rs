@@ -24,6 +24,9 @@
 //!   23.038 alphabets and TS 23.040 concatenation), greedy packing that never splits an escape
 //!   pair, a surrogate pair or (by default) a grapheme cluster, national language shift tables and
 //!   smart encoding as options. The count-only path is the hot one.
+//! - **Audience** ([`filter`]): typed customer filters with exact NULL/empty rules, one wire form
+//!   compiled to PostgREST query parameters, to parameterised PostgreSQL SQL and to an in-memory
+//!   evaluator that select the same rows; search, sort, pagination, saved filters and templates.
 //!
 //! The core does no I/O, reads no clock and no global random source, and compiles to
 //! `wasm32-unknown-unknown`; the browser package in `bindings/wasm` is the same code.
@@ -70,6 +73,7 @@
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
 mod error;
+pub mod filter;
 mod segment;
 
 pub use crate::error::{Error, ErrorKind, Result};

@@ -1,4 +1,5 @@
 //! The one integration-test binary: each module tests one area against the files in `tests/data/`.
 
+mod filter;
 mod segment;
 mod support;

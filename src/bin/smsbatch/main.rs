@@ -1,5 +1,6 @@
 //! The `smsbatch` command line: a thin layer over the library whose JSON lines are a stable contract.
 
+mod filter;
 mod io;
 mod segments;
 
@@ -22,11 +23,15 @@ struct Cli {
 enum Command {
     /// Encoding, segments and parts of each message (JSON lines on stdin, or --input FILE).
     Segments(segments::Args),
+    /// Compile audience filters (JSON lines) to PostgREST parameters and SQL, or evaluate them
+    /// over rows with --eval.
+    Filter(filter::Args),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Segments(args) => segments::run(args),
+        Command::Filter(args) => filter::run(args),
     }
 }
