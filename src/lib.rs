@@ -23,11 +23,20 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
+mod batch;
 mod error;
 mod segment;
+mod template;
 
+pub use crate::batch::{
+    Amount, ByEncoding, EncodingPrices, EncodingTotals, ExcludedRecipient, ExclusionCounts,
+    ExclusionReason, FailedRecipient, IncludedRecipient, MissingVariable, PhoneNormalizer, Preview,
+    PreviewConfig, PreviewRun, PreviewStream, PreviewSummary, Previewer, PriceTable, RecipientList,
+    RecipientPreview, Sample, Sampler,
+};
 pub use crate::error::{Error, ErrorKind, Result};
 pub use crate::segment::{
     Encoding, NationalLanguage, NationalShift, NonGsmChar, Replacement, SegmentConfig,
     SegmentCount, Segmentation, Segmenter, SplitPolicy, count, segment,
 };
+pub use crate::template::{Template, TemplateMetadata, TemplateRecord, search_templates};

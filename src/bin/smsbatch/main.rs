@@ -1,6 +1,7 @@
 //! The `smsbatch` command line: a thin layer over the library whose JSON lines are a stable contract.
 
 mod io;
+mod preview;
 
 use std::process::ExitCode;
 
@@ -18,9 +19,14 @@ struct Cli {
 }
 
 #[derive(Debug, Subcommand)]
-enum Command {}
+enum Command {
+    /// Preview a template for every customer: message, segments and cost, then the summary.
+    Preview(preview::Args),
+}
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    match cli.command {}
+    match cli.command {
+        Command::Preview(args) => preview::run(args),
+    }
 }
