@@ -152,7 +152,7 @@ impl Serialize for Amount {
     /// A whole amount is a JSON integer (`3` credits), any other the nearest `f64`.
     fn serialize<S: Serializer>(&self, serializer: S) -> std::result::Result<S::Ok, S::Error> {
         match u64::try_from(self.nanos / NANOS) {
-            Ok(whole) if self.nanos % NANOS == 0 => serializer.serialize_u64(whole),
+            Ok(whole) if self.nanos.is_multiple_of(NANOS) => serializer.serialize_u64(whole),
             _ => serializer.serialize_f64(self.to_f64()),
         }
     }
