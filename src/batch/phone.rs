@@ -133,7 +133,9 @@ impl PhoneNormalizer {
                 number.code().value()
             ));
         }
-        let e164 = number.format().mode(phonenumber::Mode::E164).to_string();
+        // What `number.format().mode(Mode::E164)` prints, without the formatter's search for a
+        // national format (which E.164 does not use).
+        let e164 = format!("+{}{}", number.code().value(), number.national());
         e164_syntax(&e164)
     }
 }

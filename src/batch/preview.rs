@@ -9,7 +9,7 @@ use serde_json::Value;
 use unicode_segmentation::UnicodeSegmentation;
 
 use super::phone::PhoneNormalizer;
-use super::price::{Amount, PriceTable};
+use super::price::{Amount, PriceIndex, PriceTable};
 use super::recipient::{
     ExcludedRecipient, ExclusionReason, FailedRecipient, IncludedRecipient, PhoneField,
     RecipientPreview, opted_out, phone_field,
@@ -182,6 +182,7 @@ impl PreviewConfig {
             phones,
             suppressed,
             baseline,
+            prices: PriceIndex::new(&self.prices),
             config: self,
         })
     }
@@ -229,6 +230,7 @@ pub struct Previewer {
     phones: PhoneNormalizer,
     suppressed: PhoneSet,
     baseline: SegmentCount,
+    prices: PriceIndex,
     config: PreviewConfig,
 }
 
@@ -665,7 +667,7 @@ impl PreviewRun<'_> {
         let non_gsm = if pushed_to_ucs2 {
             match &full {
                 Some(s) => s.non_gsm.clone(),
-                None => p.segmenter.segment(&text).non_gsm,
+                None => p.segmenter.non_gsm(&text),
             }
         } else {
             Vec::new()
@@ -675,7 +677,6 @@ impl PreviewRun<'_> {
             None => graphemes(&text),
         };
         let cost = p
-            .config
             .prices
             .price(&phone.e164, count.encoding)
             .times(u64::from(count.segments));
@@ -727,15 +728,54 @@ impl PreviewRun<'_> {
     }
 }
 
-/// User-visible characters of `text`. ASCII is one per byte except CR LF, which is one cluster;
-/// anything else goes through Unicode segmentation.
+/// User-visible characters (extended grapheme clusters) of `text`, without running Unicode
+/// segmentation over ASCII.
+///
+/// Between two ASCII characters there is always a cluster boundary, except inside CR LF (UAX #29:
+/// no ASCII character is Extend, ZWJ, SpacingMark, Prepend, a regional indicator or
+/// Extended_Pictographic, so no rule joins them, and no rule looks back across them). So a run of
+/// ASCII counts one per character (CR LF one together), except its last character, which a
+/// combining mark after it may join; each stretch from there to the next such boundary goes
+/// through segmentation. A property test compares it with `unicode-segmentation` on the whole
+/// text.
 fn graphemes(text: &str) -> u32 {
-    let n = if text.is_ascii() {
-        text.len() - text.matches("\r\n").count()
-    } else {
-        text.graphemes(true).count()
+    let ascii_run = |run: &str| {
+        // `contains` on bytes is a memchr; CR is rare in messages.
+        if run.as_bytes().contains(&b'\r') {
+            run.len() - run.matches("\r\n").count()
+        } else {
+            run.len()
+        }
     };
-    u32::try_from(n).unwrap_or(u32::MAX)
+    let bytes = text.as_bytes();
+    let mut count = 0;
+    let mut i = 0;
+    while i < bytes.len() {
+        let Some(q) = bytes[i..].iter().position(|&b| b >= 0x80).map(|q| i + q) else {
+            count += ascii_run(&text[i..]);
+            break;
+        };
+        // The stretch for segmentation starts at the ASCII character before `q` (or CR LF).
+        let mut start = if q > i { q - 1 } else { q };
+        if start > i && bytes[start] == b'\n' && bytes[start - 1] == b'\r' {
+            start -= 1;
+        }
+        count += ascii_run(&text[i..start]);
+        // It ends at the first boundary between two ASCII characters after `q`.
+        let mut end = q + 1;
+        while end < bytes.len()
+            && !(bytes[end - 1] < 0x80
+                && bytes[end] < 0x80
+                && !(bytes[end - 1] == b'\r' && bytes[end] == b'\n'))
+        {
+            end += 1;
+        }
+        // `start` is an ASCII byte or `q` (a lead byte), `end` an ASCII byte or the end: both
+        // char boundaries.
+        count += text[start..end].graphemes(true).count();
+        i = end;
+    }
+    u32::try_from(count).unwrap_or(u32::MAX)
 }
 
 /// A lazy preview over an iterator of rows; see [`Previewer::stream`].
@@ -783,10 +823,32 @@ mod tests {
 
     #[test]
     fn graphemes_fast_path() {
+        assert_eq!(graphemes(""), 0);
         assert_eq!(graphemes("abc"), 3);
         assert_eq!(graphemes("a\r\nb"), 3);
+        assert_eq!(graphemes("\r\n\r\n"), 2);
         assert_eq!(graphemes("a\n\rb"), 4);
         assert_eq!(graphemes("é👨‍👩‍👧"), 2);
+        assert_eq!(
+            graphemes("e\u{301}x"),
+            2,
+            "a combining mark joins the ASCII letter before it"
+        );
+        assert_eq!(
+            graphemes("\u{600}1"),
+            1,
+            "a prepended mark joins the ASCII digit after it"
+        );
+        assert_eq!(graphemes("🇬🇧🇫🇷a🇬🇧"), 4);
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn graphemes_equal_unicode_segmentation(
+            s in "[a-z\r\n #*0-9\u{300}-\u{302}\u{600}\u{1F1E6}-\u{1F1E8}\u{200D}\u{1F468}\u{1F3FD}é😀\u{1100}\u{1161}\u{AC00}]{0,30}"
+        ) {
+            proptest::prop_assert_eq!(graphemes(&s) as usize, s.graphemes(true).count());
+        }
     }
 
     #[test]

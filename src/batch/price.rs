@@ -348,9 +348,94 @@ impl PriceTable {
     }
 }
 
+/// A price table indexed by numeric calling code, for the per-recipient hot path (no string
+/// map lookups). Keys never start with 0, so a code's numeric value identifies it.
+#[derive(Clone, Debug)]
+pub(crate) struct PriceIndex {
+    default: EncodingPrices,
+    /// Indexed by calling code (below 1000); empty when the table has no country prices.
+    by_code: Vec<Option<EncodingPrices>>,
+}
+
+impl PriceIndex {
+    pub(crate) fn new(table: &PriceTable) -> Self {
+        let mut by_code = Vec::new();
+        if !table.by_country.is_empty() {
+            by_code = vec![None; 1000];
+            for (code, prices) in &table.by_country {
+                if let Ok(i) = code.parse::<usize>()
+                    && let Some(slot) = by_code.get_mut(i)
+                {
+                    *slot = Some(*prices);
+                }
+            }
+        }
+        Self {
+            default: table.default,
+            by_code,
+        }
+    }
+
+    /// The price of one segment in `encoding` for the E.164 number `phone`, as
+    /// [`PriceTable::price`] gives it.
+    pub(crate) fn price(&self, phone: &str, encoding: Encoding) -> Amount {
+        if self.by_code.is_empty() {
+            return self.default.get(encoding);
+        }
+        let digits = phone.strip_prefix('+').unwrap_or(phone).as_bytes();
+        let mut best = None;
+        let mut code = 0usize;
+        for &d in digits.iter().take(3) {
+            if !d.is_ascii_digit() {
+                break;
+            }
+            code = code * 10 + usize::from(d - b'0');
+            if let Some(Some(prices)) = self.by_code.get(code) {
+                best = Some(prices);
+            }
+        }
+        best.unwrap_or(&self.default).get(encoding)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn index_agrees_with_the_table() {
+        let t = PriceTable::new("EUR", EncodingPrices::flat(amount("0.05")))
+            .country("44", EncodingPrices::flat(amount("0.04")))
+            .unwrap()
+            .country("1", EncodingPrices::flat(amount("0.0079")))
+            .unwrap()
+            .country("1242", EncodingPrices::flat(Amount::ONE))
+            .err()
+            .map(|_| ());
+        assert!(t.is_some(), "4-digit keys are refused");
+        let t = PriceTable::new("EUR", EncodingPrices::flat(amount("0.05")))
+            .country("44", EncodingPrices::flat(amount("0.04")))
+            .unwrap()
+            .country("1", EncodingPrices::flat(amount("0.0079")))
+            .unwrap()
+            .country("124", EncodingPrices::flat(amount("0.2")))
+            .unwrap();
+        let index = PriceIndex::new(&t);
+        for phone in [
+            "+447400123456",
+            "+12125550123",
+            "+12425550123",
+            "+33612345678",
+            "+4",
+            "",
+        ] {
+            for e in [Encoding::Gsm7, Encoding::Ucs2] {
+                assert_eq!(index.price(phone, e), t.price(phone, e), "{phone}");
+            }
+        }
+        let credits = PriceIndex::new(&PriceTable::credits());
+        assert_eq!(credits.price("+447400123456", Encoding::Ucs2), Amount::ONE);
+    }
 
     fn amount(s: &str) -> Amount {
         s.parse().unwrap()

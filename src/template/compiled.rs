@@ -160,44 +160,69 @@ impl Var {
     }
 }
 
+/// Calls with at most this many arguments evaluate them on the stack.
+const INLINE_ARGS: usize = 4;
+
+/// What to do with a call's evaluated arguments (dynamic, so nested calls do not instantiate
+/// one function per nesting level).
+type WithArgs<'f> = dyn FnMut(&[Arg<'_>]) -> Result<(), Failure> + 'f;
+
 impl Call {
     fn write(&self, data: &Value, out: &mut String) -> Result<(), Failure> {
-        let evaluated = self.evaluate(data)?;
-        let args = as_args(&evaluated);
-        helpers::apply(self.kind, &args)?.write(out);
-        Ok(())
+        let kind = self.kind;
+        self.with_args(data, &mut |args| {
+            helpers::apply(kind, args, out)?.write(out);
+            Ok(())
+        })
     }
 
     /// The helper's result as a value, for a subexpression.
     fn value(&self, data: &Value) -> Result<Value, Failure> {
-        let evaluated = self.evaluate(data)?;
-        let args = as_args(&evaluated);
-        Ok(helpers::apply(self.kind, &args)?.into_value())
+        let kind = self.kind;
+        let mut result = Value::Null;
+        self.with_args(data, &mut |args| {
+            let mut written = String::new();
+            result = helpers::apply(kind, args, &mut written)?.into_value(written);
+            Ok(())
+        })?;
+        Ok(result)
     }
 
-    /// Evaluates the arguments left to right, as handlebars does, so the first failure is the
-    /// same.
-    fn evaluate<'a>(&'a self, data: &'a Value) -> Result<Vec<Evaluated<'a>>, Failure> {
-        let mut evaluated = Vec::with_capacity(self.args.len());
-        for arg in &self.args {
+    /// Evaluates the arguments left to right, as handlebars does (so the first failure is the
+    /// same), and hands them to `f`. Without nested calls the arguments borrow from the data and
+    /// the template and live on the stack.
+    fn with_args(&self, data: &Value, f: &mut WithArgs<'_>) -> Result<(), Failure> {
+        let n = self.args.len();
+        if n <= INLINE_ARGS && !self.args.iter().any(|a| matches!(a, Expr::Call(_))) {
+            let null = Value::Null;
+            let mut args = [Arg::value(&null); INLINE_ARGS];
+            for (slot, arg) in args.iter_mut().zip(self.args.iter()) {
+                *slot = match arg {
+                    Expr::Var(var) => var.lookup(data)?,
+                    Expr::Literal(v) => Arg::value(v),
+                    // Excluded by the condition above.
+                    Expr::Call(_) => Arg::value(&null),
+                };
+            }
+            return f(&args[..n]);
+        }
+        let mut evaluated = Vec::with_capacity(n);
+        for arg in self.args.iter() {
             evaluated.push(match arg {
                 Expr::Var(var) => Evaluated::Arg(var.lookup(data)?),
                 Expr::Literal(v) => Evaluated::Arg(Arg::value(v)),
                 Expr::Call(call) => Evaluated::Owned(call.value(data)?),
             });
         }
-        Ok(evaluated)
+        let args: Vec<Arg<'_>> = evaluated
+            .iter()
+            .map(|e| match e {
+                Evaluated::Arg(a) => *a,
+                Evaluated::Owned(v) => Arg::value(v),
+            })
+            .collect();
+        f(&args)
     }
-}
-
-fn as_args<'a>(evaluated: &'a [Evaluated<'a>]) -> Vec<Arg<'a>> {
-    evaluated
-        .iter()
-        .map(|e| match e {
-            Evaluated::Arg(a) => *a,
-            Evaluated::Owned(v) => Arg::value(v),
-        })
-        .collect()
 }
 
 #[cfg(test)]

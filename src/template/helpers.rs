@@ -139,25 +139,26 @@ pub(crate) enum Failure {
     Invalid(String),
 }
 
-/// A helper's result: one of its arguments as is (`default`), or new text.
+/// A helper's result: one of its arguments as is (`default`), or text it appended to the output.
 #[derive(Debug)]
 pub(crate) enum Produced<'a> {
     Borrowed(&'a Value),
-    Text(String),
+    Written,
 }
 
 impl Produced<'_> {
-    pub(crate) fn write(&self, out: &mut String) {
-        match self {
-            Produced::Borrowed(v) => write_value(v, out),
-            Produced::Text(s) => out.push_str(s),
+    /// Completes the output: appends a borrowed value (written text is already there).
+    pub(crate) fn write(self, out: &mut String) {
+        if let Produced::Borrowed(v) = self {
+            write_value(v, out);
         }
     }
 
-    pub(crate) fn into_value(self) -> Value {
+    /// The result as a value, given the text `apply` appended to the (empty) `written`.
+    pub(crate) fn into_value(self, written: String) -> Value {
         match self {
             Produced::Borrowed(v) => v.clone(),
-            Produced::Text(s) => Value::String(s),
+            Produced::Written => Value::String(written),
         }
     }
 }
@@ -190,8 +191,13 @@ pub(crate) fn write_variable(arg: Arg<'_>, out: &mut String) -> Result<(), Failu
     Ok(())
 }
 
-/// Runs helper `kind` over its evaluated arguments.
-pub(crate) fn apply<'a>(kind: HelperKind, args: &[Arg<'a>]) -> Result<Produced<'a>, Failure> {
+/// Runs helper `kind` over its evaluated arguments, appending any text it makes to `out` (nothing
+/// is appended when it fails).
+pub(crate) fn apply<'a>(
+    kind: HelperKind,
+    args: &[Arg<'a>],
+    out: &mut String,
+) -> Result<Produced<'a>, Failure> {
     let (min, max) = kind.arity();
     if args.len() < min || args.len() > max {
         return Err(Failure::Invalid(format!(
@@ -215,9 +221,18 @@ pub(crate) fn apply<'a>(kind: HelperKind, args: &[Arg<'a>]) -> Result<Produced<'
             }
             Ok(Produced::Borrowed(last.require()?))
         }
-        HelperKind::Upper => Ok(Produced::Text(upper(&text(args[0].require()?)))),
-        HelperKind::Lower => Ok(Produced::Text(lower(&text(args[0].require()?)))),
-        HelperKind::Capitalize => Ok(Produced::Text(capitalize(&text(args[0].require()?)))),
+        HelperKind::Upper => {
+            upper(&text(args[0].require()?), out);
+            Ok(Produced::Written)
+        }
+        HelperKind::Lower => {
+            lower(&text(args[0].require()?), out);
+            Ok(Produced::Written)
+        }
+        HelperKind::Capitalize => {
+            capitalize(&text(args[0].require()?), out);
+            Ok(Produced::Written)
+        }
         HelperKind::Truncate => {
             let value = args[0].require()?;
             let n = args[1].require()?;
@@ -232,7 +247,8 @@ pub(crate) fn apply<'a>(kind: HelperKind, args: &[Arg<'a>]) -> Result<Produced<'
                 None => Cow::Borrowed(""),
             };
             let n = usize::try_from(n).unwrap_or(usize::MAX);
-            Ok(Produced::Text(truncate(&text(value), n, &suffix)))
+            truncate(&text(value), n, &suffix, out);
+            Ok(Produced::Written)
         }
         HelperKind::Date => {
             let value = args[0].require()?;
@@ -246,9 +262,8 @@ pub(crate) fn apply<'a>(kind: HelperKind, args: &[Arg<'a>]) -> Result<Produced<'
                     value.render()
                 )));
             };
-            date(s, &format)
-                .map(Produced::Text)
-                .map_err(Failure::Invalid)
+            out.push_str(&date(s, &format).map_err(Failure::Invalid)?);
+            Ok(Produced::Written)
         }
     }
 }
@@ -273,55 +288,51 @@ fn is_blank(v: &Value) -> bool {
     }
 }
 
-fn upper(s: &str) -> String {
+fn upper(s: &str, out: &mut String) {
     if s.is_ascii() {
-        s.to_ascii_uppercase()
+        out.extend(s.chars().map(|c| c.to_ascii_uppercase()));
     } else {
-        s.to_uppercase()
+        out.push_str(&s.to_uppercase());
     }
 }
 
-fn lower(s: &str) -> String {
+fn lower(s: &str, out: &mut String) {
     if s.is_ascii() {
-        s.to_ascii_lowercase()
+        out.extend(s.chars().map(|c| c.to_ascii_lowercase()));
     } else {
-        s.to_lowercase()
+        // `str::to_lowercase` knows the final sigma; a character at a time would not.
+        out.push_str(&s.to_lowercase());
     }
 }
 
 /// The first character uppercased, the rest left alone: names such as "McDonald" or "van der
 /// Berg" keep their own capitals.
-fn capitalize(s: &str) -> String {
+fn capitalize(s: &str, out: &mut String) {
     let mut chars = s.chars();
-    match chars.next() {
-        Some(first) => {
-            let mut out = String::with_capacity(s.len() + 2);
-            out.extend(first.to_uppercase());
-            out.push_str(chars.as_str());
-            out
-        }
-        None => String::new(),
+    if let Some(first) = chars.next() {
+        out.extend(first.to_uppercase());
+        out.push_str(chars.as_str());
     }
 }
 
 /// At most `n` grapheme clusters. When `s` is longer, the cut text ends with `suffix`, which
 /// counts towards `n`; a suffix longer than `n` is left out.
-fn truncate(s: &str, n: usize, suffix: &str) -> String {
+fn truncate(s: &str, n: usize, suffix: &str, out: &mut String) {
     let boundary = |text: &str, keep: usize| -> Option<usize> {
         text.grapheme_indices(true).nth(keep).map(|(i, _)| i)
     };
     let Some(cut) = boundary(s, n) else {
-        return s.to_owned();
+        out.push_str(s);
+        return;
     };
     let suffix_len = suffix.graphemes(true).count();
     if suffix_len > n {
-        return s[..cut].to_owned();
+        out.push_str(&s[..cut]);
+        return;
     }
     let keep = boundary(s, n - suffix_len).unwrap_or(cut);
-    let mut out = String::with_capacity(keep + suffix.len());
     out.push_str(&s[..keep]);
     out.push_str(suffix);
-    out
 }
 
 /// Formats an ISO 8601 date (`2024-03-05`), civil date-time (`2024-03-05T10:00:00`) or RFC 3339
@@ -383,8 +394,9 @@ impl HelperDef for Helper {
             .into());
         };
         let args = handlebars_args(h, kind.name())?;
-        let produced = apply(kind, &args).map_err(to_render_error)?;
-        Ok(ScopedJson::Derived(produced.into_value()))
+        let mut written = String::new();
+        let produced = apply(kind, &args, &mut written).map_err(to_render_error)?;
+        Ok(ScopedJson::Derived(produced.into_value(written)))
     }
 
     fn call<'reg: 'rc, 'rc>(
@@ -409,7 +421,9 @@ impl HelperDef for Helper {
             }
             Some(kind) => {
                 let args = handlebars_args(h, kind.name())?;
-                apply(kind, &args).map_err(to_render_error)?.write(&mut buf);
+                apply(kind, &args, &mut buf)
+                    .map_err(to_render_error)?
+                    .write(&mut buf);
             }
         }
         out.write(&buf)?;
@@ -434,7 +448,7 @@ mod tests {
     fn run(kind: HelperKind, args: &[Value]) -> Result<String, Failure> {
         let args: Vec<Arg<'_>> = args.iter().map(Arg::value).collect();
         let mut out = String::new();
-        apply(kind, &args)?.write(&mut out);
+        apply(kind, &args, &mut out)?.write(&mut out);
         Ok(out)
     }
 
@@ -454,10 +468,15 @@ mod tests {
         let there = json!("there");
         let missing = [Arg::missing("nick"), Arg::value(&there)];
         let mut out = String::new();
-        apply(d, &missing).unwrap().write(&mut out);
+        apply(d, &missing, &mut out).unwrap().write(&mut out);
         assert_eq!(out, "there");
         assert_eq!(
-            apply(d, &[Arg::missing("a"), Arg::missing("b")]).unwrap_err(),
+            apply(
+                d,
+                &[Arg::missing("a"), Arg::missing("b")],
+                &mut String::new()
+            )
+            .unwrap_err(),
             Failure::Missing("b".into())
         );
     }
@@ -481,7 +500,12 @@ mod tests {
         assert_eq!(run(HelperKind::Capitalize, &[json!("")]).unwrap(), "");
         assert_eq!(run(HelperKind::Upper, &[json!(12)]).unwrap(), "12");
         assert_eq!(
-            apply(HelperKind::Upper, &[Arg::value(&json!(null))]).unwrap_err(),
+            apply(
+                HelperKind::Upper,
+                &[Arg::value(&json!(null))],
+                &mut String::new()
+            )
+            .unwrap_err(),
             Failure::Missing("null".into())
         );
     }
