@@ -141,6 +141,14 @@ pub enum ErrorKind {
         /// What is wrong.
         message: String,
     },
+    /// A template body is longer than [`Template::MAX_BYTES`](crate::Template::MAX_BYTES).
+    #[error("the template is {bytes} bytes long, more than the maximum of {max}")]
+    TemplateTooLarge {
+        /// Its length in bytes.
+        bytes: u32,
+        /// The maximum.
+        max: u32,
+    },
     /// A variable the template uses is absent or null in a recipient's data.
     #[error("{}missing variable {variable:?}", recipient_prefix(id.as_ref()))]
     MissingVariable {
@@ -195,6 +203,7 @@ impl ErrorKind {
             Self::TooManySegments { .. } => "tooManySegments",
             Self::InvalidInput { .. } => "invalidInput",
             Self::TemplateSyntax { .. } => "templateSyntax",
+            Self::TemplateTooLarge { .. } => "templateTooLarge",
             Self::MissingVariable { .. } => "missingVariable",
             Self::TemplateRender { .. } => "templateRender",
             Self::InvalidPhone { .. } => "invalidPhone",
@@ -220,6 +229,10 @@ impl serde::Serialize for Error {
             | ErrorKind::InvalidPrice { .. } => {}
             ErrorKind::TooManySegments { segments, max } => {
                 map.serialize_entry("segments", segments)?;
+                map.serialize_entry("max", max)?;
+            }
+            ErrorKind::TemplateTooLarge { bytes, max } => {
+                map.serialize_entry("bytes", bytes)?;
                 map.serialize_entry("max", max)?;
             }
             ErrorKind::TemplateSyntax { line, column, .. } => {

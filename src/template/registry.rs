@@ -104,11 +104,20 @@ pub struct TemplateMetadata {
 }
 
 impl Template {
+    /// The longest body [`Template::compile`] accepts, in bytes: a hundred times the longest
+    /// message a provider sends, and a bound on the work an untrusted template can cause.
+    pub const MAX_BYTES: usize = 64 * 1024;
+
+    /// How deep blocks and subexpressions may nest.
+    pub const MAX_NESTING: usize = 32;
+
     /// Parses and checks `body`.
     ///
     /// Errors are [`ErrorKind::TemplateSyntax`] with the line and column (from 1) of the problem:
     /// handlebars syntax errors, unknown helpers, helpers called with the wrong number of
-    /// arguments, partials and decorators.
+    /// arguments, partials and decorators, blocks or subexpressions nested deeper than
+    /// [`MAX_NESTING`](Self::MAX_NESTING); and [`ErrorKind::TemplateTooLarge`] for a body longer
+    /// than [`MAX_BYTES`](Self::MAX_BYTES).
     ///
     /// ```
     /// use smsbatch::{ErrorKind, Template};
@@ -118,11 +127,17 @@ impl Template {
     /// assert_eq!((*line, *column), (2, 20));
     /// ```
     pub fn compile(body: &str) -> Result<Self> {
+        if body.len() > Self::MAX_BYTES {
+            return Err(Error::new(ErrorKind::TemplateTooLarge {
+                bytes: u32::try_from(body.len()).unwrap_or(u32::MAX),
+                max: Self::MAX_BYTES as u32,
+            }));
+        }
         let mut ast = handlebars::Template::compile(body).map_err(|e| {
             let (line, column) = e.pos().unwrap_or((1, 1));
             syntax_error((line, column), e.reason().to_string())
         })?;
-        check(&ast.elements, &ast.mapping, (1, 1))?;
+        check(&ast.elements, &ast.mapping, (1, 1), 0)?;
         let variables = vars::variables(&ast.elements);
         let static_text = vars::static_text(&ast.elements);
         let compiled = Compiled::new(&ast.elements);
@@ -278,17 +293,21 @@ fn check(
     elements: &[TemplateElement],
     mapping: &[TemplateMapping],
     at: (usize, usize),
+    depth: usize,
 ) -> Result<()> {
+    if depth > Template::MAX_NESTING {
+        return Err(too_deep(at));
+    }
     for (i, element) in elements.iter().enumerate() {
         let pos = mapping.get(i).map_or(at, |m| (m.0, m.1));
         match element {
             TemplateElement::Expression(ht) | TemplateElement::HtmlExpression(ht) => {
-                check_call(ht, pos, false)?;
+                check_call(ht, pos, false, depth)?;
             }
             TemplateElement::HelperBlock(ht) => {
-                check_call(ht, pos, true)?;
+                check_call(ht, pos, true, depth)?;
                 for t in [&ht.template, &ht.inverse].into_iter().flatten() {
-                    check(&t.elements, &t.mapping, pos)?;
+                    check(&t.elements, &t.mapping, pos, depth + 1)?;
                 }
             }
             TemplateElement::PartialExpression(_) | TemplateElement::PartialBlock(_) => {
@@ -309,8 +328,21 @@ fn check(
     Ok(())
 }
 
+fn too_deep(pos: (usize, usize)) -> Error {
+    syntax_error(
+        pos,
+        format!(
+            "blocks and subexpressions are nested more than {} deep",
+            Template::MAX_NESTING
+        ),
+    )
+}
+
 /// Checks a helper call (or a plain variable) and its subexpressions.
-fn check_call(ht: &HelperTemplate, pos: (usize, usize), block: bool) -> Result<()> {
+fn check_call(ht: &HelperTemplate, pos: (usize, usize), block: bool, depth: usize) -> Result<()> {
+    if depth > Template::MAX_NESTING {
+        return Err(too_deep(pos));
+    }
     let name = ht.name.as_name();
     let is_call = block || !ht.params.is_empty() || !ht.hash.is_empty();
     if let Some(name) = name {
@@ -344,7 +376,7 @@ fn check_call(ht: &HelperTemplate, pos: (usize, usize), block: bool) -> Result<(
             if !vars::is_helper(name) {
                 return Err(syntax_error(pos, unknown_helper(name)));
             }
-            check_call(inner, pos, false)?;
+            check_call(inner, pos, false, depth + 1)?;
         }
     }
     Ok(())
@@ -495,6 +527,22 @@ mod tests {
     }
 
     #[test]
+    fn untrusted_input_is_bounded() {
+        let err = Template::compile(&"x".repeat(Template::MAX_BYTES + 1)).unwrap_err();
+        assert_eq!(err.kind().code(), "templateTooLarge");
+        let nested = |n: usize| format!("{}x{}", "{{#if a}}".repeat(n), "{{/if}}".repeat(n));
+        assert!(Template::compile(&nested(Template::MAX_NESTING)).is_ok());
+        let err = Template::compile(&nested(Template::MAX_NESTING + 1)).unwrap_err();
+        assert!(
+            err.to_string().contains("nested more than 32 deep"),
+            "{err}"
+        );
+        let sub = |n: usize| format!("{{{{upper {}x{}}}}}", "(lower ".repeat(n), ")".repeat(n));
+        assert!(Template::compile(&sub(Template::MAX_NESTING)).is_ok());
+        assert!(Template::compile(&sub(Template::MAX_NESTING + 1)).is_err());
+    }
+
+    #[test]
     fn render_errors_from_helpers() {
         let err = render("{{date d}}", json!({"d": "soon"})).unwrap_err();
         assert!(
@@ -552,5 +600,37 @@ mod tests {
         assert_eq!(m.static_text, "Olá , até já");
         assert_eq!(m.encoding, Encoding::Ucs2);
         assert_eq!(m.min_segments, 1);
+    }
+}
+
+#[cfg(test)]
+mod fuzz {
+    use proptest::prelude::*;
+    use serde_json::json;
+
+    use super::Template;
+
+    /// Template-like noise: tags, blocks, whitespace control, comments, quotes, paths.
+    fn noise() -> impl Strategy<Value = String> {
+        let token = prop::sample::select(vec![
+            "{{", "}}", "{{{", "}}}", "{{#", "{{/", "{{^", "{{~", "~}}", "{{!", "{{!--", "--}}",
+            "{{>", "{{*", "else", "if", "each", "with", "upper", "default", "date", "truncate",
+            "as |x i|", "(", ")", "\"", "'", "x", "a.b", "../", "@root", "@index", "this", " ",
+            "\n", "=", "[", "]", "\\", "3", "€", "😀", "}", "{",
+        ]);
+        prop::collection::vec(token, 0..24).prop_map(|t| t.concat())
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(3000))]
+
+        /// Whatever the text, compiling and rendering return a result: no panic.
+        #[test]
+        fn compile_and_render_never_panic(src in noise()) {
+            if let Ok(t) = Template::compile(&src) {
+                let _ = t.render(&json!({"x": [1, {"y": "z"}], "a": {"b": null}}));
+                let _ = t.variables();
+            }
+        }
     }
 }
