@@ -261,7 +261,8 @@ pub struct ExclusionCounts {
 impl ExclusionCounts {
     /// The count for `reason`.
     pub fn get(&self, reason: ExclusionReason) -> u64 {
-        *self.slot(reason)
+        let mut counts = *self;
+        *counts.slot(reason)
     }
 
     /// All excluded recipients.
@@ -269,20 +270,12 @@ impl ExclusionCounts {
         ExclusionReason::ALL.iter().map(|&r| self.get(r)).sum()
     }
 
-    fn slot(&self, reason: ExclusionReason) -> &u64 {
-        match reason {
-            ExclusionReason::NoPhone => &self.no_phone,
-            ExclusionReason::InvalidPhone => &self.invalid_phone,
-            ExclusionReason::DuplicatePhone => &self.duplicate_phone,
-            ExclusionReason::OptedOut => &self.opted_out,
-            ExclusionReason::MissingVariable => &self.missing_variable,
-            ExclusionReason::EmptyBody => &self.empty_body,
-            ExclusionReason::TooManySegments => &self.too_many_segments,
-        }
+    fn add(&mut self, reason: ExclusionReason) {
+        *self.slot(reason) += 1;
     }
 
-    fn add(&mut self, reason: ExclusionReason) {
-        let slot = match reason {
+    fn slot(&mut self, reason: ExclusionReason) -> &mut u64 {
+        match reason {
             ExclusionReason::NoPhone => &mut self.no_phone,
             ExclusionReason::InvalidPhone => &mut self.invalid_phone,
             ExclusionReason::DuplicatePhone => &mut self.duplicate_phone,
@@ -290,8 +283,7 @@ impl ExclusionCounts {
             ExclusionReason::MissingVariable => &mut self.missing_variable,
             ExclusionReason::EmptyBody => &mut self.empty_body,
             ExclusionReason::TooManySegments => &mut self.too_many_segments,
-        };
-        *slot += 1;
+        }
     }
 }
 
