@@ -116,12 +116,23 @@ impl JsFilter {
     /// Positions of the matching rows, in order.
     #[wasm_bindgen(unchecked_return_type = "number[]")]
     pub fn select(&self, rows: &JsRows) -> Result<JsValue, JsValue> {
-        to_js(&self.inner.evaluator().filter_table(&rows.table).or_throw()?)
+        to_js(
+            &self
+                .inner
+                .evaluator()
+                .filter_table(&rows.table)
+                .or_throw()?,
+        )
     }
 
     /// Number of matching rows.
     pub fn count(&self, rows: &JsRows) -> Result<usize, JsValue> {
-        Ok(self.inner.evaluator().filter_table(&rows.table).or_throw()?.len())
+        Ok(self
+            .inner
+            .evaluator()
+            .filter_table(&rows.table)
+            .or_throw()?
+            .len())
     }
 
     /// The filter as PostgREST query parameters, `[key, value]` pairs ready for

@@ -2,6 +2,7 @@
 
 mod filter;
 mod io;
+mod preview;
 mod segments;
 
 use std::process::ExitCode;
@@ -26,6 +27,8 @@ enum Command {
     /// Compile audience filters (JSON lines) to PostgREST parameters and SQL, or evaluate them
     /// over rows with --eval.
     Filter(filter::Args),
+    /// Preview a template for every customer: message, segments and cost, then the summary.
+    Preview(preview::Args),
 }
 
 fn main() -> ExitCode {
@@ -33,5 +36,6 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Segments(args) => segments::run(args),
         Command::Filter(args) => filter::run(args),
+        Command::Preview(args) => preview::run(args),
     }
 }
