@@ -174,3 +174,146 @@ export interface PostgrestRequest {
     head: boolean;
 }
 "#;
+
+#[wasm_bindgen(typescript_custom_section)]
+const PREVIEW_TYPES: &str = r#"
+/** What a template needs and costs before any data is applied. */
+export interface TemplateMetadata {
+    variables: string[];
+    staticText: string;
+    /** The static text's encoding: "UCS-2" means every message will be UCS-2. */
+    encoding: Encoding;
+    units: number;
+    /** No rendering of the template takes fewer segments. */
+    minSegments: number;
+}
+
+/** A stored template. */
+export interface TemplateRecord {
+    id: string;
+    name: string;
+    body: string;
+    description?: string;
+    tags?: string[];
+    /** RFC 3339. */
+    createdAt: string;
+    updatedAt: string;
+}
+
+/** The price of one segment per encoding (a number, or a decimal string for exactness). */
+export interface EncodingPrices {
+    "GSM-7": number | string;
+    "UCS-2": number | string;
+}
+
+/** Prices per segment: a default, and per country calling code ("44"). */
+export interface PriceTable {
+    currency: string;
+    default: EncodingPrices;
+    byCountry?: Record<string, EncodingPrices>;
+}
+
+/** Options of a `Previewer`; every field is optional. */
+export interface PreviewOptions {
+    segments?: SegmentOptions;
+    region?: string | null;
+    e164Only?: boolean;
+    /** Without a price table, cost is credits: 1 per segment. */
+    prices?: PriceTable;
+    /** Phone numbers that must not receive messages. */
+    suppress?: string[];
+    /** "exclude" (default) leaves the recipient out; "fail" throws at the first one. */
+    missing?: "exclude" | "fail";
+    /** Include the text of each part for every included recipient. */
+    parts?: boolean;
+    /** How many ids the summary's lists keep (default 100). */
+    listLimit?: number;
+}
+
+/** Which recipients a sample preview shows. Seeds must be below 2^53 to survive JavaScript numbers. */
+export type Sample = { first: number } | { seeded: { size: number; seed: number } };
+
+export type ExclusionReason =
+    | "noPhone" | "invalidPhone" | "duplicatePhone" | "optedOut"
+    | "missingVariable" | "emptyBody" | "tooManySegments";
+
+/** A recipient who gets a message. */
+export interface IncludedRecipient {
+    index: number;
+    id: unknown;
+    phone: string;
+    text: string;
+    encoding: Encoding;
+    segments: number;
+    units: number;
+    graphemes: number;
+    cost: number;
+    pushedToUcs2: boolean;
+    extraSegments: number;
+    /** For a message pushed to UCS-2: the characters that forced it. */
+    nonGsm?: NonGsmChar[];
+    parts?: string[];
+}
+
+/** A recipient left out of the batch. */
+export interface ExcludedRecipient {
+    index: number;
+    id: unknown;
+    excluded: ExclusionReason;
+    detail: string;
+}
+
+/** A row that could not be previewed. */
+export interface FailedRecipient {
+    index: number;
+    id?: unknown;
+    error: { kind: string; message: string; [detail: string]: unknown };
+}
+
+export type RecipientPreview = IncludedRecipient | ExcludedRecipient | FailedRecipient;
+
+export interface ExclusionCounts {
+    noPhone: number;
+    invalidPhone: number;
+    duplicatePhone: number;
+    optedOut: number;
+    missingVariable: number;
+    emptyBody: number;
+    tooManySegments: number;
+}
+
+export interface EncodingTotals {
+    recipients: number;
+    segments: number;
+    cost: number;
+}
+
+export interface RecipientList {
+    count: number;
+    ids: unknown[];
+}
+
+/** The batch's totals. */
+export interface PreviewSummary {
+    total: number;
+    recipients: number;
+    excluded: ExclusionCounts;
+    errors: number;
+    /** Credits: the segments of every included message. */
+    segments: number;
+    cost: number;
+    currency: string;
+    byEncoding: { "GSM-7": EncodingTotals; "UCS-2": EncodingTotals };
+    /** Included messages per number of segments, e.g. {"1": 950, "2": 50}. */
+    histogram: Record<string, number>;
+    pushedToUcs2: RecipientList;
+    pushedToExtraSegment: RecipientList;
+    staticText: SegmentCount;
+}
+
+/** A preview: one entry per row previewed, in input order, and the totals. */
+export interface Preview {
+    recipients: RecipientPreview[];
+    summary: PreviewSummary;
+}
+"#;

@@ -159,3 +159,73 @@ test("filter matches and PostgREST/SQL compilation equal the native library's fo
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+const NAMES = ["Ana", "zoë", "JOSÉ", "Łukasz", "Ömer", "Renée", "李", "Ἀθηνᾶ", "O'Brien", "a&b<c>", "", " ", "😀 Sam", "Ça", "ça", "x".repeat(90)];
+const TEMPLATES = [
+  "Hi {{first_name}}, your code is {{code}}.",
+  "{{capitalize first_name}} {{upper city}}: {{truncate note 20}} {{default nick \"friend\"}}",
+  "Dear {{default first_name \"customer\"}},{{#if vip}} VIP{{/if}} order {{code}} ships {{date shipped \"%d/%m/%Y\"}} {{lower city}}",
+  "{{#each items}}{{this}}; {{/each}}total {{code}} €",
+  "Plain text without variables & symbols < > \"",
+];
+
+function randomCustomer(r, i) {
+  const row = { id: r.next() < 0.2 ? `c-${i}` : i, phone: `+4474001${String(i).padStart(5, "0")}` };
+  if (r.next() < 0.05) row.phone = `+4474001${String(r.int(0, i)).padStart(5, "0")}`;
+  if (r.next() < 0.05) delete row.phone;
+  if (r.next() < 0.05) row.opted_out = true;
+  const maybe = (key, value) => {
+    const roll = r.next();
+    if (roll < 0.1) return;
+    row[key] = roll < 0.15 ? null : value;
+  };
+  maybe("first_name", r.pick(NAMES));
+  maybe("city", r.pick(["Lyon", "São Paulo", "İzmir", "köln", ""]));
+  maybe("note", r.pick(NAMES) + r.pick(NAMES));
+  maybe("nick", r.pick(NAMES));
+  maybe("code", r.int(0, 99999));
+  maybe("vip", r.next() < 0.5);
+  maybe("shipped", r.pick(["2025-06-15", "2024-02-29T10:00:00Z", "2025-01-01T23:59:59+02:00"]));
+  maybe("items", Array.from({ length: r.int(0, 3) }, () => r.pick(NAMES)));
+  return row;
+}
+
+test("rendered previews equal the native library's for generated templates and 4,000 rows", () => {
+  const r = rng(11);
+  const rows = Array.from({ length: 800 }, (_, i) => randomCustomer(r, i));
+  const dir = mkdtempSync(join(tmpdir(), "smsbatch-preview-"));
+  try {
+    const customers = join(dir, "customers.json");
+    writeFileSync(customers, JSON.stringify(rows));
+    const prices = join(dir, "prices.json");
+    const table = { currency: "EUR", default: { "GSM-7": 0.05, "UCS-2": 0.07 }, byCountry: { "44": { "GSM-7": 0.04, "UCS-2": 0.045 } } };
+    writeFileSync(prices, JSON.stringify(table));
+    let compared = 0;
+    for (const body of TEMPLATES) {
+      const file = join(dir, "template.hbs");
+      writeFileSync(file, body);
+      const native = runCli(["preview", "--template", file, "--customers", customers, "--price", prices], "");
+      const previewer = new smsbatch.Previewer(new smsbatch.Template(body), { prices: table });
+      const preview = previewer.preview(rows);
+      assert.equal(native.length, rows.length + 1, body);
+      preview.recipients.forEach((got, i) => {
+        const want = native[i];
+        if (want.error) {
+          assert.equal(got.error?.kind, want.error.kind, `${body} row ${i}`);
+          return;
+        }
+        const keys = Object.keys(want);
+        const picked = Object.fromEntries(keys.map((k) => [k, got[k]]));
+        assert.deepEqual(picked, want, `${body} row ${i}: ${JSON.stringify(rows[i])}`);
+        compared++;
+      });
+      const summary = native[rows.length].summary;
+      for (const key of ["total", "recipients", "excluded", "segments", "cost", "currency", "byEncoding", "histogram"]) {
+        assert.deepEqual(preview.summary[key], summary[key], `${body}: summary.${key}`);
+      }
+    }
+    assert.ok(compared > 3000, `only ${compared} rows compared`);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

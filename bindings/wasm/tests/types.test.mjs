@@ -35,6 +35,26 @@ export function typedSamples() {
     ["PostgrestRequest", smsbatch.postgrestRequest(query)],
     ["FilterDocument", { version: 1, where: { not: { or: [{ field: "opted_in", op: "isTrue" }] } } }],
   );
+  const template = new smsbatch.Template("Hi {{default first_name \"there\"}} {{code}}");
+  const previewer = new smsbatch.Previewer(template, {
+    prices: { currency: "EUR", default: { "GSM-7": 0.05, "UCS-2": "0.07" }, byCountry: { "44": { "GSM-7": 0.04, "UCS-2": 0.04 } } },
+    parts: true,
+    suppress: ["+447400123459"],
+  });
+  const at = "2025-01-01T00:00:00Z";
+  samples.push(
+    ["TemplateMetadata", template.metadata()],
+    ["TemplateRecord[]", smsbatch.searchTemplates([{ id: "1", name: "n", body: "b", createdAt: at, updatedAt: at }], "n")],
+    ["Preview", previewer.preview([
+      { id: 1, phone: "+447400123456", first_name: "Zoë 🎉", code: 1 },
+      { id: 2, phone: "+33612345678", code: 2 },
+      { id: 3, phone: "+447400123459", code: 3 },
+      { id: 4, phone: "+447400123458" },
+      { phone: "+447400123457" },
+      "not an object",
+    ])],
+    ["Preview", previewer.sample([], { seeded: { size: 2, seed: 1 } })],
+  );
   try {
     plain.validate("");
   } catch (e) {
@@ -49,7 +69,7 @@ const dir = `${here}../test-results/types`;
 /** Type-checks `samples` with tsc; returns its diagnostics ("" when the file is accepted). */
 function typecheck(name, samples) {
   mkdirSync(dir, { recursive: true });
-  const types = [...new Set(samples.map(([t]) => t.replace(/^Required<(.*)>$/, "$1")))];
+  const types = [...new Set(samples.map(([t]) => t.replace(/^Required<(.*)>$/, "$1").replace(/\[\]$/, "")))];
   const lines = [`import type { ${types.join(", ")} } from "../../pkg/web/smsbatch";`];
   samples.forEach(([type, value], i) => {
     lines.push(`export const v${i}: ${type} = ${JSON.stringify(value, null, 1)};`);

@@ -1,0 +1,85 @@
+// Templates and the batch preview through the package: the preview cases of
+// tests/data/preview/cases.json (the same file the Rust tests run), templates, metadata, search,
+// samples and errors.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { smsbatch, dataJson } from "./support.mjs";
+
+/** Every field of `expected` is in `actual` with the same value (recursively for objects). */
+function contains(actual, expected) {
+  if (expected && typeof expected === "object" && !Array.isArray(expected)) {
+    return actual && typeof actual === "object" && Object.entries(expected).every(([k, v]) => contains(actual[k], v));
+  }
+  return JSON.stringify(actual) === JSON.stringify(expected);
+}
+
+test("every preview case of tests/data/preview/cases.json", () => {
+  const cases = dataJson("preview/cases.json");
+  assert.ok(cases.length >= 6);
+  for (const c of cases) {
+    const previewer = new smsbatch.Previewer(new smsbatch.Template(c.template), c.config);
+    const preview = previewer.preview(c.rows);
+    assert.equal(preview.recipients.length, c.expect.length, c.name);
+    preview.recipients.forEach((got, i) => {
+      assert.ok(contains(got, c.expect[i]), `${c.name}: row ${i}\n got  ${JSON.stringify(got)}\n want ${JSON.stringify(c.expect[i])}`);
+    });
+    assert.ok(contains(preview.summary, c.summary), `${c.name}: summary\n got ${JSON.stringify(preview.summary)}`);
+  }
+});
+
+test("templates: plain text, variables, syntax errors with line and column", () => {
+  const t = new smsbatch.Template("Hi {{capitalize first_name}} & co <b>, {{#if vip}}VIP {{/if}}code {{code}}");
+  assert.deepEqual(t.variables, ["first_name", "vip", "code"]);
+  assert.equal(t.render({ first_name: "zoë", vip: true, code: 7 }), "Hi Zoë & co <b>, VIP code 7");
+  assert.throws(() => t.render({ first_name: "a" }), (e) => e.kind === "missingVariable" && e.variable === "code");
+  assert.throws(
+    () => new smsbatch.Template("Hi {{first_name}},\nyour code is {{code}"),
+    (e) => e.name === "SmsbatchError" && e.kind === "templateSyntax" && e.line === 2 && e.column === 20,
+  );
+  const meta = t.metadata({ smartEncoding: false });
+  assert.equal(meta.minSegments, 1);
+  assert.equal(meta.encoding, "GSM-7");
+});
+
+test("template search ignores case and accents, name matches first", () => {
+  const at = "2025-01-01T00:00:00Z";
+  const records = [
+    { id: "1", name: "Order shipped", body: "Votre commande est expédiée", createdAt: at, updatedAt: at },
+    { id: "2", name: "Expedition update", body: "Hi {{first_name}}", createdAt: at, updatedAt: at },
+    { id: "3", name: "Birthday", body: "Happy birthday!", createdAt: at, updatedAt: at },
+  ];
+  assert.deepEqual(smsbatch.searchTemplates(records, "EXPEDI").map((r) => r.id), ["2", "1"]);
+  assert.deepEqual(smsbatch.searchTemplates(records, "nothing"), []);
+});
+
+test("seeded samples pick the same recipients every time, in input order", () => {
+  const rows = Array.from({ length: 500 }, (_, i) => ({ id: i, phone: `+4474001${String(i).padStart(5, "0")}`, name: `n${i}` }));
+  const previewer = new smsbatch.Previewer(new smsbatch.Template("Hi {{name}}"));
+  const a = previewer.sample(rows, { seeded: { size: 20, seed: 42 } });
+  const b = previewer.sample(rows, { seeded: { size: 20, seed: 42 } });
+  const c = previewer.sample(rows, { seeded: { size: 20, seed: 43 } });
+  const ids = (p) => p.recipients.map((r) => r.id);
+  assert.deepEqual(ids(a), ids(b));
+  assert.notDeepEqual(ids(a), ids(c));
+  assert.equal(a.recipients.length, 20);
+  assert.deepEqual(ids(a), [...ids(a)].sort((x, y) => x - y));
+  assert.deepEqual(ids(previewer.sample(rows, { first: 3 })), [0, 1, 2]);
+});
+
+test("the browser build accepts only E.164 phones, and says why", () => {
+  const previewer = new smsbatch.Previewer(new smsbatch.Template("Hi"));
+  const { recipients } = previewer.preview([
+    { id: 1, phone: "07400 123456" },
+    { id: 2, phone: "+447400123456" },
+  ]);
+  assert.equal(recipients[0].excluded, "invalidPhone");
+  assert.match(recipients[0].detail, /E\.164/);
+  assert.equal(recipients[1].phone, "+447400123456");
+});
+
+test("bad options and missing-variable failures throw", () => {
+  const template = new smsbatch.Template("Hi {{name}}");
+  assert.throws(() => new smsbatch.Previewer(template, { missng: "fail" }), (e) => e.kind === "invalidInput");
+  const strict = new smsbatch.Previewer(template, { missing: "fail" });
+  assert.throws(() => strict.preview([{ id: "c-1", phone: "+447400123456" }]), (e) => e.kind === "missingVariable" && e.id === "c-1");
+});
