@@ -121,6 +121,26 @@ pub enum ErrorKind {
         /// What is wrong with it.
         message: String,
     },
+    /// A feature-flag state document is not JSON or not shaped like an Unleash client-API state.
+    #[error("invalid flag state: {message}")]
+    InvalidFlagState {
+        /// What is wrong, with the line and column.
+        message: String,
+    },
+    /// A flag evaluation context is not shaped like an Unleash context.
+    #[error("invalid flag context: {message}")]
+    InvalidFlagContext {
+        /// What is wrong, naming the field.
+        message: String,
+    },
+    /// A stored flag or segment row does not hold valid Unleash rules.
+    #[error("invalid flag row {name:?}: {message}")]
+    InvalidFlagRow {
+        /// The flag's name (or `segment <id>`).
+        name: String,
+        /// What is wrong, naming the column.
+        message: String,
+    },
 }
 
 impl ErrorKind {
@@ -130,6 +150,9 @@ impl ErrorKind {
             Self::EmptyMessage => "emptyMessage",
             Self::TooManySegments { .. } => "tooManySegments",
             Self::InvalidInput { .. } => "invalidInput",
+            Self::InvalidFlagState { .. } => "invalidFlagState",
+            Self::InvalidFlagContext { .. } => "invalidFlagContext",
+            Self::InvalidFlagRow { .. } => "invalidFlagRow",
         }
     }
 }
@@ -145,7 +168,13 @@ impl serde::Serialize for Error {
         map.serialize_entry("kind", kind.code())?;
         map.serialize_entry("message", &kind.to_string())?;
         match kind {
-            ErrorKind::EmptyMessage | ErrorKind::InvalidInput { .. } => {}
+            ErrorKind::EmptyMessage
+            | ErrorKind::InvalidInput { .. }
+            | ErrorKind::InvalidFlagState { .. }
+            | ErrorKind::InvalidFlagContext { .. } => {}
+            ErrorKind::InvalidFlagRow { name, .. } => {
+                map.serialize_entry("name", name)?;
+            }
             ErrorKind::TooManySegments { segments, max } => {
                 map.serialize_entry("segments", segments)?;
                 map.serialize_entry("max", max)?;
@@ -164,10 +193,7 @@ mod tests {
 
     #[test]
     fn error_is_one_pointer_wide() {
-        assert_eq!(
-            std::mem::size_of::<Error>(),
-            std::mem::size_of::<usize>()
-        );
+        assert_eq!(std::mem::size_of::<Error>(), std::mem::size_of::<usize>());
     }
 
     #[test]

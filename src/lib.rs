@@ -16,6 +16,11 @@
 //! - `twilio`: the Twilio provider adapter.
 //! - `testing`: deterministic fakes for your own tests.
 //! - `cli`: the `smsbatch` command line.
+//!
+//! # Modules
+//!
+//! - [`flags`]: Unleash-compatible feature flags (load a client-API state, compile once, evaluate
+//!   with the same buckets as every Unleash SDK; time and randomness are passed in).
 
 #![deny(missing_docs)]
 #![warn(missing_debug_implementations, unreachable_pub, rust_2018_idioms)]
@@ -24,5 +29,6 @@
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
 mod error;
+pub mod flags;
 
 pub use crate::error::{Error, ErrorKind, Result};

@@ -5,7 +5,9 @@ use std::path::PathBuf;
 /// Path of a file under `tests/data/`.
 #[allow(dead_code)]
 pub fn data_path(rel: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data").join(rel)
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data")
+        .join(rel)
 }
 
 /// Contents of a file under `tests/data/`.

@@ -8,15 +8,23 @@ use serde_json::{Value, json};
 
 /// Reads JSON lines from `reader`; blank lines are skipped, and a line that is not JSON yields an
 /// error describing it, so the caller can print an error line in its place.
-pub(crate) fn json_lines(reader: impl BufRead) -> impl Iterator<Item = Result<Value, smsbatch::Error>> {
-    reader.lines().enumerate().filter_map(|(i, line)| match line {
-        Err(e) => Some(Err(invalid_input(format!("line {}: cannot read: {e}", i + 1)))),
-        Ok(line) if line.trim().is_empty() => None,
-        Ok(line) => Some(
-            serde_json::from_str(&line)
-                .map_err(|e| invalid_input(format!("line {} is not JSON: {e}", i + 1))),
-        ),
-    })
+pub(crate) fn json_lines(
+    reader: impl BufRead,
+) -> impl Iterator<Item = Result<Value, smsbatch::Error>> {
+    reader
+        .lines()
+        .enumerate()
+        .filter_map(|(i, line)| match line {
+            Err(e) => Some(Err(invalid_input(format!(
+                "line {}: cannot read: {e}",
+                i + 1
+            )))),
+            Ok(line) if line.trim().is_empty() => None,
+            Ok(line) => Some(
+                serde_json::from_str(&line)
+                    .map_err(|e| invalid_input(format!("line {} is not JSON: {e}", i + 1))),
+            ),
+        })
 }
 
 /// An `invalidInput` error with the given message.

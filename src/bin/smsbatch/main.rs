@@ -7,7 +7,11 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 #[derive(Debug, Parser)]
-#[command(name = "smsbatch", version, about = "Batch SMS campaigns: segments, preview, filters, flags")]
+#[command(
+    name = "smsbatch",
+    version,
+    about = "Batch SMS campaigns: segments, preview, filters, flags"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
