@@ -1,5 +1,6 @@
 //! The `smsbatch` command line: a thin layer over the library whose JSON lines are a stable contract.
 
+mod flags;
 mod io;
 
 use std::process::ExitCode;
@@ -18,9 +19,14 @@ struct Cli {
 }
 
 #[derive(Debug, Subcommand)]
-enum Command {}
+enum Command {
+    /// Evaluate Unleash feature flags for JSON lines `{"toggleName", "context", "variant"?}`.
+    Flags(flags::Args),
+}
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    match cli.command {}
+    match cli.command {
+        Command::Flags(args) => flags::run(args),
+    }
 }
