@@ -43,5 +43,21 @@ done
 step "core for wasm32-unknown-unknown (default features off)"
 cargo build -p smsbatch --lib --no-default-features --target wasm32-unknown-unknown
 
+step "browser for the WebAssembly tests (Debian chromium + chromedriver)"
+if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium chromium-driver
+fi
+
+step "WebAssembly package: build (web + nodejs targets, wasm-opt)"
+./bindings/wasm/build.sh
+
+step "WebAssembly package: node tests (the spec files through the package)"
+(cd bindings/wasm && node --test tests/)
+
+step "WebAssembly glue: wasm-bindgen-test in headless Chromium"
+(cd bindings/wasm && CHROMEDRIVER=/usr/bin/chromedriver \
+  cargo test --quiet -p smsbatch-wasm --target wasm32-unknown-unknown)
+
 step "done: every check passed"
 echo "$root"

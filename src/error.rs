@@ -60,6 +60,29 @@ impl Error {
         matches!(self.kind(), ErrorKind::EmptyMessage)
     }
 
+    /// True for the kinds that reject a filter: [`ErrorKind::InvalidFilter`],
+    /// [`ErrorKind::UnknownField`], [`ErrorKind::FilterTooLarge`] and [`ErrorKind::MissingNow`].
+    pub fn is_filter_error(&self) -> bool {
+        matches!(
+            self.kind(),
+            ErrorKind::InvalidFilter { .. }
+                | ErrorKind::UnknownField { .. }
+                | ErrorKind::FilterTooLarge { .. }
+                | ErrorKind::MissingNow { .. }
+        )
+    }
+
+    /// True for the kinds that reject flag input: [`ErrorKind::InvalidFlagState`],
+    /// [`ErrorKind::InvalidFlagContext`] and [`ErrorKind::InvalidFlagRow`].
+    pub fn is_flag_error(&self) -> bool {
+        matches!(
+            self.kind(),
+            ErrorKind::InvalidFlagState { .. }
+                | ErrorKind::InvalidFlagContext { .. }
+                | ErrorKind::InvalidFlagRow { .. }
+        )
+    }
+
     /// True for [`ErrorKind::TooManySegments`].
     pub fn is_too_many_segments(&self) -> bool {
         matches!(self.kind(), ErrorKind::TooManySegments { .. })
@@ -121,6 +144,71 @@ pub enum ErrorKind {
         /// What is wrong with it.
         message: String,
     },
+    /// A filter node is malformed: bad shape, unknown operator, or a value of the wrong type.
+    #[error("invalid filter at {}: {message}", pointer(path))]
+    InvalidFilter {
+        /// JSON Pointer of the bad node (`""` is the root).
+        path: String,
+        /// What is wrong with it.
+        message: String,
+    },
+    /// A filter condition names a field the schema does not have.
+    #[error("unknown field `{field}` at {}", pointer(path))]
+    UnknownField {
+        /// JSON Pointer of the condition.
+        path: String,
+        /// The field it names.
+        field: String,
+    },
+    /// A filter exceeds a limit set for untrusted input (depth, node count, value or list length).
+    #[error("filter too large at {}: {message}", pointer(path))]
+    FilterTooLarge {
+        /// JSON Pointer of the node where the limit was crossed.
+        path: String,
+        /// Which limit, and its value.
+        message: String,
+    },
+    /// A condition is relative to "now" (`withinLastDays`), but the caller passed no `now`.
+    #[error(
+        "the condition at {} is relative to now, but no `now` was given",
+        pointer(path)
+    )]
+    MissingNow {
+        /// JSON Pointer of the condition.
+        path: String,
+    },
+    /// A field schema is malformed.
+    #[error("invalid schema at {}: {message}", pointer(path))]
+    InvalidSchema {
+        /// JSON Pointer into the schema document.
+        path: String,
+        /// What is wrong with it.
+        message: String,
+    },
+    /// A query's search, sort, pagination or cursor is malformed.
+    #[error("invalid query at {}: {message}", pointer(path))]
+    InvalidQuery {
+        /// JSON Pointer into the query.
+        path: String,
+        /// What is wrong with it.
+        message: String,
+    },
+    /// A row given to the in-memory evaluator holds a value of the wrong type for its field.
+    #[error("invalid row value at {}: {message}", pointer(path))]
+    InvalidRow {
+        /// JSON Pointer of the value (`/<row index>/<field>`, or `/<field>` for a single row).
+        path: String,
+        /// What is wrong with it.
+        message: String,
+    },
+    /// A saved filter, or an export file of them, is malformed.
+    #[error("invalid saved filter at {}: {message}", pointer(path))]
+    InvalidSavedFilter {
+        /// JSON Pointer into the saved filter or export file.
+        path: String,
+        /// What is wrong with it.
+        message: String,
+    },
     /// A feature-flag state document is not JSON or not shaped like an Unleash client-API state.
     #[error("invalid flag state: {message}")]
     InvalidFlagState {
@@ -143,6 +231,15 @@ pub enum ErrorKind {
     },
 }
 
+/// Shows a JSON Pointer in a message; the empty pointer (the whole document) reads as "the root".
+fn pointer(path: &str) -> String {
+    if path.is_empty() {
+        "the root".to_owned()
+    } else {
+        format!("`{path}`")
+    }
+}
+
 impl ErrorKind {
     /// The kind's stable camelCase name, as the command line and the WebAssembly package report it.
     pub fn code(&self) -> &'static str {
@@ -150,9 +247,37 @@ impl ErrorKind {
             Self::EmptyMessage => "emptyMessage",
             Self::TooManySegments { .. } => "tooManySegments",
             Self::InvalidInput { .. } => "invalidInput",
+            Self::InvalidFilter { .. } => "invalidFilter",
+            Self::UnknownField { .. } => "unknownField",
+            Self::FilterTooLarge { .. } => "filterTooLarge",
+            Self::MissingNow { .. } => "missingNow",
+            Self::InvalidSchema { .. } => "invalidSchema",
+            Self::InvalidQuery { .. } => "invalidQuery",
+            Self::InvalidRow { .. } => "invalidRow",
+            Self::InvalidSavedFilter { .. } => "invalidSavedFilter",
             Self::InvalidFlagState { .. } => "invalidFlagState",
             Self::InvalidFlagContext { .. } => "invalidFlagContext",
             Self::InvalidFlagRow { .. } => "invalidFlagRow",
+        }
+    }
+
+    /// The JSON Pointer of the bad node or value, for the kinds that have one.
+    pub fn path(&self) -> Option<&str> {
+        match self {
+            Self::InvalidFilter { path, .. }
+            | Self::UnknownField { path, .. }
+            | Self::FilterTooLarge { path, .. }
+            | Self::MissingNow { path }
+            | Self::InvalidSchema { path, .. }
+            | Self::InvalidQuery { path, .. }
+            | Self::InvalidRow { path, .. }
+            | Self::InvalidSavedFilter { path, .. } => Some(path),
+            Self::EmptyMessage
+            | Self::TooManySegments { .. }
+            | Self::InvalidInput { .. }
+            | Self::InvalidFlagState { .. }
+            | Self::InvalidFlagContext { .. }
+            | Self::InvalidFlagRow { .. } => None,
         }
     }
 }
@@ -178,6 +303,19 @@ impl serde::Serialize for Error {
             ErrorKind::TooManySegments { segments, max } => {
                 map.serialize_entry("segments", segments)?;
                 map.serialize_entry("max", max)?;
+            }
+            ErrorKind::UnknownField { path, field } => {
+                map.serialize_entry("path", path)?;
+                map.serialize_entry("field", field)?;
+            }
+            ErrorKind::InvalidFilter { path, .. }
+            | ErrorKind::FilterTooLarge { path, .. }
+            | ErrorKind::MissingNow { path }
+            | ErrorKind::InvalidSchema { path, .. }
+            | ErrorKind::InvalidQuery { path, .. }
+            | ErrorKind::InvalidRow { path, .. }
+            | ErrorKind::InvalidSavedFilter { path, .. } => {
+                map.serialize_entry("path", path)?;
             }
         }
         map.end()

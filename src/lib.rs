@@ -1,26 +1,75 @@
 //! smsbatch: batch SMS campaigns, from audience to bill.
 //!
 //! ```
-//! use smsbatch::ErrorKind;
+//! use smsbatch::{Encoding, Segmenter};
 //!
-//! let kind = ErrorKind::EmptyMessage;
-//! assert_eq!(kind.code(), "emptyMessage");
+//! let segmenter = Segmenter::default();
+//! let count = segmenter.count("Hi Chloé, your order is ready 🎉");
+//! assert_eq!((count.encoding, count.segments), (Encoding::Ucs2, 1));
+//!
+//! // What a preview shows: each part as it will arrive, and why the message is UCS-2.
+//! let full = segmenter.segment("Hi Chloé, your order is ready 🎉");
+//! assert_eq!(full.non_gsm[0].ch, '🎉');
+//! segmenter.validate("Hi Chloé")?;
 //! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! # Overview
+//!
+//! A business sends text messages to selected customers. This crate is the core that every part
+//! of such a product shares, so that the numbers a person sees while typing are the numbers the
+//! provider bills:
+//!
+//! - **Segments** ([`Segmenter`]): exact GSM-7 / UCS-2 encoding and segment counting (3GPP TS
+//!   23.038 alphabets and TS 23.040 concatenation), greedy packing that never splits an escape
+//!   pair, a surrogate pair or (by default) a grapheme cluster, national language shift tables and
+//!   smart encoding as options. The count-only path is the hot one.
+//! - **Audience** ([`filter`]): typed customer filters with exact NULL/empty rules, one wire form
+//!   compiled to PostgREST query parameters, to parameterised PostgreSQL SQL and to an in-memory
+//!   evaluator that select the same rows; search, sort, pagination, saved filters and templates.
+//! - **Rollout** ([`flags`]): feature flags with the Unleash client specification's semantics,
+//!   loaded from an Unleash client-API state, compiled once and evaluated with OpenFeature-style
+//!   details; a user lands in the same rollout bucket and variant as in any Unleash SDK.
+//!
+//! The core does no I/O, reads no clock and no global random source, and compiles to
+//! `wasm32-unknown-unknown`; the browser package in `bindings/wasm` is the same code.
+//!
+//! # Examples
+//!
+//! Options go through a builder; the result serialises to the JSON the command line prints.
+//!
+//! ```
+//! use smsbatch::{NationalLanguage, SegmentConfig, SplitPolicy};
+//!
+//! let segmenter = SegmentConfig::new()
+//!     .split(SplitPolicy::Graphemes)
+//!     .national_languages([NationalLanguage::Turkish])
+//!     .smart_encoding(true)
+//!     .max_segments(3)
+//!     .build();
+//! let result = segmenter.segment("“Şişli” branch opens Monday");
+//! assert_eq!(result.text(), "\"Şişli\" branch opens Monday");
+//! assert_eq!(result.encoding.as_str(), "GSM-7");
 //! ```
 //!
 //! # Crate features
 //!
+//! None is on by default.
+//!
+//! - `cli`: the `smsbatch` command line (`src/bin/smsbatch`), a thin layer whose JSON lines are a
+//!   stable contract.
 //! - `tokio`: the async send-queue runner.
 //! - `postgres`: the direct PostgreSQL store.
 //! - `supabase`: the Supabase/PostgREST store.
 //! - `twilio`: the Twilio provider adapter.
 //! - `testing`: deterministic fakes for your own tests.
-//! - `cli`: the `smsbatch` command line.
 //!
-//! # Modules
+//! # Untrusted input
 //!
-//! - [`flags`]: Unleash-compatible feature flags (load a client-API state, compile once, evaluate
-//!   with the same buckets as every Unleash SDK; time and randomness are passed in).
+//! Every function that takes text or JSON from outside returns an [`Error`] for bad input and
+//! never panics; counting is linear in the length of the text. A flag state compiles even when
+//! some of its rules make no sense: each such rule is off, with a [`flags::Warning`], and flag
+//! regexes have a compiled-size limit.
 
 #![deny(missing_docs)]
 #![warn(missing_debug_implementations, unreachable_pub, rust_2018_idioms)]
@@ -29,6 +78,16 @@
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
 mod error;
+pub mod filter;
 pub mod flags;
+mod segment;
 
 pub use crate::error::{Error, ErrorKind, Result};
+pub use crate::segment::{
+    Encoding, NationalLanguage, NationalShift, NonGsmChar, Replacement, SegmentConfig,
+    SegmentCount, Segmentation, Segmenter, SplitPolicy, count, segment,
+};
+
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

@@ -1,4 +1,6 @@
 //! The one integration-test binary: each module tests one area against the files in `tests/data/`.
 
+mod filter;
 mod flags;
+mod segment;
 mod support;

@@ -1,7 +1,9 @@
 //! The `smsbatch` command line: a thin layer over the library whose JSON lines are a stable contract.
 
+mod filter;
 mod flags;
 mod io;
+mod segments;
 
 use std::process::ExitCode;
 
@@ -20,13 +22,21 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Evaluate Unleash feature flags for JSON lines `{"toggleName", "context", "variant"?}`.
+    /// Encoding, segments and parts of each message (JSON lines on stdin, or --input FILE).
+    Segments(segments::Args),
+    /// Compile audience filters (JSON lines) to PostgREST parameters and SQL, or evaluate them
+    /// over rows with --eval.
+    Filter(filter::Args),
+    /// Evaluate Unleash feature flags for JSON lines `{"toggleName", "context", "variant"?}`
+    /// against a state file.
     Flags(flags::Args),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
+        Command::Segments(args) => segments::run(args),
+        Command::Filter(args) => filter::run(args),
         Command::Flags(args) => flags::run(args),
     }
 }

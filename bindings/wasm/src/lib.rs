@@ -1,0 +1,133 @@
+//! smsbatch for JavaScript: the core crate compiled to WebAssembly, so the preview a person sees
+//! while typing is byte for byte what the server renders, counts and bills.
+//!
+//! Glue only: every function converts its arguments, calls the core and converts the result.
+//! Objects cross the boundary as plain JavaScript objects with camelCase fields (the core's serde
+//! shapes); errors are thrown as `Error` objects named `SmsbatchError` carrying the core's
+//! `kind` (a stable camelCase code), `message` and the kind's own fields.
+
+#![forbid(unsafe_code)]
+#![warn(missing_docs, missing_debug_implementations, rust_2018_idioms)]
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use wasm_bindgen::prelude::*;
+
+mod types;
+
+/// Installs the panic hook so a bug shows a Rust backtrace in the console instead of
+/// `unreachable`.
+#[wasm_bindgen(start)]
+pub fn start() {
+    #[cfg(feature = "console_error_panic_hook")]
+    console_error_panic_hook::set_once();
+}
+
+/// Serialises `value` as a plain JavaScript value (maps as objects, 64-bit integers as numbers).
+fn to_js<T: Serialize + ?Sized>(value: &T) -> Result<JsValue, JsValue> {
+    value
+        .serialize(&serde_wasm_bindgen::Serializer::json_compatible())
+        .map_err(|e| js_error(&invalid_input(format!("cannot convert the result: {e}"))))
+}
+
+/// Deserialises options or a document; `undefined` and `null` give `T::default()`.
+fn from_js_or_default<T: DeserializeOwned + Default>(
+    value: JsValue,
+    what: &str,
+) -> Result<T, JsValue> {
+    if value.is_undefined() || value.is_null() {
+        return Ok(T::default());
+    }
+    from_js(value, what)
+}
+
+/// Deserialises options or a document through JSON text, so the rules are exactly the server's
+/// (serde-wasm-bindgen reads only the fields a struct declares, which would let a misspelt option
+/// pass silently).
+fn from_js<T: DeserializeOwned>(value: JsValue, what: &str) -> Result<T, JsValue> {
+    let json: String = js_sys::JSON::stringify(&value)
+        .ok()
+        .and_then(|s| s.as_string())
+        .ok_or_else(|| {
+            js_error(&invalid_input(format!(
+                "invalid {what}: not representable as JSON"
+            )))
+        })?;
+    serde_json::from_str(&json)
+        .map_err(|e| js_error(&invalid_input(format!("invalid {what}: {e}"))))
+}
+
+fn invalid_input(message: String) -> smsbatch::Error {
+    smsbatch::ErrorKind::InvalidInput { message }.into()
+}
+
+/// The core's error as a thrown JavaScript `Error` named `SmsbatchError`, with the fields of its
+/// serde form (`kind`, `message` and the kind's own, such as `line`/`column` or `path`).
+fn js_error(err: &smsbatch::Error) -> JsValue {
+    let error = js_sys::Error::new(&err.to_string());
+    error.set_name("SmsbatchError");
+    if let Ok(details) = err.serialize(&serde_wasm_bindgen::Serializer::json_compatible())
+        && let Ok(details) = details.dyn_into::<js_sys::Object>()
+    {
+        js_sys::Object::assign(&error, &details);
+    }
+    error.into()
+}
+
+trait OrThrow<T> {
+    fn or_throw(self) -> Result<T, JsValue>;
+}
+
+impl<T> OrThrow<T> for Result<T, smsbatch::Error> {
+    fn or_throw(self) -> Result<T, JsValue> {
+        self.map_err(|e| js_error(&e))
+    }
+}
+
+/// Counts and splits SMS text exactly as the server does (GSM-7 / UCS-2, greedy packing that
+/// never splits an escape pair, a surrogate pair or, by default, a grapheme cluster).
+#[wasm_bindgen(js_name = Segmenter)]
+#[derive(Debug)]
+pub struct JsSegmenter {
+    inner: smsbatch::Segmenter,
+}
+
+#[wasm_bindgen(js_class = Segmenter)]
+impl JsSegmenter {
+    /// A segmenter with the given options (`SegmentOptions`; all optional).
+    #[wasm_bindgen(constructor)]
+    pub fn new(
+        #[wasm_bindgen(unchecked_param_type = "SegmentOptions | undefined")] options: JsValue,
+    ) -> Result<JsSegmenter, JsValue> {
+        let config: smsbatch::SegmentConfig = from_js_or_default(options, "segment options")?;
+        Ok(Self {
+            inner: config.build(),
+        })
+    }
+
+    /// Encoding, units and segments: the fast path.
+    #[wasm_bindgen(unchecked_return_type = "SegmentCount")]
+    pub fn count(&self, text: &str) -> Result<JsValue, JsValue> {
+        to_js(&self.inner.count(text))
+    }
+
+    /// The full result: parts, units per part, capacity, graphemes, the characters that forced
+    /// UCS-2 (UTF-16 indexes, as JavaScript strings index).
+    #[wasm_bindgen(unchecked_return_type = "Segmentation")]
+    pub fn segment(&self, text: &str) -> Result<JsValue, JsValue> {
+        to_js(&self.inner.segment(text))
+    }
+
+    /// Counts `text` and throws `SmsbatchError` (`emptyMessage`, `tooManySegments`) if it cannot
+    /// be sent.
+    #[wasm_bindgen(unchecked_return_type = "SegmentCount")]
+    pub fn validate(&self, text: &str) -> Result<JsValue, JsValue> {
+        to_js(&self.inner.validate(text).or_throw()?)
+    }
+
+    /// The options this segmenter was built with, defaults filled in.
+    #[wasm_bindgen(getter, unchecked_return_type = "Required<SegmentOptions>")]
+    pub fn options(&self) -> Result<JsValue, JsValue> {
+        to_js(self.inner.config())
+    }
+}

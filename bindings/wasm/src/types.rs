@@ -1,0 +1,83 @@
+//! TypeScript declarations of the objects that cross the boundary.
+//!
+//! They mirror the core's serde shapes; `tests/types.mjs` type-checks real results against them
+//! with the TypeScript compiler (excess and missing properties are errors), so they cannot drift.
+
+use wasm_bindgen::prelude::*;
+
+#[wasm_bindgen(typescript_custom_section)]
+const SEGMENT_TYPES: &str = r#"
+/** How a message travels: 7-bit GSM septets or UCS-2 (UTF-16) units. */
+export type Encoding = "GSM-7" | "UCS-2";
+
+/** Where UCS-2 text may be cut between parts. */
+export type SplitPolicy = "graphemes" | "codePoints";
+
+/** A national language whose shift tables may keep a message in 7 bits. */
+export type NationalLanguage = "tr" | "es" | "pt";
+
+/** Options of a `Segmenter`; every field is optional. */
+export interface SegmentOptions {
+    split?: SplitPolicy;
+    /** Use the 16-bit concatenation reference (152 septets / 66 units per part). */
+    ref16?: boolean;
+    nationalLanguages?: NationalLanguage[];
+    /** Replace typographic look-alikes when that keeps the message GSM-7. */
+    smartEncoding?: boolean;
+    /** The most segments `validate` accepts (default 10). */
+    maxSegments?: number;
+}
+
+/** Encoding, units and segments: what the provider bills. */
+export interface SegmentCount {
+    encoding: Encoding;
+    /** Septets (GSM-7) or UTF-16 units (UCS-2). */
+    units: number;
+    segments: number;
+}
+
+/** A character that forced UCS-2, with its UTF-16 index. */
+export interface NonGsmChar {
+    char: string;
+    index: number;
+}
+
+/** The national shift tables a GSM-7 message uses. */
+export interface NationalShift {
+    singleShift: NationalLanguage | null;
+    lockingShift: NationalLanguage | null;
+}
+
+/** One replacement smart encoding made. */
+export interface Replacement {
+    from: string;
+    to: string;
+    index: number;
+}
+
+/** The full segmentation of a message, for display. */
+export interface Segmentation {
+    encoding: Encoding;
+    segments: number;
+    units: number;
+    segmentUnits: number[];
+    /** Units one part can hold for this message (160, 153, 70, 67, ...). */
+    capacity: number;
+    graphemes: number;
+    parts: string[];
+    nonGsm: NonGsmChar[];
+    /** Present when national languages are enabled. */
+    nationalLanguage?: NationalShift;
+    /** Present when smart encoding is enabled. */
+    replacements?: Replacement[];
+}
+
+/** What every function throws: an `Error` named "SmsbatchError" with the core's error kind. */
+export interface SmsbatchError extends Error {
+    name: "SmsbatchError";
+    /** Stable camelCase code, e.g. "emptyMessage", "templateSyntax", "invalidFilter". */
+    kind: string;
+    message: string;
+    [detail: string]: unknown;
+}
+"#;

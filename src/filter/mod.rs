@@ -1,0 +1,27 @@
+//! Audience filters (SPEC §3): one wire form, validated against a schema, compiled to PostgREST parameters, parameterised SQL and an in-memory evaluator that agree on every row.
+
+mod ast;
+mod compile;
+mod eval;
+mod ir;
+mod postgrest;
+mod query;
+mod saved;
+mod schema;
+mod sql;
+
+pub use ast::{Condition, Document, Limits, Node, Op, ValueShape};
+pub use compile::{Filter, validate};
+pub use eval::{CASE_FOLD_DIFFERENCES, Evaluator, Table, case_fold_differs, fold_case};
+pub use ir::FilterOptions;
+pub use postgrest::{PostgrestParams, form_encode};
+pub use query::{
+    CompiledQuery, Cursor, Direction, MAX_SEARCH_TERMS, Nulls, PostgrestRequest, Query, QueryPage,
+    SortKey, SqlQuery, SqlStatement,
+};
+pub use saved::{
+    EXPORT_FORMAT, EXPORT_VERSION, FilterTemplate, MAX_BIRTHDAY_YEARS, MAX_DESCRIPTION_LEN,
+    MAX_NAME_LEN, SavedFilter, Visibility, export_saved, import_saved,
+};
+pub use schema::{Field, FieldType, Schema};
+pub use sql::{SqlParam, SqlWhere};

@@ -1,0 +1,452 @@
+//! PostgREST query parameters from the IR, following PostgREST's grammar (`QueryParams.hs`).
+//!
+//! The rules, each with its reason:
+//! - Negations are already at the leaves (the IR is in negation normal form), because PostgREST's
+//!   `not.`, `neq` and `not.in` are plain SQL negation and drop NULL rows. A negated leaf is
+//!   written NULL-inclusively: `isdistinct` for `notEquals`, `not.is.null`/`not.is.true`/
+//!   `not.is.false` where an `IS` test exists, and `or(col.is.null,col.not.<op>...)` otherwise.
+//! - At top level a value is the rest of the parameter, verbatim: no quoting (quotes would be
+//!   literal characters). Several top-level parameters are ANDed, so a root `and` becomes one
+//!   parameter per child, and a two-sided range becomes `col=gte.a&col=lte.b`.
+//! - Inside `or=(..)`/`and(..)`, every value is written `"…"` with `\` and `"` escaped by `\`: an
+//!   unquoted `,` is a 400 and an unquoted `)` silently truncates the value.
+//! - `in.(..)` lists quote every element (unquoted elements lose leading spaces and cannot hold
+//!   `,` or `)`). The lowering never produces `in.("")` (which matches nothing): a one-element
+//!   list is an `eq`.
+//! - `contains`/`startsWith`/`endsWith` are `ilike` with the value LIKE-escaped (`\` `%` `_`)
+//!   before the `*` wildcards are added, because PostgREST turns every `*` into `%` and keeps
+//!   LIKE's own escapes. A literal `*` cannot be written in like/ilike at all, so a value holding
+//!   one is matched with a regular expression instead: `match` (case-sensitive) where each letter
+//!   is a bracket class of every character that lowercases to the same letter (`k` becomes `[kK]`
+//!   plus the Kelvin sign U+212A) and
+//!   every ASCII punctuation character is escaped. That is exactly ILIKE's rule (`lower(x)` and
+//!   `lower(value)` equal character by character); `imatch` would not be, because PostgreSQL's
+//!   case-insensitive regexes only add each character's own upper and lower case (so `k` would
+//!   not match the Kelvin sign U+212A, which ILIKE matches).
+//! - The whole query string is form-encoded (`application/x-www-form-urlencoded`), so `+` (phone
+//!   numbers, offsets) travels as `%2B`: PostgREST decodes a raw `+` as a space.
+//! - `FALSE` (an `or` of nothing, `in []`) is `id=in.()`, which PostgREST turns into
+//!   `= ANY('{}')`: no row, NULL keys included. `TRUE` is no parameter at all.
+
+use serde::Serialize;
+
+use super::ir::{Bound, Ir, Leaf, LikeKind, Pred};
+
+/// PostgREST query parameters: the raw (decoded) pairs and the form-encoded query string.
+/// Serializes as the list of `[key, value]` pairs.
+///
+/// ```
+/// use smsbatch::filter::{Filter, FilterOptions, Schema};
+///
+/// let filter = Filter::from_json(
+///     r#"{"field": "phone", "op": "notStartsWith", "value": "+44"}"#,
+///     &Schema::customers(),
+///     &FilterOptions::new(),
+/// )?;
+/// let params = filter.postgrest();
+/// assert_eq!(params.pairs(), &[("or".to_string(), r#"(phone.is.null,phone.not.ilike."+44*")"#.to_string())]);
+/// assert_eq!(params.query_string(), "or=%28phone.is.null%2Cphone.not.ilike.%22%2B44*%22%29");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[serde(transparent)]
+pub struct PostgrestParams {
+    pairs: Vec<(String, String)>,
+}
+
+impl PostgrestParams {
+    /// The `(key, value)` pairs, not encoded; the same key may repeat (conditions are ANDed).
+    pub fn pairs(&self) -> &[(String, String)] {
+        &self.pairs
+    }
+
+    /// The pairs, by value.
+    pub fn into_pairs(self) -> Vec<(String, String)> {
+        self.pairs
+    }
+
+    /// The pairs as a form-encoded query string (without a leading `?`).
+    pub fn query_string(&self) -> String {
+        query_string(&self.pairs)
+    }
+
+    pub(crate) fn push(&mut self, key: impl Into<String>, value: impl Into<String>) {
+        self.pairs.push((key.into(), value.into()));
+    }
+}
+
+/// Form-encodes `pairs` as `k=v&k=v`.
+pub(crate) fn query_string(pairs: &[(String, String)]) -> String {
+    let mut out = String::new();
+    for (i, (k, v)) in pairs.iter().enumerate() {
+        if i > 0 {
+            out.push('&');
+        }
+        form_encode_into(&mut out, k);
+        out.push('=');
+        form_encode_into(&mut out, v);
+    }
+    out
+}
+
+/// The `application/x-www-form-urlencoded` byte serializer (WHATWG URL standard): ASCII
+/// alphanumerics and `*-._` stay, space becomes `+`, every other byte is `%XX`.
+pub fn form_encode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    form_encode_into(&mut out, s);
+    out
+}
+
+fn form_encode_into(out: &mut String, s: &str) {
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
+    for &b in s.as_bytes() {
+        match b {
+            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'*' | b'-' | b'.' | b'_' => {
+                out.push(b as char)
+            }
+            b' ' => out.push('+'),
+            _ => {
+                out.push('%');
+                out.push(HEX[usize::from(b >> 4)] as char);
+                out.push(HEX[usize::from(b & 15)] as char);
+            }
+        }
+    }
+}
+
+/// LIKE's escapes: `\`, `%` and `_` are matched literally after a `\`.
+pub(crate) fn like_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    for c in s.chars() {
+        if matches!(c, '\\' | '%' | '_') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// Escapes a literal for a PostgreSQL regular expression (ARE): a `\` before any ASCII
+/// punctuation makes it literal. Letters and digits are left alone, because `\` followed by an
+/// alphanumeric is a class escape (`\d`, `\m`...).
+#[cfg(test)]
+pub(crate) fn regex_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 4);
+    for c in s.chars() {
+        if c.is_ascii_punctuation() {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// The case-folded form of one character (see [`fold_case`](super::fold_case)); always one
+/// character, as in PostgreSQL.
+fn fold_char(c: char) -> char {
+    if c == '\u{130}' {
+        return 'i';
+    }
+    let mut lower = c.to_lowercase();
+    match (lower.next(), lower.next()) {
+        (Some(l), None) => l,
+        _ => c,
+    }
+}
+
+/// For each folded character, the other characters that fold to it (`k` → `K` and U+212A). Built once,
+/// on the first value with a `*` in it, by scanning every code point.
+fn fold_classes() -> &'static std::collections::HashMap<char, Vec<char>> {
+    static CLASSES: std::sync::OnceLock<std::collections::HashMap<char, Vec<char>>> =
+        std::sync::OnceLock::new();
+    CLASSES.get_or_init(|| {
+        let mut map: std::collections::HashMap<char, Vec<char>> = std::collections::HashMap::new();
+        for c in (0..=0x10FFFFu32).filter_map(char::from_u32) {
+            let f = fold_char(c);
+            if f != c {
+                map.entry(f).or_default().push(c);
+            }
+        }
+        map
+    })
+}
+
+/// A case-sensitive regular expression matching `s` the way ILIKE does: each character becomes
+/// the class of all characters that fold to the same one, punctuation is escaped.
+pub(crate) fn regex_fold_escape(s: &str) -> String {
+    let classes = fold_classes();
+    let mut out = String::with_capacity(s.len() * 3);
+    for c in s.chars() {
+        let f = fold_char(c);
+        match classes.get(&f) {
+            // Case variants are letters (never `]`, `\`, `^` or `-`), so a bracket class needs no
+            // escaping inside.
+            Some(others) => {
+                out.push('[');
+                out.push(f);
+                out.extend(others.iter());
+                out.push(']');
+            }
+            None => {
+                if f.is_ascii_punctuation() {
+                    out.push('\\');
+                }
+                out.push(f);
+            }
+        }
+    }
+    out
+}
+
+/// Quotes a value inside a logic tree: `"…"` with `\` and `"` escaped by `\`.
+fn quote(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        if matches!(c, '\\' | '"') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out.push('"');
+    out
+}
+
+/// A PostgREST condition before it is placed at top level or inside a tree.
+enum Expr {
+    And(Vec<Expr>),
+    Or(Vec<Expr>),
+    Cond {
+        field: String,
+        op: &'static str,
+        value: Val,
+    },
+}
+
+enum Val {
+    /// A value: verbatim at top level, quoted inside a tree.
+    Text(String),
+    /// An `in.(..)` list, every element quoted.
+    List(Vec<String>),
+    /// `null`, `true`, `false` after `is.`: never quoted.
+    Keyword(&'static str),
+}
+
+fn cond(field: &str, op: &'static str, value: Val) -> Expr {
+    Expr::Cond {
+        field: field.to_owned(),
+        op,
+        value,
+    }
+}
+
+fn leaf_expr(leaf: &Leaf) -> Expr {
+    let f = leaf.field.as_str();
+    let is_null = || cond(f, "is", Val::Keyword("null"));
+    // A negated leaf whose PostgREST negation would drop NULL rows: add `col.is.null`.
+    let or_null = |e: Expr| Expr::Or(vec![is_null(), e]);
+    match (&leaf.pred, leaf.negated) {
+        (Pred::Eq(v), false) => cond(f, "eq", Val::Text(v.to_text())),
+        // `IS DISTINCT FROM` counts NULL as a value, so NULL rows are kept.
+        (Pred::Eq(v), true) => cond(f, "isdistinct", Val::Text(v.to_text())),
+        (Pred::In(vs), neg) => {
+            let list = Val::List(vs.iter().map(|v| v.to_text()).collect());
+            if neg {
+                or_null(cond(f, "not.in", list))
+            } else {
+                cond(f, "in", list)
+            }
+        }
+        (Pred::Range { lo, hi }, false) => {
+            let mut parts = Vec::new();
+            if let Some(b) = lo {
+                parts.push(cond(f, if b.inclusive { "gte" } else { "gt" }, text(b)));
+            }
+            if let Some(b) = hi {
+                parts.push(cond(f, if b.inclusive { "lte" } else { "lt" }, text(b)));
+            }
+            and_of(parts)
+        }
+        (Pred::Range { lo, hi }, true) => {
+            // Outside the range, or NULL: `x < lo` (or `<=` for an exclusive bound), `x > hi`.
+            let mut parts = vec![is_null()];
+            if let Some(b) = lo {
+                parts.push(cond(f, if b.inclusive { "lt" } else { "lte" }, text(b)));
+            }
+            if let Some(b) = hi {
+                parts.push(cond(f, if b.inclusive { "gt" } else { "gte" }, text(b)));
+            }
+            Expr::Or(parts)
+        }
+        (Pred::Like(kind, s), neg) => {
+            let (op, value) = if s.contains('*') {
+                let re = regex_fold_escape(s);
+                let re = match kind {
+                    LikeKind::Contains => re,
+                    LikeKind::StartsWith => format!("^{re}"),
+                    LikeKind::EndsWith => format!("{re}$"),
+                };
+                (if neg { "not.match" } else { "match" }, re)
+            } else {
+                let esc = like_escape(s);
+                let pattern = match kind {
+                    LikeKind::Contains => format!("*{esc}*"),
+                    LikeKind::StartsWith => format!("{esc}*"),
+                    LikeKind::EndsWith => format!("*{esc}"),
+                };
+                (if neg { "not.ilike" } else { "ilike" }, pattern)
+            };
+            let e = cond(f, op, Val::Text(value));
+            if neg { or_null(e) } else { e }
+        }
+        (Pred::Null, false) => is_null(),
+        // `not.is.null`, never `is.not_null` (PostgREST 13+ only).
+        (Pred::Null, true) => cond(f, "not.is", Val::Keyword("null")),
+        (Pred::NullOrEmpty, false) => {
+            Expr::Or(vec![is_null(), cond(f, "eq", Val::Text(String::new()))])
+        }
+        // `<> ''` is false for '' and NULL for NULL: exactly the non-empty strings.
+        (Pred::NullOrEmpty, true) => cond(f, "neq", Val::Text(String::new())),
+        (Pred::True, false) => cond(f, "is", Val::Keyword("true")),
+        (Pred::True, true) => cond(f, "not.is", Val::Keyword("true")),
+        (Pred::False, false) => cond(f, "is", Val::Keyword("false")),
+        (Pred::False, true) => cond(f, "not.is", Val::Keyword("false")),
+    }
+}
+
+fn text(b: &Bound) -> Val {
+    Val::Text(b.value.to_text())
+}
+
+fn and_of(mut parts: Vec<Expr>) -> Expr {
+    if parts.len() == 1 {
+        parts.remove(0)
+    } else {
+        Expr::And(parts)
+    }
+}
+
+fn ir_expr(ir: &Ir) -> Option<Expr> {
+    match ir {
+        // Constants survive simplification only at the root, handled by `emit`.
+        Ir::Const(_) => None,
+        Ir::Leaf(leaf) => Some(leaf_expr(leaf)),
+        Ir::And(children) => Some(Expr::And(flatten(children, true))),
+        Ir::Or(children) => Some(Expr::Or(flatten(children, false))),
+    }
+}
+
+/// Emits `children`, splicing a child group of the same kind into its parent (a negated leaf's
+/// `or(col.is.null,..)` inside an `or` needs no nesting).
+fn flatten(children: &[Ir], is_and: bool) -> Vec<Expr> {
+    let mut out = Vec::with_capacity(children.len());
+    for e in children.iter().filter_map(ir_expr) {
+        match e {
+            Expr::And(grand) if is_and => out.extend(grand),
+            Expr::Or(grand) if !is_and => out.extend(grand),
+            other => out.push(other),
+        }
+    }
+    out
+}
+
+/// Emits the parameters for `ir`; `id` is the key column used to write FALSE.
+pub(crate) fn emit(ir: &Ir, id: &str) -> PostgrestParams {
+    let mut out = PostgrestParams::default();
+    match ir {
+        Ir::Const(true) => {}
+        Ir::Const(false) => out.push(id, "in.()"),
+        other => {
+            if let Some(e) = ir_expr(other) {
+                top_level(&e, &mut out);
+            }
+        }
+    }
+    out
+}
+
+fn top_level(e: &Expr, out: &mut PostgrestParams) {
+    match e {
+        Expr::And(children) => children.iter().for_each(|c| top_level(c, out)),
+        Expr::Or(children) => {
+            let mut s = String::from("(");
+            tree_list(children, &mut s);
+            s.push(')');
+            out.push("or", s);
+        }
+        Expr::Cond { field, op, value } => {
+            let v = match value {
+                Val::Text(t) => format!("{op}.{t}"),
+                Val::List(items) => format!("{op}.{}", list(items)),
+                Val::Keyword(k) => format!("{op}.{k}"),
+            };
+            out.push(field.clone(), v);
+        }
+    }
+}
+
+fn list(items: &[String]) -> String {
+    let quoted: Vec<String> = items.iter().map(|s| quote(s)).collect();
+    format!("({})", quoted.join(","))
+}
+
+fn tree_list(children: &[Expr], s: &mut String) {
+    for (i, c) in children.iter().enumerate() {
+        if i > 0 {
+            s.push(',');
+        }
+        tree(c, s);
+    }
+}
+
+fn tree(e: &Expr, s: &mut String) {
+    match e {
+        Expr::And(children) | Expr::Or(children) => {
+            s.push_str(if matches!(e, Expr::And(_)) {
+                "and("
+            } else {
+                "or("
+            });
+            tree_list(children, s);
+            s.push(')');
+        }
+        Expr::Cond { field, op, value } => {
+            s.push_str(field);
+            s.push('.');
+            s.push_str(op);
+            s.push('.');
+            match value {
+                Val::Text(t) => s.push_str(&quote(t)),
+                Val::List(items) => s.push_str(&list(items)),
+                Val::Keyword(k) => s.push_str(k),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn form_encoding_follows_whatwg() {
+        assert_eq!(
+            form_encode("a+b c*d-e.f_g~h/é"),
+            "a%2Bb+c*d-e.f_g%7Eh%2F%C3%A9"
+        );
+        assert_eq!(
+            query_string(&[("or".into(), "(a,b)".into()), ("x".into(), "eq.".into())]),
+            "or=%28a%2Cb%29&x=eq."
+        );
+    }
+
+    #[test]
+    fn escapes() {
+        assert_eq!(like_escape(r"50%_off\"), r"50\%\_off\\");
+        assert_eq!(regex_escape("a*b.c(d)ü1"), r"a\*b\.c\(d\)ü1");
+        assert_eq!(quote(r#"a"b\c"#), r#""a\"b\\c""#);
+        assert_eq!(regex_fold_escape("K*1.ß"), "[kK\u{212A}]\\*1\\.[ßẞ]");
+        assert_eq!(regex_fold_escape("\u{212A}"), "[kK\u{212A}]");
+        assert_eq!(regex_fold_escape("İ"), "[iIİ]");
+    }
+}
