@@ -8,7 +8,7 @@ use std::hint::black_box;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use jiff::Timestamp;
-use smsbatch::flags::{Context, Engine, Env, Flags, SeededRandom};
+use smsbatch::flags::{Context, Engine, Env, Flags, SeededRandom, rollout_bucket};
 
 /// 50 ordinary flags plus the two under test, so the name lookup is not in a toy map.
 fn state_json() -> String {
@@ -44,16 +44,25 @@ fn state_json() -> String {
     serde_json::json!({"version": 1, "features": features}).to_string()
 }
 
-/// The user: chosen so that every constraint holds and the rollout is computed in full.
-const CONTEXT: &str = r#"{"userId": "user-1234", "environment": "production",
-                          "properties": {"plan": "pro", "seats": "12"}}"#;
+/// The user: every constraint holds, and the user is inside the 50 % rollout, so the whole rule
+/// (three constraints, then the bucket) is evaluated.
+fn context_json() -> String {
+    let user = (0..)
+        .map(|i| format!("user-{i}"))
+        .find(|id| rollout_bucket("batch-v2", id) <= 50)
+        .expect("some user is in a 50 % rollout");
+    serde_json::json!({"userId": user, "environment": "production",
+                       "properties": {"plan": "pro", "seats": "12"}})
+    .to_string()
+}
 
 fn bench(c: &mut Criterion) {
     let json = state_json();
+    let context = context_json();
 
     let engine = Engine::from_json(&json).expect("state compiles");
     assert!(engine.warnings().is_empty());
-    let ctx: Context = serde_json::from_str(CONTEXT).expect("context");
+    let ctx: Context = serde_json::from_str(&context).expect("context");
     let flags = Flags::new(Engine::from_json(&json).expect("state compiles"));
     let mut random = SeededRandom::new(1);
     let mut env = Env::new(Timestamp::UNIX_EPOCH, &mut random);
@@ -65,7 +74,7 @@ fn bench(c: &mut Criterion) {
         serde_json::from_str(&json).expect("yggdrasil state"),
     ));
     assert!(warnings.is_none(), "yggdrasil warnings: {warnings:?}");
-    let ygg_ctx: unleash_yggdrasil::Context = serde_json::from_str(CONTEXT).expect("context");
+    let ygg_ctx: unleash_yggdrasil::Context = serde_json::from_str(&context).expect("context");
     let no_external = None;
 
     // Same answers before timing anything.

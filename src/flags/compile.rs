@@ -2,21 +2,18 @@
 
 use std::collections::HashMap;
 use std::fmt;
-use std::hash::BuildHasherDefault;
 
 use jiff::Timestamp;
 use serde::Serialize;
 
 use super::eval::Reason;
-use super::hash::FxHasher;
+use super::hash::NameIndex;
 use super::rule::{
     Cidr, Cmp, Constraint, Dependency, Field, Flag, Gate, Stickiness, StrSet, Strategy, Test,
     TextOp, VariantDef, VariantSet,
 };
 use super::state::{self, Feature, Operator, State, VariantDefinition};
 use crate::error::Result;
-
-type NameIndex = HashMap<Box<str>, usize, BuildHasherDefault<FxHasher>>;
 
 /// A compiled, immutable flag set: compile once, evaluate many times from any number of threads.
 ///
@@ -81,7 +78,7 @@ impl Engine {
 
     /// True when a flag of that name exists.
     pub fn contains(&self, name: &str) -> bool {
-        self.index.contains_key(name)
+        self.index_of(name).is_some()
     }
 
     /// The flag names, in state order.
@@ -91,7 +88,8 @@ impl Engine {
 
     #[inline]
     pub(crate) fn index_of(&self, name: &str) -> Option<usize> {
-        self.index.get(name).copied()
+        self.index
+            .get(name, |i| self.flags.get(i).map_or("", |f| &*f.name))
     }
 }
 
@@ -184,7 +182,7 @@ impl Compiler<'_> {
     }
 
     fn run(mut self, state: &State) -> Engine {
-        let mut index = NameIndex::default();
+        let mut index: HashMap<&str, usize> = HashMap::with_capacity(state.features.len());
         let mut kept: Vec<&Feature> = Vec::with_capacity(state.features.len());
         for feature in &state.features {
             if index.contains_key(feature.name.as_str()) {
@@ -194,7 +192,7 @@ impl Compiler<'_> {
                     "defined more than once; the first definition is used".into(),
                 );
             } else {
-                index.insert(feature.name.as_str().into(), kept.len());
+                index.insert(feature.name.as_str(), kept.len());
                 kept.push(feature);
             }
         }
@@ -224,13 +222,13 @@ impl Compiler<'_> {
             segments.insert(segment.id, compiled);
         }
 
-        let flags = kept
+        let flags: Box<[Flag]> = kept
             .iter()
             .map(|feature| self.flag(feature, &index, &kept, &segments))
             .collect();
         Engine {
+            index: NameIndex::new(flags.iter().map(|f| &*f.name)),
             flags,
-            index,
             warnings: self.warnings.into_boxed_slice(),
         }
     }
@@ -238,7 +236,7 @@ impl Compiler<'_> {
     fn flag(
         &mut self,
         feature: &Feature,
-        index: &NameIndex,
+        index: &HashMap<&str, usize>,
         kept: &[&Feature],
         segments: &HashMap<i64, CompiledSegment>,
     ) -> Flag {
