@@ -30,6 +30,9 @@ cargo clippy --workspace --all-targets --all-features -- -D warnings
 step "cargo test (all features)"
 cargo test --workspace --all-features
 
+step "cargo test without default features (no phone metadata, as the WebAssembly build)"
+cargo test -p smsbatch --no-default-features --lib --tests
+
 step "cargo doc (broken links are errors)"
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --all-features --no-deps
 

@@ -87,6 +87,16 @@ impl Error {
     pub fn is_too_many_segments(&self) -> bool {
         matches!(self.kind(), ErrorKind::TooManySegments { .. })
     }
+
+    /// True for [`ErrorKind::TemplateSyntax`].
+    pub fn is_template_syntax(&self) -> bool {
+        matches!(self.kind(), ErrorKind::TemplateSyntax { .. })
+    }
+
+    /// True for [`ErrorKind::MissingVariable`].
+    pub fn is_missing_variable(&self) -> bool {
+        matches!(self.kind(), ErrorKind::MissingVariable { .. })
+    }
 }
 
 impl From<ErrorKind> for Error {
@@ -229,6 +239,60 @@ pub enum ErrorKind {
         /// What is wrong, naming the column.
         message: String,
     },
+    /// A template does not parse, or uses a helper, partial or decorator that does not exist.
+    #[error("template syntax error at line {line}, column {column}: {message}")]
+    TemplateSyntax {
+        /// Line of the offending tag, from 1.
+        line: u32,
+        /// Column of the offending tag, from 1 (in characters).
+        column: u32,
+        /// What is wrong.
+        message: String,
+    },
+    /// A template body is longer than [`Template::MAX_BYTES`](crate::Template::MAX_BYTES).
+    #[error("the template is {bytes} bytes long, more than the maximum of {max}")]
+    TemplateTooLarge {
+        /// Its length in bytes.
+        bytes: u32,
+        /// The maximum.
+        max: u32,
+    },
+    /// A variable the template uses is absent or null in a recipient's data.
+    #[error("{}missing variable {variable:?}", recipient_prefix(id.as_ref()))]
+    MissingVariable {
+        /// The recipient's `id`, when the error comes from a preview.
+        id: Option<serde_json::Value>,
+        /// The variable as written in the template (`first_name`, `order.total`...).
+        variable: String,
+    },
+    /// A template could not be rendered for some data (a helper rejected its input).
+    #[error("{}cannot render the template: {message}", recipient_prefix(id.as_ref()))]
+    TemplateRender {
+        /// The recipient's `id`, when the error comes from a preview.
+        id: Option<serde_json::Value>,
+        /// What went wrong.
+        message: String,
+    },
+    /// A phone number cannot be normalised to E.164.
+    #[error("invalid phone number {phone:?}: {reason}")]
+    InvalidPhone {
+        /// The number as given.
+        phone: String,
+        /// Why it is rejected.
+        reason: String,
+    },
+    /// A default region for phone numbers is not an ISO 3166-1 alpha-2 code libphonenumber knows.
+    #[error("unknown region {region:?}: expected a two-letter ISO 3166-1 code such as \"GB\"")]
+    InvalidRegion {
+        /// The region as given.
+        region: String,
+    },
+    /// A price table is malformed (a negative or over-precise price, a bad calling code...).
+    #[error("invalid price table: {message}")]
+    InvalidPrice {
+        /// What is wrong with it.
+        message: String,
+    },
 }
 
 /// Shows a JSON Pointer in a message; the empty pointer (the whole document) reads as "the root".
@@ -240,6 +304,14 @@ fn pointer(path: &str) -> String {
     }
 }
 
+/// `"recipient <id>: "` for errors tied to a recipient, with the id as JSON (`42`, `"c-1"`).
+fn recipient_prefix(id: Option<&serde_json::Value>) -> String {
+    match id {
+        Some(id) => format!("recipient {id}: "),
+        None => String::new(),
+    }
+}
+
 impl ErrorKind {
     /// The kind's stable camelCase name, as the command line and the WebAssembly package report it.
     pub fn code(&self) -> &'static str {
@@ -247,6 +319,13 @@ impl ErrorKind {
             Self::EmptyMessage => "emptyMessage",
             Self::TooManySegments { .. } => "tooManySegments",
             Self::InvalidInput { .. } => "invalidInput",
+            Self::TemplateSyntax { .. } => "templateSyntax",
+            Self::TemplateTooLarge { .. } => "templateTooLarge",
+            Self::MissingVariable { .. } => "missingVariable",
+            Self::TemplateRender { .. } => "templateRender",
+            Self::InvalidPhone { .. } => "invalidPhone",
+            Self::InvalidRegion { .. } => "invalidRegion",
+            Self::InvalidPrice { .. } => "invalidPrice",
             Self::InvalidFilter { .. } => "invalidFilter",
             Self::UnknownField { .. } => "unknownField",
             Self::FilterTooLarge { .. } => "filterTooLarge",
@@ -277,7 +356,14 @@ impl ErrorKind {
             | Self::InvalidInput { .. }
             | Self::InvalidFlagState { .. }
             | Self::InvalidFlagContext { .. }
-            | Self::InvalidFlagRow { .. } => None,
+            | Self::InvalidFlagRow { .. }
+            | Self::TemplateSyntax { .. }
+            | Self::TemplateTooLarge { .. }
+            | Self::MissingVariable { .. }
+            | Self::TemplateRender { .. }
+            | Self::InvalidPhone { .. }
+            | Self::InvalidRegion { .. }
+            | Self::InvalidPrice { .. } => None,
         }
     }
 }
@@ -296,7 +382,8 @@ impl serde::Serialize for Error {
             ErrorKind::EmptyMessage
             | ErrorKind::InvalidInput { .. }
             | ErrorKind::InvalidFlagState { .. }
-            | ErrorKind::InvalidFlagContext { .. } => {}
+            | ErrorKind::InvalidFlagContext { .. }
+            | ErrorKind::InvalidPrice { .. } => {}
             ErrorKind::InvalidFlagRow { name, .. } => {
                 map.serialize_entry("name", name)?;
             }
@@ -316,6 +403,32 @@ impl serde::Serialize for Error {
             | ErrorKind::InvalidRow { path, .. }
             | ErrorKind::InvalidSavedFilter { path, .. } => {
                 map.serialize_entry("path", path)?;
+            }
+            ErrorKind::TemplateTooLarge { bytes, max } => {
+                map.serialize_entry("bytes", bytes)?;
+                map.serialize_entry("max", max)?;
+            }
+            ErrorKind::TemplateSyntax { line, column, .. } => {
+                map.serialize_entry("line", line)?;
+                map.serialize_entry("column", column)?;
+            }
+            ErrorKind::MissingVariable { id, variable } => {
+                if let Some(id) = id {
+                    map.serialize_entry("id", id)?;
+                }
+                map.serialize_entry("variable", variable)?;
+            }
+            ErrorKind::TemplateRender { id, .. } => {
+                if let Some(id) = id {
+                    map.serialize_entry("id", id)?;
+                }
+            }
+            ErrorKind::InvalidPhone { phone, reason } => {
+                map.serialize_entry("phone", phone)?;
+                map.serialize_entry("reason", reason)?;
+            }
+            ErrorKind::InvalidRegion { region } => {
+                map.serialize_entry("region", region)?;
             }
         }
         map.end()
@@ -353,5 +466,42 @@ mod tests {
             Some("disk on fire".to_string())
         );
         assert_eq!(err.kind().code(), "invalidInput");
+    }
+
+    #[test]
+    fn template_errors_serialize_their_fields() {
+        let err = Error::new(ErrorKind::TemplateSyntax {
+            line: 2,
+            column: 7,
+            message: "unclosed tag".into(),
+        });
+        assert_eq!(
+            serde_json::to_value(&err).unwrap(),
+            serde_json::json!({
+                "kind": "templateSyntax",
+                "message": "template syntax error at line 2, column 7: unclosed tag",
+                "line": 2,
+                "column": 7,
+            })
+        );
+        let err = Error::new(ErrorKind::MissingVariable {
+            id: Some(serde_json::json!(42)),
+            variable: "first_name".into(),
+        });
+        assert_eq!(
+            serde_json::to_value(&err).unwrap(),
+            serde_json::json!({
+                "kind": "missingVariable",
+                "message": "recipient 42: missing variable \"first_name\"",
+                "id": 42,
+                "variable": "first_name",
+            })
+        );
+        let err = Error::new(ErrorKind::MissingVariable {
+            id: None,
+            variable: "x".into(),
+        });
+        assert_eq!(err.to_string(), "missing variable \"x\"");
+        assert!(err.is_missing_variable());
     }
 }

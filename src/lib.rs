@@ -24,6 +24,11 @@
 //!   23.038 alphabets and TS 23.040 concatenation), greedy packing that never splits an escape
 //!   pair, a surrogate pair or (by default) a grapheme cluster, national language shift tables and
 //!   smart encoding as options. The count-only path is the hot one.
+//! - **Templates and preview** ([`Template`], [`PreviewConfig`]): Handlebars templates compiled
+//!   once (plain text, strict about missing variables, SMS helpers) and a per-recipient preview of
+//!   every message's text, encoding, segments and exact cost, with the exclusions (no phone,
+//!   invalid or duplicate phone, opted out, missing variable, empty body, too many segments) and
+//!   the batch totals; over a sample, a whole list, or a stream with flat memory.
 //! - **Audience** ([`filter`]): typed customer filters with exact NULL/empty rules, one wire form
 //!   compiled to PostgREST query parameters, to parameterised PostgreSQL SQL and to an in-memory
 //!   evaluator that select the same rows; search, sort, pagination, saved filters and templates.
@@ -52,10 +57,32 @@
 //! assert_eq!(result.encoding.as_str(), "GSM-7");
 //! ```
 //!
+//! A preview renders a template for each customer and prices the batch:
+//!
+//! ```
+//! use serde_json::json;
+//! use smsbatch::{PreviewConfig, Template};
+//!
+//! let template = Template::compile("Hi {{default first_name \"there\"}}, your order ships today")?;
+//! let previewer = PreviewConfig::new().e164_only(true).build(&template)?;
+//! let preview = previewer.preview([
+//!     json!({"id": 1, "phone": "+447400123456", "first_name": "Zoë"}),
+//!     json!({"id": 2, "phone": "+447400123457"}),
+//!     json!({"id": 3, "phone": ""}),
+//! ])?;
+//! assert_eq!(preview.recipients[1].included().unwrap().text, "Hi there, your order ships today");
+//! assert_eq!((preview.summary.recipients, preview.summary.excluded.no_phone), (2, 1));
+//! assert_eq!(preview.summary.pushed_to_ucs2.ids, [json!(1)]);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
 //! # Crate features
 //!
-//! None is on by default.
+//! Only `phone` is on by default.
 //!
+//! - `phone` (default): phone numbers parsed and validated with libphonenumber's metadata
+//!   (crate `phonenumber`); without it the preview accepts only numbers already in E.164 (the
+//!   WebAssembly package leaves the metadata out).
 //! - `cli`: the `smsbatch` command line (`src/bin/smsbatch`), a thin layer whose JSON lines are a
 //!   stable contract.
 //! - `tokio`: the async send-queue runner.
@@ -77,16 +104,25 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
+mod batch;
 mod error;
 pub mod filter;
 pub mod flags;
 mod segment;
+mod template;
 
+pub use crate::batch::{
+    Amount, ByEncoding, EncodingPrices, EncodingTotals, ExcludedRecipient, ExclusionCounts,
+    ExclusionReason, FailedRecipient, IncludedRecipient, MissingVariable, PhoneNormalizer, Preview,
+    PreviewConfig, PreviewRun, PreviewStream, PreviewSummary, Previewer, PriceTable, RecipientList,
+    RecipientPreview, Sample, Sampler,
+};
 pub use crate::error::{Error, ErrorKind, Result};
 pub use crate::segment::{
     Encoding, NationalLanguage, NationalShift, NonGsmChar, Replacement, SegmentConfig,
     SegmentCount, Segmentation, Segmenter, SplitPolicy, count, segment,
 };
+pub use crate::template::{Template, TemplateMetadata, TemplateRecord, search_templates};
 
 #[cfg(doctest)]
 #[doc = include_str!("../README.md")]

@@ -2,5 +2,7 @@
 
 mod filter;
 mod flags;
+mod preview;
 mod segment;
 mod support;
+mod template;

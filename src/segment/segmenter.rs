@@ -638,7 +638,7 @@ impl Segmenter {
     /// The characters of a UCS-2 text that no enabled 7-bit alphabet can encode; when every
     /// character is encodable by some alphabet but no single one covers them all, the characters
     /// outside the default alphabet.
-    fn non_gsm(&self, text: &str) -> Vec<NonGsmChar> {
+    pub(crate) fn non_gsm(&self, text: &str) -> Vec<NonGsmChar> {
         let collect = |encodable: &dyn Fn(char) -> bool| {
             let mut out = Vec::new();
             let mut index = 0u32;

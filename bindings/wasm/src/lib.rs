@@ -13,7 +13,10 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use wasm_bindgen::prelude::*;
 
+mod filter;
 mod types;
+
+pub use filter::{JsFilter, JsRows};
 
 /// Installs the panic hook so a bug shows a Rust backtrace in the console instead of
 /// `unreachable`.

@@ -81,3 +81,96 @@ export interface SmsbatchError extends Error {
     [detail: string]: unknown;
 }
 "#;
+
+#[wasm_bindgen(typescript_custom_section)]
+const FILTER_TYPES: &str = r#"
+/** The type of a customer field. */
+export type FieldType = "string" | "number" | "date" | "timestamp" | "boolean";
+
+/** One field of a schema. */
+export interface Field {
+    name: string;
+    type: FieldType;
+    searchable: boolean;
+    sortable: boolean;
+}
+
+/** The fields filters may name: `customerSchema()` or your own. */
+export interface Schema {
+    fields: Field[];
+}
+
+/** Filter operators (SPEC §3); negative ones select exactly what their positive twin does not. */
+export type FilterOp =
+    | "equals" | "notEquals" | "in" | "notIn" | "isEmpty" | "isNotEmpty"
+    | "contains" | "notContains" | "startsWith" | "notStartsWith" | "endsWith" | "notEndsWith"
+    | "gt" | "gte" | "lt" | "lte" | "between" | "notBetween"
+    | "withinLastDays" | "notWithinLastDays"
+    | "isTrue" | "isFalse" | "isNotTrue" | "isNotFalse";
+
+/** One condition; value-less operators take no `value`. */
+export interface FilterCondition {
+    field: string;
+    op: FilterOp;
+    value?: unknown;
+}
+
+/** The filter wire form shared by the customer page, batch creation, saved filters and the server. */
+export type FilterNode =
+    | { and: FilterNode[] }
+    | { or: FilterNode[] }
+    | { not: FilterNode }
+    | FilterCondition;
+
+/** A versioned filter, as saved, exported and sent over the wire. */
+export interface FilterDocument {
+    version: 1;
+    where: FilterNode;
+}
+
+/** Schema (default: the customer schema) and the current time for `withinLastDays`. */
+export interface FilterContext {
+    schema?: Schema;
+    /** RFC 3339, e.g. `new Date().toISOString()`. */
+    now?: string;
+}
+
+/** A parameterised WHERE clause: `$1..$n` placeholders, `params[i]` is `$i+1`. */
+export interface SqlWhere {
+    where: string;
+    params: unknown[];
+}
+
+/** One sort key. */
+export interface SortKey {
+    field: string;
+    direction?: "asc" | "desc";
+    nulls?: "first" | "last";
+}
+
+/** A filter with search, sort and pagination. */
+export interface Query {
+    where?: FilterNode;
+    search?: string;
+    sort?: SortKey[];
+    limit?: number;
+    offset?: number;
+    /** A keyset cursor from `QueryPage.next`. */
+    after?: unknown[];
+    count?: boolean;
+}
+
+/** A page computed in memory: row positions in sort order, the total when counted, the next cursor. */
+export interface QueryPage {
+    rows: number[];
+    total: number | null;
+    next: unknown[] | null;
+}
+
+/** What to send to PostgREST for a query. */
+export interface PostgrestRequest {
+    params: [string, string][];
+    prefer: string | null;
+    head: boolean;
+}
+"#;

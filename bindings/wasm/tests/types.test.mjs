@@ -21,6 +21,20 @@ export function typedSamples() {
     ["Segmentation", rich.segment("Şişli 😀")],
     ["Required<SegmentOptions>", rich.options],
   ];
+  const filter = new smsbatch.Filter(
+    { and: [{ field: "city", op: "notContains", value: "x" }, { field: "date_create", op: "withinLastDays", value: 7 }] },
+    { now: "2025-01-01T00:00:00Z" },
+  );
+  const rows = new smsbatch.Rows([{ id: 1, city: "Lyon" }, { id: 2, city: null }]);
+  const query = { where: { field: "city", op: "isNotEmpty" }, sort: [{ field: "city", direction: "desc" }], limit: 1, count: true };
+  samples.push(
+    ["Schema", smsbatch.customerSchema()],
+    ["SqlWhere", filter.sql()],
+    ["QueryPage", smsbatch.runQuery(query, rows)],
+    ["QueryPage", smsbatch.runQuery({ search: "zz" }, rows)],
+    ["PostgrestRequest", smsbatch.postgrestRequest(query)],
+    ["FilterDocument", { version: 1, where: { not: { or: [{ field: "opted_in", op: "isTrue" }] } } }],
+  );
   try {
     plain.validate("");
   } catch (e) {

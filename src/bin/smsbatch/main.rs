@@ -3,6 +3,7 @@
 mod filter;
 mod flags;
 mod io;
+mod preview;
 mod segments;
 
 use std::process::ExitCode;
@@ -30,6 +31,8 @@ enum Command {
     /// Evaluate Unleash feature flags for JSON lines `{"toggleName", "context", "variant"?}`
     /// against a state file.
     Flags(flags::Args),
+    /// Preview a template for every customer: message, segments and cost, then the summary.
+    Preview(preview::Args),
 }
 
 fn main() -> ExitCode {
@@ -38,5 +41,6 @@ fn main() -> ExitCode {
         Command::Segments(args) => segments::run(args),
         Command::Filter(args) => filter::run(args),
         Command::Flags(args) => flags::run(args),
+        Command::Preview(args) => preview::run(args),
     }
 }

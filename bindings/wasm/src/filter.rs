@@ -1,0 +1,184 @@
+//! Audience filters: validation, in-memory evaluation over the page's rows, and compilation to
+//! the PostgREST parameters the page hands to supabase-js.
+
+use serde_json::Value;
+use smsbatch::filter::{Filter, FilterOptions, Query, Schema, Table};
+use wasm_bindgen::prelude::*;
+
+use crate::{OrThrow, from_js, from_js_or_default, to_js};
+
+/// Options shared by the filter functions: the field schema (the default customer schema when
+/// absent) and the `now` that `withinLastDays` counts back from (RFC 3339; the page passes its
+/// clock in, the library never reads one).
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct FilterContext {
+    schema: Option<Value>,
+    now: Option<String>,
+}
+
+impl FilterContext {
+    fn from_js(value: JsValue) -> Result<(Schema, FilterOptions), JsValue> {
+        let context: FilterContext = from_js_or_default(value, "filter options")?;
+        let schema = match &context.schema {
+            Some(schema) => Schema::from_value(schema).or_throw()?,
+            None => Schema::customers(),
+        };
+        let mut options = FilterOptions::new();
+        if let Some(now) = &context.now {
+            options = options.now_rfc3339(now).or_throw()?;
+        }
+        Ok((schema, options))
+    }
+}
+
+/// The default customer schema (`{"fields": [...]}`).
+#[wasm_bindgen(js_name = customerSchema, unchecked_return_type = "Schema")]
+pub fn customer_schema() -> Result<JsValue, JsValue> {
+    to_js(&Schema::customers())
+}
+
+/// Checks a filter (a node or a `{"version": 1, "where": node}` document) against the schema;
+/// throws `SmsbatchError` naming the JSON Pointer `path` of the bad node.
+#[wasm_bindgen(js_name = validateFilter)]
+pub fn validate_filter(
+    #[wasm_bindgen(unchecked_param_type = "FilterNode | FilterDocument")] filter: JsValue,
+    #[wasm_bindgen(unchecked_param_type = "FilterContext | undefined")] context: JsValue,
+) -> Result<(), JsValue> {
+    let (schema, options) = FilterContext::from_js(context)?;
+    let value: Value = from_js(filter, "filter")?;
+    smsbatch::filter::validate(&value, &schema, &options).or_throw()
+}
+
+/// Rows parsed once (typed columns, case-folded text) so that every keystroke's filter is
+/// evaluated without converting the rows again.
+#[wasm_bindgen(js_name = Rows)]
+#[derive(Debug)]
+pub struct JsRows {
+    rows: Vec<Value>,
+    table: Table,
+}
+
+#[wasm_bindgen(js_class = Rows)]
+impl JsRows {
+    /// Parses `rows` (objects) against the schema; a value of the wrong type throws
+    /// `invalidRow` naming `/<row>/<field>`.
+    #[wasm_bindgen(constructor)]
+    pub fn new(
+        #[wasm_bindgen(unchecked_param_type = "Record<string, unknown>[]")] rows: JsValue,
+        #[wasm_bindgen(unchecked_param_type = "FilterContext | undefined")] context: JsValue,
+    ) -> Result<JsRows, JsValue> {
+        let (schema, _) = FilterContext::from_js(context)?;
+        let rows: Vec<Value> = from_js(rows, "rows")?;
+        let table = Table::from_rows(&schema, &rows).or_throw()?;
+        Ok(Self { rows, table })
+    }
+
+    /// Number of rows.
+    #[wasm_bindgen(getter)]
+    pub fn length(&self) -> usize {
+        self.rows.len()
+    }
+}
+
+/// A filter compiled against a schema: evaluate it over rows, or emit PostgREST parameters and
+/// SQL. All select the same rows.
+#[wasm_bindgen(js_name = Filter)]
+#[derive(Debug)]
+pub struct JsFilter {
+    inner: Filter,
+}
+
+#[wasm_bindgen(js_class = Filter)]
+impl JsFilter {
+    /// Compiles a filter node or document; throws `SmsbatchError` (with `path`) when invalid.
+    #[wasm_bindgen(constructor)]
+    pub fn new(
+        #[wasm_bindgen(unchecked_param_type = "FilterNode | FilterDocument")] filter: JsValue,
+        #[wasm_bindgen(unchecked_param_type = "FilterContext | undefined")] context: JsValue,
+    ) -> Result<JsFilter, JsValue> {
+        let (schema, options) = FilterContext::from_js(context)?;
+        let value: Value = from_js(filter, "filter")?;
+        Ok(Self {
+            inner: Filter::from_value(&value, &schema, &options).or_throw()?,
+        })
+    }
+
+    /// Whether one row (an object) matches.
+    pub fn matches(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "Record<string, unknown>")] row: JsValue,
+    ) -> Result<bool, JsValue> {
+        let row: Value = from_js(row, "row")?;
+        self.inner.matches(&row).or_throw()
+    }
+
+    /// Positions of the matching rows, in order.
+    #[wasm_bindgen(unchecked_return_type = "number[]")]
+    pub fn select(&self, rows: &JsRows) -> Result<JsValue, JsValue> {
+        to_js(
+            &self
+                .inner
+                .evaluator()
+                .filter_table(&rows.table)
+                .or_throw()?,
+        )
+    }
+
+    /// Number of matching rows.
+    pub fn count(&self, rows: &JsRows) -> Result<usize, JsValue> {
+        Ok(self
+            .inner
+            .evaluator()
+            .filter_table(&rows.table)
+            .or_throw()?
+            .len())
+    }
+
+    /// The filter as PostgREST query parameters, `[key, value]` pairs ready for
+    /// `URLSearchParams` or supabase-js's `.filter()`/`.or()`.
+    #[wasm_bindgen(unchecked_return_type = "[string, string][]")]
+    pub fn postgrest(&self) -> Result<JsValue, JsValue> {
+        to_js(self.inner.postgrest().pairs())
+    }
+
+    /// The form-encoded query string of [`postgrest`](Self::postgrest) (`+` sent as `%2B`).
+    #[wasm_bindgen(js_name = queryString)]
+    pub fn query_string(&self) -> String {
+        self.inner.postgrest().query_string()
+    }
+
+    /// The parameterised SQL: `{where, params}` with `$1..$n` placeholders.
+    #[wasm_bindgen(unchecked_return_type = "SqlWhere")]
+    pub fn sql(&self) -> Result<JsValue, JsValue> {
+        to_js(&self.inner.sql())
+    }
+}
+
+/// Runs a query (filter, search, sort, page, count) over the rows in memory: positions of the
+/// page's rows, the exact total when asked, and the cursor of the next page.
+#[wasm_bindgen(js_name = runQuery, unchecked_return_type = "QueryPage")]
+pub fn run_query(
+    #[wasm_bindgen(unchecked_param_type = "Query")] query: JsValue,
+    rows: &JsRows,
+    #[wasm_bindgen(unchecked_param_type = "FilterContext | undefined")] context: JsValue,
+) -> Result<JsValue, JsValue> {
+    let (schema, options) = FilterContext::from_js(context)?;
+    let query: Query = from_js(query, "query")?;
+    let compiled = query.compile(&schema, &options).or_throw()?;
+    to_js(&compiled.run(&rows.rows).or_throw()?)
+}
+
+/// Compiles a query to the PostgREST request the page sends through supabase-js:
+/// `{params, prefer, head}`: the query parameters as `[key, value]` pairs (filter, `order`,
+/// `limit`, `offset`), the `Prefer` header (exact count) and whether to send it as `HEAD`.
+#[wasm_bindgen(js_name = postgrestRequest, unchecked_return_type = "PostgrestRequest")]
+pub fn postgrest_request(
+    #[wasm_bindgen(unchecked_param_type = "Query")] query: JsValue,
+    #[wasm_bindgen(unchecked_param_type = "FilterContext | undefined")] context: JsValue,
+) -> Result<JsValue, JsValue> {
+    let (schema, options) = FilterContext::from_js(context)?;
+    let query: Query = from_js(query, "query")?;
+    let compiled = query.compile(&schema, &options).or_throw()?;
+    to_js(&compiled.postgrest())
+}

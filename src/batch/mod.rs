@@ -1,0 +1,18 @@
+//! The batch preview: per-recipient messages, segments and cost, exclusions and the batch summary.
+
+mod phone;
+mod preview;
+mod price;
+mod recipient;
+mod sample;
+
+pub use self::phone::PhoneNormalizer;
+pub use self::preview::{
+    ByEncoding, EncodingTotals, ExclusionCounts, MissingVariable, Preview, PreviewConfig,
+    PreviewRun, PreviewStream, PreviewSummary, Previewer, RecipientList,
+};
+pub use self::price::{Amount, EncodingPrices, PriceTable};
+pub use self::recipient::{
+    ExcludedRecipient, ExclusionReason, FailedRecipient, IncludedRecipient, RecipientPreview,
+};
+pub use self::sample::{Sample, Sampler};

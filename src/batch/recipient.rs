@@ -1,0 +1,293 @@
+//! One recipient's preview, and reading the fields the preview needs from a customer row.
+
+use serde::{Deserialize, Serialize, Serializer};
+use serde_json::{Map, Value};
+
+use crate::error::{Error, ErrorKind};
+use crate::segment::{Encoding, NonGsmChar};
+
+use super::price::Amount;
+
+/// Why a recipient is left out of a batch. When several apply, the first in this order is
+/// reported (the order of the variants).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum ExclusionReason {
+    /// The row has no `phone`, or it is empty.
+    NoPhone,
+    /// The phone number cannot be normalised to a valid E.164 number.
+    InvalidPhone,
+    /// An earlier included recipient has the same (normalised) number.
+    DuplicatePhone,
+    /// `opted_out` is true, or the number is on the suppression list.
+    OptedOut,
+    /// A variable the template uses is absent or null for this recipient.
+    MissingVariable,
+    /// The rendered message is empty or only whitespace.
+    EmptyBody,
+    /// The rendered message needs more segments than the configured maximum.
+    TooManySegments,
+}
+
+impl ExclusionReason {
+    /// Every reason, in order of precedence.
+    pub const ALL: [ExclusionReason; 7] = [
+        ExclusionReason::NoPhone,
+        ExclusionReason::InvalidPhone,
+        ExclusionReason::DuplicatePhone,
+        ExclusionReason::OptedOut,
+        ExclusionReason::MissingVariable,
+        ExclusionReason::EmptyBody,
+        ExclusionReason::TooManySegments,
+    ];
+
+    /// The camelCase name used in JSON (`"noPhone"`...).
+    pub const fn code(self) -> &'static str {
+        match self {
+            Self::NoPhone => "noPhone",
+            Self::InvalidPhone => "invalidPhone",
+            Self::DuplicatePhone => "duplicatePhone",
+            Self::OptedOut => "optedOut",
+            Self::MissingVariable => "missingVariable",
+            Self::EmptyBody => "emptyBody",
+            Self::TooManySegments => "tooManySegments",
+        }
+    }
+}
+
+/// What the preview says about one customer row.
+///
+/// Serialises (camelCase) as the object of the variant: an included recipient has `text`,
+/// `encoding`, `segments`..., an excluded one `excluded` and `detail`, a failed one `error`.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(untagged)]
+pub enum RecipientPreview {
+    /// The recipient gets a message.
+    Included(IncludedRecipient),
+    /// The recipient is left out, for a reason.
+    Excluded(ExcludedRecipient),
+    /// The row cannot be previewed (it is not an object, has no `id`, or a helper rejected its
+    /// data); the batch goes on without it.
+    Failed(FailedRecipient),
+}
+
+impl RecipientPreview {
+    /// The row's position in the input, from 0.
+    pub fn index(&self) -> u64 {
+        match self {
+            Self::Included(r) => r.index,
+            Self::Excluded(r) => r.index,
+            Self::Failed(r) => r.index,
+        }
+    }
+
+    /// The row's `id`, if it has one.
+    pub fn id(&self) -> Option<&Value> {
+        match self {
+            Self::Included(r) => Some(&r.id),
+            Self::Excluded(r) => Some(&r.id),
+            Self::Failed(r) => r.id.as_ref(),
+        }
+    }
+
+    /// The included recipient, if this one is.
+    pub fn included(&self) -> Option<&IncludedRecipient> {
+        match self {
+            Self::Included(r) => Some(r),
+            _ => None,
+        }
+    }
+
+    /// The exclusion, if this recipient is excluded.
+    pub fn excluded(&self) -> Option<&ExcludedRecipient> {
+        match self {
+            Self::Excluded(r) => Some(r),
+            _ => None,
+        }
+    }
+}
+
+/// A recipient who gets a message, with what it says and costs.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct IncludedRecipient {
+    /// The row's position in the input, from 0.
+    pub index: u64,
+    /// The row's `id`, with its JSON type.
+    pub id: Value,
+    /// The phone number in E.164.
+    pub phone: String,
+    /// The message as it is sent.
+    pub text: String,
+    /// Its encoding.
+    pub encoding: Encoding,
+    /// Segments billed.
+    pub segments: u32,
+    /// Septets (GSM-7) or UTF-16 units (UCS-2).
+    pub units: u32,
+    /// User-visible characters.
+    pub graphemes: u32,
+    /// `segments ×` the price of a segment for this number and encoding.
+    pub cost: Amount,
+    /// True when the template's static text is GSM-7 and this recipient's data made the message
+    /// UCS-2.
+    pub pushed_to_ucs2: bool,
+    /// Segments beyond those of the template's static text, added by this recipient's data.
+    pub extra_segments: u32,
+    /// For a message pushed to UCS-2: the characters that forced it, with UTF-16 offsets.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub non_gsm: Vec<NonGsmChar>,
+    /// The text of each part, when the preview was asked for parts.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub parts: Option<Vec<String>>,
+}
+
+/// A recipient left out of the batch.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ExcludedRecipient {
+    /// The row's position in the input, from 0.
+    pub index: u64,
+    /// The row's `id`, with its JSON type.
+    pub id: Value,
+    /// Why.
+    pub excluded: ExclusionReason,
+    /// The particulars: which variable is missing, why the number is invalid...
+    pub detail: String,
+}
+
+/// A row the preview could not handle.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FailedRecipient {
+    /// The row's position in the input, from 0.
+    pub index: u64,
+    /// The row's `id`, if it has one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id: Option<Value>,
+    /// What went wrong; serialised like [`Error`] (`{"kind", "message", ...}`).
+    #[serde(serialize_with = "serialize_kind")]
+    pub error: ErrorKind,
+}
+
+fn serialize_kind<S: Serializer>(kind: &ErrorKind, s: S) -> Result<S::Ok, S::Error> {
+    Error::new(kind.clone()).serialize(s)
+}
+
+/// The row's `phone` field as text to normalise, or why there is none.
+pub(crate) enum PhoneField<'a> {
+    Text(std::borrow::Cow<'a, str>),
+    Missing(&'static str),
+    Invalid(String),
+}
+
+pub(crate) fn phone_field(row: &Map<String, Value>) -> PhoneField<'_> {
+    match row.get("phone") {
+        None => PhoneField::Missing("the row has no phone"),
+        Some(Value::Null) => PhoneField::Missing("phone is null"),
+        Some(Value::String(s)) if s.trim().is_empty() => PhoneField::Missing("phone is empty"),
+        Some(Value::String(s)) => PhoneField::Text(std::borrow::Cow::Borrowed(s.trim())),
+        // Spreadsheets and some exports turn numbers into JSON numbers.
+        Some(Value::Number(n)) if n.is_u64() => PhoneField::Text(n.to_string().into()),
+        Some(other) => {
+            PhoneField::Invalid(format!("phone must be a string, not {}", json_type(other)))
+        }
+    }
+}
+
+/// Whether the row's `opted_out` says the customer opted out, or why it cannot tell.
+///
+/// True: `true`, `1`, and the strings `true`, `t`, `yes`, `y`, `1` (any case, as CSV files
+/// write them); false: absent, null, `false`, `0`, and `false`, `f`, `no`, `n`, `0`, `""`.
+/// Anything else is an error the preview treats as opted out: when in doubt, do not send.
+pub(crate) fn opted_out(row: &Map<String, Value>) -> Result<bool, String> {
+    match row.get("opted_out") {
+        None | Some(Value::Null) => Ok(false),
+        Some(Value::Bool(b)) => Ok(*b),
+        Some(Value::Number(n)) if n.as_u64() == Some(1) => Ok(true),
+        Some(Value::Number(n)) if n.as_u64() == Some(0) => Ok(false),
+        Some(Value::String(s)) => match s.trim().to_ascii_lowercase().as_str() {
+            "true" | "t" | "yes" | "y" | "1" => Ok(true),
+            "false" | "f" | "no" | "n" | "0" | "" => Ok(false),
+            _ => Err(format!(
+                "opted_out is {s:?}, which is neither true nor false"
+            )),
+        },
+        Some(other) => Err(format!(
+            "opted_out is {other}, which is neither true nor false"
+        )),
+    }
+}
+
+fn json_type(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn obj(v: Value) -> Map<String, Value> {
+        match v {
+            Value::Object(m) => m,
+            _ => unreachable!(),
+        }
+    }
+
+    #[test]
+    fn opted_out_values() {
+        for (v, expected) in [
+            (json!({}), Ok(false)),
+            (json!({"opted_out": null}), Ok(false)),
+            (json!({"opted_out": true}), Ok(true)),
+            (json!({"opted_out": "TRUE"}), Ok(true)),
+            (json!({"opted_out": "yes"}), Ok(true)),
+            (json!({"opted_out": 1}), Ok(true)),
+            (json!({"opted_out": "false"}), Ok(false)),
+            (json!({"opted_out": ""}), Ok(false)),
+            (json!({"opted_out": 0}), Ok(false)),
+        ] {
+            assert_eq!(opted_out(&obj(v.clone())), expected, "{v}");
+        }
+        assert!(opted_out(&obj(json!({"opted_out": "maybe"}))).is_err());
+        assert!(opted_out(&obj(json!({"opted_out": 2}))).is_err());
+    }
+
+    #[test]
+    fn phone_values() {
+        assert!(matches!(
+            phone_field(&obj(json!({}))),
+            PhoneField::Missing(_)
+        ));
+        assert!(matches!(
+            phone_field(&obj(json!({"phone": "  "}))),
+            PhoneField::Missing("phone is empty")
+        ));
+        assert!(matches!(
+            phone_field(&obj(json!({"phone": 447700900123u64}))),
+            PhoneField::Text(t) if t == "447700900123"
+        ));
+        assert!(matches!(
+            phone_field(&obj(json!({"phone": true}))),
+            PhoneField::Invalid(m) if m.contains("boolean")
+        ));
+    }
+
+    #[test]
+    fn reasons_are_ordered_by_precedence() {
+        let mut sorted = ExclusionReason::ALL;
+        sorted.sort();
+        assert_eq!(sorted, ExclusionReason::ALL);
+        for r in ExclusionReason::ALL {
+            assert_eq!(serde_json::to_value(r).unwrap(), json!(r.code()));
+        }
+    }
+}

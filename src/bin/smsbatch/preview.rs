@@ -1,0 +1,343 @@
+//! `smsbatch preview`: every customer's message, segments and cost, then the batch summary.
+
+use std::fs::File;
+use std::io::{self, BufRead, BufReader, Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use serde::Serialize;
+use serde_json::{Map, Value};
+use smsbatch::{
+    Amount, Encoding, Error, ExclusionReason, MissingVariable, PreviewConfig, PreviewRun,
+    PreviewSummary, PriceTable, RecipientPreview, Sample, Sampler, Template,
+};
+
+use crate::io::{Output, fatal, finish, invalid_input, json_lines};
+
+/// Preview a template for every customer: the message, its encoding, segments and cost, or why
+/// the customer is excluded; then the batch summary.
+///
+/// Output, JSON lines: one per customer in input order, then `{"summary": {...}}`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct Args {
+    /// File holding the template body as UTF-8 text (one final newline, as editors add, is not
+    /// part of the body).
+    #[arg(
+        long,
+        value_name = "FILE",
+        required_unless_present = "body",
+        conflicts_with = "body"
+    )]
+    template: Option<PathBuf>,
+    /// The template body.
+    #[arg(long, value_name = "TEXT")]
+    body: Option<String>,
+    /// Customers: `.json` (an array of objects), `.jsonl` (one object per line) or `.csv` (a
+    /// header row of field names; values are strings). Each needs `id` and `phone`.
+    #[arg(long, value_name = "FILE")]
+    customers: PathBuf,
+    /// Default region for phone numbers without a country calling code (ISO 3166-1, e.g. GB).
+    #[arg(long, value_name = "REGION")]
+    region: Option<String>,
+    /// Price table, JSON: {"currency": "USD", "default": {"GSM-7": 0.0079, "UCS-2": 0.0079},
+    /// "byCountry": {"44": {...}}}. Without it, cost is in credits (1 per segment).
+    #[arg(long, value_name = "FILE")]
+    price: Option<PathBuf>,
+    /// Phone numbers never to message, one a line (blank lines are ignored).
+    #[arg(long, value_name = "FILE")]
+    suppress: Option<PathBuf>,
+    /// Preview only N customers: the first N, or N chosen by --seed.
+    #[arg(long, value_name = "N")]
+    sample: Option<usize>,
+    /// Choose the --sample customers with this seed (the same seed picks the same customers).
+    #[arg(long, value_name = "SEED", requires = "sample")]
+    seed: Option<u64>,
+    /// Print only the summary line.
+    #[arg(long)]
+    summary: bool,
+    /// What a variable missing from a customer's data does: exclude the customer, or stop the
+    /// preview with an error (exit status 2).
+    #[arg(long, value_enum, default_value_t = Missing::Exclude)]
+    missing: Missing,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum Missing {
+    Exclude,
+    Fail,
+}
+
+/// An included customer's line: exactly the fields of the command's contract.
+#[derive(Serialize)]
+struct IncludedLine<'a> {
+    id: &'a Value,
+    phone: &'a str,
+    text: &'a str,
+    encoding: Encoding,
+    segments: u32,
+    units: u32,
+    graphemes: u32,
+    cost: Amount,
+}
+
+#[derive(Serialize)]
+struct ExcludedLine<'a> {
+    id: &'a Value,
+    excluded: ExclusionReason,
+    detail: &'a str,
+}
+
+#[derive(Serialize)]
+struct ErrorLine<'a> {
+    error: &'a Error,
+}
+
+#[derive(Serialize)]
+struct SummaryLine<'a> {
+    summary: &'a PreviewSummary,
+}
+
+pub(crate) fn run(args: Args) -> ExitCode {
+    match preview(&args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(Stop::Fatal(err)) => fatal(&err),
+        Err(Stop::Output(e)) => finish(Err(e)),
+    }
+}
+
+/// Why a run ends early.
+enum Stop {
+    /// A problem of the input: one `{"error": ...}` line, exit status 2.
+    Fatal(Error),
+    /// Writing stdout failed (a closed pipe is a normal end).
+    Output(io::Error),
+}
+
+impl From<Error> for Stop {
+    fn from(err: Error) -> Self {
+        Stop::Fatal(err)
+    }
+}
+
+/// Where lines go: straight to stdout, or, under `--missing fail`, into a buffer printed only once
+/// the preview has succeeded, so that a failure prints exactly one error line.
+enum Sink {
+    Stdout(Output),
+    Buffer(Vec<u8>),
+}
+
+impl Sink {
+    fn line(&mut self, value: &impl Serialize) -> Result<(), Stop> {
+        match self {
+            Sink::Stdout(out) => out.line(value).map_err(Stop::Output),
+            Sink::Buffer(buf) => {
+                serde_json::to_writer(&mut *buf, value)
+                    .map_err(|e| Stop::Output(io::Error::other(e)))?;
+                buf.push(b'\n');
+                Ok(())
+            }
+        }
+    }
+
+    fn finish(self) -> Result<(), Stop> {
+        match self {
+            Sink::Stdout(mut out) => out.flush(),
+            Sink::Buffer(buf) => {
+                let mut out = io::stdout().lock();
+                out.write_all(&buf).and_then(|()| out.flush())
+            }
+        }
+        .map_err(Stop::Output)
+    }
+}
+
+fn preview(args: &Args) -> Result<(), Stop> {
+    let body = match (&args.template, &args.body) {
+        (Some(path), _) => {
+            let text = read_text(path, "template")?;
+            let body = text
+                .strip_suffix('\n')
+                .map_or(text.as_str(), |t| t.strip_suffix('\r').unwrap_or(t));
+            body.to_owned()
+        }
+        (None, Some(body)) => body.clone(),
+        (None, None) => return Err(invalid_input("give --template FILE or --body TEXT").into()),
+    };
+    let template = Template::compile(&body)?;
+
+    let mut config = PreviewConfig::new().missing(match args.missing {
+        Missing::Exclude => MissingVariable::Exclude,
+        Missing::Fail => MissingVariable::Fail,
+    });
+    if let Some(region) = &args.region {
+        config = config.region(region.clone());
+    }
+    if let Some(path) = &args.price {
+        config = config.prices(PriceTable::from_json(&read_text(path, "price table")?)?);
+    }
+    if let Some(path) = &args.suppress {
+        let text = read_text(path, "suppression list")?;
+        config = config.suppress(
+            text.lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty())
+                .map(str::to_owned),
+        );
+    }
+    let previewer = config.build(&template)?;
+    let rows = read_customers(&args.customers)?;
+
+    let mut sink = if args.missing == Missing::Fail {
+        Sink::Buffer(Vec::new())
+    } else {
+        Sink::Stdout(Output::stdout())
+    };
+    let mut run = previewer.start();
+    match args.sample {
+        None => {
+            for row in rows {
+                emit(&mut run, &mut sink, args.summary, row)?;
+            }
+        }
+        Some(n) => {
+            let sample = match args.seed {
+                Some(seed) => Sample::Seeded { size: n, seed },
+                None => Sample::First(n),
+            };
+            let mut sampler = Sampler::new(sample);
+            for row in rows {
+                if !sampler.push(row) {
+                    break;
+                }
+            }
+            for (index, row) in sampler.into_sorted() {
+                run.skip_to(index);
+                emit(&mut run, &mut sink, args.summary, row)?;
+            }
+        }
+    }
+    sink.line(&SummaryLine {
+        summary: &run.finish(),
+    })?;
+    sink.finish()
+}
+
+/// Previews one row (or records an unreadable one) and writes its line.
+fn emit(
+    run: &mut PreviewRun<'_>,
+    sink: &mut Sink,
+    summary_only: bool,
+    row: Result<Value, Error>,
+) -> Result<(), Stop> {
+    let result = match row {
+        Ok(row) => run.push(&row)?,
+        Err(e) => run.push_error(e),
+    };
+    if summary_only {
+        return Ok(());
+    }
+    match &result {
+        RecipientPreview::Included(r) => sink.line(&IncludedLine {
+            id: &r.id,
+            phone: &r.phone,
+            text: &r.text,
+            encoding: r.encoding,
+            segments: r.segments,
+            units: r.units,
+            graphemes: r.graphemes,
+            cost: r.cost,
+        }),
+        RecipientPreview::Excluded(r) => sink.line(&ExcludedLine {
+            id: &r.id,
+            excluded: r.excluded,
+            detail: &r.detail,
+        }),
+        RecipientPreview::Failed(r) => sink.line(&ErrorLine {
+            error: &Error::from(r.error.clone()),
+        }),
+    }
+}
+
+fn open(path: &Path, what: &str) -> Result<File, Error> {
+    File::open(path)
+        .map_err(|e| invalid_input(format!("cannot open the {what} {}: {e}", path.display())))
+}
+
+fn read_text(path: &Path, what: &str) -> Result<String, Error> {
+    let mut text = String::new();
+    open(path, what)?
+        .read_to_string(&mut text)
+        .map_err(|e| invalid_input(format!("cannot read the {what} {}: {e}", path.display())))?;
+    Ok(text)
+}
+
+type Rows = Box<dyn Iterator<Item = Result<Value, Error>>>;
+
+/// The customers file as a stream of rows (a malformed row is an error in its place).
+fn read_customers(path: &Path) -> Result<Rows, Error> {
+    let ext = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .map(str::to_ascii_lowercase)
+        .unwrap_or_default();
+    let file = BufReader::with_capacity(1 << 16, open(path, "customers file")?);
+    match ext.as_str() {
+        "json" => {
+            let value: Value = serde_json::from_reader(file).map_err(|e| {
+                invalid_input(format!(
+                    "the customers file {} is not JSON: {e}",
+                    path.display()
+                ))
+            })?;
+            let Value::Array(rows) = value else {
+                return Err(invalid_input(format!(
+                    "the customers file {} must hold a JSON array of objects",
+                    path.display()
+                )));
+            };
+            Ok(Box::new(rows.into_iter().map(Ok)))
+        }
+        "jsonl" | "ndjson" => Ok(Box::new(json_lines(file))),
+        "csv" => csv_rows(file, path),
+        _ => Err(invalid_input(format!(
+            "cannot tell the format of {}: name it .json, .jsonl or .csv",
+            path.display()
+        ))),
+    }
+}
+
+fn csv_rows(file: impl BufRead + 'static, path: &Path) -> Result<Rows, Error> {
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(true)
+        .flexible(false)
+        .from_reader(file);
+    let headers: Vec<String> = reader
+        .headers()
+        .map_err(|e| {
+            invalid_input(format!(
+                "cannot read the header row of {}: {e}",
+                path.display()
+            ))
+        })?
+        .iter()
+        .enumerate()
+        // A byte order mark is not part of the first field's name.
+        .map(|(i, h)| {
+            if i == 0 {
+                h.trim_start_matches('\u{feff}')
+            } else {
+                h
+            }
+            .to_owned()
+        })
+        .collect();
+    Ok(Box::new(reader.into_records().map(move |record| {
+        let record = record.map_err(|e| invalid_input(format!("malformed CSV row: {e}")))?;
+        let row: Map<String, Value> = headers
+            .iter()
+            .zip(record.iter())
+            .map(|(h, v)| (h.clone(), Value::String(v.to_owned())))
+            .collect();
+        Ok(Value::Object(row))
+    })))
+}

@@ -1,0 +1,603 @@
+//! The template helpers (`default`, `upper`, `lower`, `capitalize`, `truncate`, `date`) and the
+//! value writer that makes `{{name}}` strict about nulls.
+//!
+//! Each helper is one plain function over already evaluated arguments. Handlebars calls it through
+//! [`Helper`] (a `HelperDef`), and the compiled fast path calls the very same function, so the two
+//! renderers cannot drift apart in what a helper does.
+
+use std::borrow::Cow;
+
+use handlebars::{
+    Context, Handlebars, HelperDef, JsonRender, Output, RenderContext, RenderError,
+    RenderErrorReason, ScopedJson,
+};
+use serde_json::Value;
+use unicode_segmentation::UnicodeSegmentation;
+
+/// The name under which `{{name}}` expressions are rewritten to a call of the value writer. It
+/// contains a space, so no template can name it.
+pub(crate) const VALUE_HELPER: &str = "smsbatch value";
+
+/// The helpers of handlebars itself that templates may use (`log` is removed: the core does no
+/// I/O).
+pub(crate) const BUILTIN_HELPERS: &[&str] = &[
+    "if", "unless", "each", "with", "lookup", "raw", "eq", "ne", "gt", "gte", "lt", "lte", "and",
+    "or", "not", "len",
+];
+
+/// This crate's helpers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum HelperKind {
+    /// `{{default value fallback...}}`: the first argument that is present, not null and not
+    /// blank; the last one is used as is.
+    Default,
+    /// `{{upper value}}`: Unicode uppercase.
+    Upper,
+    /// `{{lower value}}`: Unicode lowercase.
+    Lower,
+    /// `{{capitalize value}}`: the first character uppercased, the rest unchanged.
+    Capitalize,
+    /// `{{truncate value n [suffix]}}`: at most `n` grapheme clusters, suffix included.
+    Truncate,
+    /// `{{date value [format]}}`: an ISO date or RFC 3339 timestamp formatted with strftime
+    /// directives (default `%Y-%m-%d`); timestamps are shown in UTC.
+    Date,
+}
+
+impl HelperKind {
+    pub(crate) const ALL: [HelperKind; 6] = [
+        HelperKind::Default,
+        HelperKind::Upper,
+        HelperKind::Lower,
+        HelperKind::Capitalize,
+        HelperKind::Truncate,
+        HelperKind::Date,
+    ];
+
+    pub(crate) fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.name() == name)
+    }
+
+    pub(crate) const fn name(self) -> &'static str {
+        match self {
+            Self::Default => "default",
+            Self::Upper => "upper",
+            Self::Lower => "lower",
+            Self::Capitalize => "capitalize",
+            Self::Truncate => "truncate",
+            Self::Date => "date",
+        }
+    }
+
+    /// How many positional arguments the helper takes (minimum, maximum).
+    pub(crate) const fn arity(self) -> (usize, usize) {
+        match self {
+            Self::Default => (2, usize::MAX),
+            Self::Upper | Self::Lower | Self::Capitalize => (1, 1),
+            Self::Truncate => (2, 3),
+            Self::Date => (1, 2),
+        }
+    }
+
+    /// How the helper is called, for error messages.
+    pub(crate) const fn usage(self) -> &'static str {
+        match self {
+            Self::Default => "{{default value \"fallback\"}}",
+            Self::Upper => "{{upper value}}",
+            Self::Lower => "{{lower value}}",
+            Self::Capitalize => "{{capitalize value}}",
+            Self::Truncate => "{{truncate value 20 \"…\"}}",
+            Self::Date => "{{date value \"%d/%m/%Y\"}}",
+        }
+    }
+}
+
+/// An evaluated helper argument.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Arg<'a> {
+    /// The value, `None` for a variable absent from the data.
+    pub(crate) value: Option<&'a Value>,
+    /// The variable's path as written; empty for literals and helper results.
+    pub(crate) path: &'a str,
+}
+
+impl<'a> Arg<'a> {
+    /// A literal or computed value.
+    pub(crate) fn value(value: &'a Value) -> Self {
+        Self {
+            value: Some(value),
+            path: "",
+        }
+    }
+
+    /// A variable absent from the data.
+    #[cfg(test)]
+    pub(crate) fn missing(path: &'a str) -> Self {
+        Self { value: None, path }
+    }
+
+    /// The value if it is present and not null, else the missing-variable failure.
+    fn require(self) -> Result<&'a Value, Failure> {
+        match self.value {
+            None | Some(Value::Null) => Err(Failure::Missing(if self.path.is_empty() {
+                // A null literal (`{{upper null}}`) has no path; name it as written.
+                "null".to_owned()
+            } else {
+                self.path.to_owned()
+            })),
+            Some(v) => Ok(v),
+        }
+    }
+}
+
+/// Why a helper (or the value writer) could not produce output.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Failure {
+    /// A variable is absent or null.
+    Missing(String),
+    /// Any other problem, as a sentence.
+    Invalid(String),
+}
+
+/// A helper's result: one of its arguments as is (`default`), or text it appended to the output.
+#[derive(Debug)]
+pub(crate) enum Produced<'a> {
+    Borrowed(&'a Value),
+    Written,
+}
+
+impl Produced<'_> {
+    /// Completes the output: appends a borrowed value (written text is already there).
+    pub(crate) fn write(self, out: &mut String) {
+        if let Produced::Borrowed(v) = self {
+            write_value(v, out);
+        }
+    }
+
+    /// The result as a value, given the text `apply` appended to the (empty) `written`.
+    pub(crate) fn into_value(self, written: String) -> Value {
+        match self {
+            Produced::Borrowed(v) => v.clone(),
+            Produced::Written => Value::String(written),
+        }
+    }
+}
+
+/// Appends `v` as handlebars renders it (`JsonRender`): strings as they are, numbers and
+/// booleans as JSON, null as nothing, arrays as `[a, b]`, objects as `[object]`.
+pub(crate) fn write_value(v: &Value, out: &mut String) {
+    match v {
+        Value::String(s) => out.push_str(s),
+        other => out.push_str(&other.render()),
+    }
+}
+
+/// The text of a present value (strings borrowed, anything else rendered).
+fn text(v: &Value) -> Cow<'_, str> {
+    match v {
+        Value::String(s) => Cow::Borrowed(s),
+        other => Cow::Owned(other.render()),
+    }
+}
+
+/// The message for a path step that indexes a list with a name, shared by both renderers.
+pub(crate) fn list_index_message(segment: &str) -> String {
+    format!("cannot read {segment:?} from a list: list items are read by number, as in items.[0]")
+}
+
+/// Appends the value of a `{{name}}` expression, refusing absent and null values.
+pub(crate) fn write_variable(arg: Arg<'_>, out: &mut String) -> Result<(), Failure> {
+    write_value(arg.require()?, out);
+    Ok(())
+}
+
+/// Runs helper `kind` over its evaluated arguments, appending any text it makes to `out` (nothing
+/// is appended when it fails).
+pub(crate) fn apply<'a>(
+    kind: HelperKind,
+    args: &[Arg<'a>],
+    out: &mut String,
+) -> Result<Produced<'a>, Failure> {
+    let (min, max) = kind.arity();
+    if args.len() < min || args.len() > max {
+        return Err(Failure::Invalid(format!(
+            "{} takes {}, as in {}",
+            kind.name(),
+            arity_words(min, max),
+            kind.usage()
+        )));
+    }
+    match kind {
+        HelperKind::Default => {
+            let (last, firsts) = args.split_last().ok_or_else(|| {
+                Failure::Invalid(format!("default needs arguments: {}", kind.usage()))
+            })?;
+            for arg in firsts {
+                if let Some(v) = arg.value
+                    && !is_blank(v)
+                {
+                    return Ok(Produced::Borrowed(v));
+                }
+            }
+            Ok(Produced::Borrowed(last.require()?))
+        }
+        HelperKind::Upper => {
+            upper(&text(args[0].require()?), out);
+            Ok(Produced::Written)
+        }
+        HelperKind::Lower => {
+            lower(&text(args[0].require()?), out);
+            Ok(Produced::Written)
+        }
+        HelperKind::Capitalize => {
+            capitalize(&text(args[0].require()?), out);
+            Ok(Produced::Written)
+        }
+        HelperKind::Truncate => {
+            let value = args[0].require()?;
+            let n = args[1].require()?;
+            let n = n.as_u64().ok_or_else(|| {
+                Failure::Invalid(format!(
+                    "truncate: the length must be a whole number, not {}",
+                    n.render()
+                ))
+            })?;
+            let suffix = match args.get(2) {
+                Some(arg) => text(arg.require()?),
+                None => Cow::Borrowed(""),
+            };
+            let n = usize::try_from(n).unwrap_or(usize::MAX);
+            truncate(&text(value), n, &suffix, out);
+            Ok(Produced::Written)
+        }
+        HelperKind::Date => {
+            let value = args[0].require()?;
+            let format = match args.get(1) {
+                Some(arg) => text(arg.require()?),
+                None => Cow::Borrowed("%Y-%m-%d"),
+            };
+            let Value::String(s) = value else {
+                return Err(Failure::Invalid(format!(
+                    "date: expected an ISO date string, not {}",
+                    value.render()
+                )));
+            };
+            out.push_str(&date(s, &format).map_err(Failure::Invalid)?);
+            Ok(Produced::Written)
+        }
+    }
+}
+
+fn arity_words(min: usize, max: usize) -> String {
+    let noun = |n: usize| if n == 1 { "argument" } else { "arguments" };
+    if min == max {
+        format!("{min} {}", noun(min))
+    } else if max == usize::MAX {
+        format!("at least {min} {}", noun(min))
+    } else {
+        format!("{min} to {max} {}", noun(max))
+    }
+}
+
+/// Null, or a string of nothing but whitespace: what `default` replaces.
+fn is_blank(v: &Value) -> bool {
+    match v {
+        Value::Null => true,
+        Value::String(s) => s.trim().is_empty(),
+        _ => false,
+    }
+}
+
+fn upper(s: &str, out: &mut String) {
+    if s.is_ascii() {
+        out.extend(s.chars().map(|c| c.to_ascii_uppercase()));
+    } else {
+        out.push_str(&s.to_uppercase());
+    }
+}
+
+fn lower(s: &str, out: &mut String) {
+    if s.is_ascii() {
+        out.extend(s.chars().map(|c| c.to_ascii_lowercase()));
+    } else {
+        // `str::to_lowercase` knows the final sigma; a character at a time would not.
+        out.push_str(&s.to_lowercase());
+    }
+}
+
+/// The first character uppercased, the rest left alone: names such as "McDonald" or "van der
+/// Berg" keep their own capitals.
+fn capitalize(s: &str, out: &mut String) {
+    let mut chars = s.chars();
+    if let Some(first) = chars.next() {
+        out.extend(first.to_uppercase());
+        out.push_str(chars.as_str());
+    }
+}
+
+/// At most `n` grapheme clusters. When `s` is longer, the cut text ends with `suffix`, which
+/// counts towards `n`; a suffix longer than `n` is left out.
+fn truncate(s: &str, n: usize, suffix: &str, out: &mut String) {
+    let boundary = |text: &str, keep: usize| -> Option<usize> {
+        text.grapheme_indices(true).nth(keep).map(|(i, _)| i)
+    };
+    let Some(cut) = boundary(s, n) else {
+        out.push_str(s);
+        return;
+    };
+    let suffix_len = suffix.graphemes(true).count();
+    if suffix_len > n {
+        out.push_str(&s[..cut]);
+        return;
+    }
+    let keep = boundary(s, n - suffix_len).unwrap_or(cut);
+    out.push_str(&s[..keep]);
+    out.push_str(suffix);
+}
+
+/// Formats an ISO 8601 date (`2024-03-05`), civil date-time (`2024-03-05T10:00:00`) or RFC 3339
+/// timestamp (`2024-03-05T10:00:00Z`, shown in UTC) with strftime directives.
+fn date(s: &str, format: &str) -> Result<String, String> {
+    use jiff::fmt::strtime;
+    let s = s.trim();
+    let formatted = if let Ok(ts) = s.parse::<jiff::Timestamp>() {
+        strtime::format(format, ts)
+    } else if let Ok(dt) = s.parse::<jiff::civil::DateTime>() {
+        strtime::format(format, dt)
+    } else {
+        return Err(format!(
+            "date: {s:?} is not an ISO date (YYYY-MM-DD) or an RFC 3339 timestamp"
+        ));
+    };
+    formatted.map_err(|e| format!("date: cannot format {s:?} with {format:?}: {e}"))
+}
+
+/// The handlebars face of a helper of this crate (or of the value writer when `kind` is `None`).
+pub(crate) struct Helper(pub(crate) Option<HelperKind>);
+
+/// Evaluated arguments of a handlebars helper call.
+fn handlebars_args<'a>(
+    h: &'a handlebars::Helper<'_>,
+    name: &str,
+) -> Result<Vec<Arg<'a>>, RenderError> {
+    if !h.hash().is_empty() {
+        return Err(RenderErrorReason::Other(format!("{name} takes no named arguments")).into());
+    }
+    Ok(h.params()
+        .iter()
+        .map(|p| Arg {
+            value: (!p.is_value_missing()).then(|| p.value()),
+            path: p.relative_path().map_or("", String::as_str),
+        })
+        .collect())
+}
+
+fn to_render_error(failure: Failure) -> RenderError {
+    match failure {
+        Failure::Missing(path) => RenderErrorReason::MissingVariable(Some(path)).into(),
+        Failure::Invalid(message) => RenderErrorReason::Other(message).into(),
+    }
+}
+
+impl HelperDef for Helper {
+    fn call_inner<'reg: 'rc, 'rc>(
+        &self,
+        h: &handlebars::Helper<'rc>,
+        _: &'reg Handlebars<'reg>,
+        _: &'rc Context,
+        _: &mut RenderContext<'reg, 'rc>,
+    ) -> Result<ScopedJson<'rc>, RenderError> {
+        let Some(kind) = self.0 else {
+            return Err(RenderErrorReason::Other(
+                "the value writer cannot be used as a subexpression".to_owned(),
+            )
+            .into());
+        };
+        let args = handlebars_args(h, kind.name())?;
+        let mut written = String::new();
+        let produced = apply(kind, &args, &mut written).map_err(to_render_error)?;
+        Ok(ScopedJson::Derived(produced.into_value(written)))
+    }
+
+    fn call<'reg: 'rc, 'rc>(
+        &self,
+        h: &handlebars::Helper<'rc>,
+        _: &'reg Handlebars<'reg>,
+        _: &'rc Context,
+        _: &mut RenderContext<'reg, 'rc>,
+        out: &mut dyn Output,
+    ) -> Result<(), RenderError> {
+        let mut buf = String::new();
+        match self.0 {
+            None => {
+                let args = handlebars_args(h, "a variable")?;
+                let [arg] = args[..] else {
+                    return Err(RenderErrorReason::Other(
+                        "the value writer takes one argument".to_owned(),
+                    )
+                    .into());
+                };
+                write_variable(arg, &mut buf).map_err(to_render_error)?;
+            }
+            Some(kind) => {
+                let args = handlebars_args(h, kind.name())?;
+                apply(kind, &args, &mut buf)
+                    .map_err(to_render_error)?
+                    .write(&mut buf);
+            }
+        }
+        out.write(&buf)?;
+        Ok(())
+    }
+}
+
+/// Registers this crate's helpers and the value writer on `hb`, and removes `log`.
+pub(crate) fn register(hb: &mut Handlebars<'static>) {
+    hb.unregister_helper("log");
+    for kind in HelperKind::ALL {
+        hb.register_helper(kind.name(), Box::new(Helper(Some(kind))));
+    }
+    hb.register_helper(VALUE_HELPER, Box::new(Helper(None)));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn run(kind: HelperKind, args: &[Value]) -> Result<String, Failure> {
+        let args: Vec<Arg<'_>> = args.iter().map(Arg::value).collect();
+        let mut out = String::new();
+        apply(kind, &args, &mut out)?.write(&mut out);
+        Ok(out)
+    }
+
+    #[test]
+    fn default_skips_null_empty_and_blank() {
+        let d = HelperKind::Default;
+        assert_eq!(run(d, &[json!("Ana"), json!("there")]).unwrap(), "Ana");
+        assert_eq!(run(d, &[json!(""), json!("there")]).unwrap(), "there");
+        assert_eq!(run(d, &[json!("  "), json!("there")]).unwrap(), "there");
+        assert_eq!(run(d, &[json!(null), json!("there")]).unwrap(), "there");
+        assert_eq!(run(d, &[json!(0), json!("there")]).unwrap(), "0");
+        assert_eq!(
+            run(d, &[json!(null), json!(""), json!("x")]).unwrap(),
+            "x",
+            "the first usable of several"
+        );
+        let there = json!("there");
+        let missing = [Arg::missing("nick"), Arg::value(&there)];
+        let mut out = String::new();
+        apply(d, &missing, &mut out).unwrap().write(&mut out);
+        assert_eq!(out, "there");
+        assert_eq!(
+            apply(
+                d,
+                &[Arg::missing("a"), Arg::missing("b")],
+                &mut String::new()
+            )
+            .unwrap_err(),
+            Failure::Missing("b".into())
+        );
+    }
+
+    #[test]
+    fn case_helpers() {
+        assert_eq!(run(HelperKind::Upper, &[json!("ana é")]).unwrap(), "ANA É");
+        assert_eq!(run(HelperKind::Lower, &[json!("ÅSA")]).unwrap(), "åsa");
+        assert_eq!(
+            run(HelperKind::Upper, &[json!("straße")]).unwrap(),
+            "STRASSE"
+        );
+        assert_eq!(
+            run(HelperKind::Capitalize, &[json!("mcDonald")]).unwrap(),
+            "McDonald"
+        );
+        assert_eq!(
+            run(HelperKind::Capitalize, &[json!("élan")]).unwrap(),
+            "Élan"
+        );
+        assert_eq!(run(HelperKind::Capitalize, &[json!("")]).unwrap(), "");
+        assert_eq!(run(HelperKind::Upper, &[json!(12)]).unwrap(), "12");
+        assert_eq!(
+            apply(
+                HelperKind::Upper,
+                &[Arg::value(&json!(null))],
+                &mut String::new()
+            )
+            .unwrap_err(),
+            Failure::Missing("null".into())
+        );
+    }
+
+    #[test]
+    fn truncate_counts_graphemes() {
+        let t = HelperKind::Truncate;
+        assert_eq!(run(t, &[json!("Alexandra"), json!(4)]).unwrap(), "Alex");
+        assert_eq!(run(t, &[json!("Ana"), json!(4)]).unwrap(), "Ana");
+        assert_eq!(run(t, &[json!("Ana"), json!(3)]).unwrap(), "Ana");
+        assert_eq!(
+            run(t, &[json!("Alexandra"), json!(5), json!("…")]).unwrap(),
+            "Alex…"
+        );
+        // A family emoji is one grapheme of 7 code points; a flag is one of 2.
+        let family = "👨‍👩‍👧‍👦";
+        let text = format!("{family}🇬🇧ab");
+        assert_eq!(
+            run(t, &[json!(text), json!(2)]).unwrap(),
+            format!("{family}🇬🇧")
+        );
+        assert_eq!(
+            run(t, &[json!("abc"), json!(1), json!("...")]).unwrap(),
+            "a"
+        );
+        assert_eq!(run(t, &[json!("abc"), json!(0)]).unwrap(), "");
+        let err = run(t, &[json!("abc"), json!("x")]).unwrap_err();
+        assert!(matches!(err, Failure::Invalid(m) if m.contains("whole number")));
+        let err = run(t, &[json!("abc"), json!(-1)]).unwrap_err();
+        assert!(matches!(err, Failure::Invalid(_)));
+    }
+
+    #[test]
+    fn date_formats_iso_dates_and_timestamps() {
+        let d = HelperKind::Date;
+        assert_eq!(run(d, &[json!("2024-03-05")]).unwrap(), "2024-03-05");
+        assert_eq!(
+            run(d, &[json!("2024-03-05"), json!("%d/%m/%Y")]).unwrap(),
+            "05/03/2024"
+        );
+        assert_eq!(
+            run(d, &[json!("2024-03-05"), json!("%A %-d %B")]).unwrap(),
+            "Tuesday 5 March"
+        );
+        assert_eq!(
+            run(
+                d,
+                &[
+                    json!("2024-03-05T23:30:00-05:00"),
+                    json!("%Y-%m-%d %H:%M %Z")
+                ]
+            )
+            .unwrap(),
+            "2024-03-06 04:30 UTC",
+            "timestamps are shown in UTC"
+        );
+        assert_eq!(
+            run(d, &[json!("2024-03-05T10:15:00"), json!("%H:%M")]).unwrap(),
+            "10:15"
+        );
+        let err = run(d, &[json!("05/03/2024")]).unwrap_err();
+        assert!(matches!(err, Failure::Invalid(m) if m.contains("not an ISO date")));
+        let err = run(d, &[json!(20240305)]).unwrap_err();
+        assert!(matches!(err, Failure::Invalid(_)));
+        let err = run(d, &[json!("2024-03-05"), json!("%Z")]).unwrap_err();
+        assert!(matches!(err, Failure::Invalid(m) if m.contains("cannot format")));
+    }
+
+    #[test]
+    fn arity_is_checked() {
+        let err = run(HelperKind::Upper, &[json!("a"), json!("b")]).unwrap_err();
+        assert_eq!(
+            err,
+            Failure::Invalid("upper takes 1 argument, as in {{upper value}}".into())
+        );
+        let err = run(HelperKind::Default, &[json!("a")]).unwrap_err();
+        assert!(matches!(err, Failure::Invalid(m) if m.contains("at least 2")));
+    }
+
+    #[test]
+    fn values_render_like_handlebars() {
+        for v in [
+            json!("x"),
+            json!(1.5),
+            json!(true),
+            json!(null),
+            json!([1, "a", null]),
+            json!({"a": 1}),
+        ] {
+            let mut out = String::new();
+            write_value(&v, &mut out);
+            assert_eq!(out, v.render());
+        }
+    }
+}

@@ -1,0 +1,12 @@
+//! Handlebars message templates: compiled once, rendered strictly for many recipients.
+
+mod compiled;
+mod helpers;
+mod record;
+mod registry;
+mod vars;
+
+pub(crate) use self::helpers::Failure;
+pub use self::record::{TemplateRecord, search_templates};
+pub(crate) use self::registry::failure_error;
+pub use self::registry::{Template, TemplateMetadata};

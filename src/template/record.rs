@@ -1,0 +1,176 @@
+//! Templates as data: the stored record, its metadata, and search.
+
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+use unicode_normalization::UnicodeNormalization;
+use unicode_normalization::char::is_combining_mark;
+
+use super::registry::{Template, TemplateMetadata};
+use crate::error::Result;
+use crate::segment::Segmenter;
+
+/// A stored message template (camelCase JSON; timestamps in RFC 3339).
+///
+/// ```
+/// use smsbatch::{Segmenter, TemplateRecord};
+///
+/// let record: TemplateRecord = serde_json::from_str(r#"{
+///     "id": "welcome", "name": "Welcome", "body": "Hi {{first_name}}, welcome!",
+///     "tags": ["onboarding"],
+///     "createdAt": "2025-01-10T09:00:00Z", "updatedAt": "2025-01-12T17:30:00Z"
+/// }"#)?;
+/// let meta = record.metadata(&Segmenter::default())?;
+/// assert_eq!(meta.variables, ["first_name"]);
+/// assert_eq!(meta.min_segments, 1);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct TemplateRecord {
+    /// The template's identifier in its store.
+    pub id: String,
+    /// A short name people pick the template by.
+    pub name: String,
+    /// The handlebars source.
+    pub body: String,
+    /// What the template is for.
+    #[serde(default)]
+    pub description: String,
+    /// Labels for filtering (`"onboarding"`, `"billing"`...).
+    #[serde(default)]
+    pub tags: Vec<String>,
+    /// When the template was created.
+    pub created_at: Timestamp,
+    /// When the template was last changed.
+    pub updated_at: Timestamp,
+}
+
+impl TemplateRecord {
+    /// Compiles the body; see [`Template::compile`].
+    pub fn compile(&self) -> Result<Template> {
+        Template::compile(&self.body)
+    }
+
+    /// The variables, static-text encoding and minimum segments of the body; fails like
+    /// [`Template::compile`].
+    pub fn metadata(&self, segmenter: &Segmenter) -> Result<TemplateMetadata> {
+        Ok(self.compile()?.metadata(segmenter))
+    }
+}
+
+/// Lowercase without accents: `"Crème BRÛLÉE"` → `"creme brulee"`. Letters that do not decompose
+/// into a base letter and marks (`ø`, `ł`, `æ`, `ß`...) are kept as they are.
+fn fold(s: &str) -> String {
+    s.nfd()
+        .filter(|c| !is_combining_mark(*c))
+        .flat_map(char::to_lowercase)
+        .collect()
+}
+
+/// The templates whose name, body or tags contain every word of `query`, ignoring case and
+/// accents; templates matching in the name come first, otherwise the input order is kept. An
+/// empty query matches every template.
+///
+/// ```
+/// use smsbatch::{TemplateRecord, search_templates};
+///
+/// let at = "2025-01-10T09:00:00Z".parse()?;
+/// let record = |id: &str, name: &str, body: &str| TemplateRecord {
+///     id: id.into(), name: name.into(), body: body.into(), description: String::new(),
+///     tags: vec![], created_at: at, updated_at: at,
+/// };
+/// let templates = [
+///     record("a", "Order shipped", "Your café order is on its way"),
+///     record("b", "Café reminder", "See you soon"),
+/// ];
+/// let found: Vec<&str> = search_templates(&templates, "CAFE").iter().map(|t| t.id.as_str()).collect();
+/// assert_eq!(found, ["b", "a"]);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn search_templates<'a>(
+    templates: &'a [TemplateRecord],
+    query: &str,
+) -> Vec<&'a TemplateRecord> {
+    let words: Vec<String> = fold(query).split_whitespace().map(str::to_owned).collect();
+    let mut in_name = Vec::new();
+    let mut elsewhere = Vec::new();
+    for t in templates {
+        let name = fold(&t.name);
+        let rest = format!("{}\n{}", fold(&t.body), fold(&t.tags.join("\n")));
+        let mut all_in_name = true;
+        let matches = words.iter().all(|w| {
+            let here = name.contains(w.as_str());
+            all_in_name &= here;
+            here || rest.contains(w.as_str())
+        });
+        if matches {
+            if all_in_name && !words.is_empty() {
+                in_name.push(t);
+            } else {
+                elsewhere.push(t);
+            }
+        }
+    }
+    in_name.extend(elsewhere);
+    in_name
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(id: &str, name: &str, body: &str, tags: &[&str]) -> TemplateRecord {
+        let at: Timestamp = "2025-01-10T09:00:00Z".parse().unwrap();
+        TemplateRecord {
+            id: id.into(),
+            name: name.into(),
+            body: body.into(),
+            description: String::new(),
+            tags: tags.iter().map(|t| (*t).to_owned()).collect(),
+            created_at: at,
+            updated_at: at,
+        }
+    }
+
+    #[test]
+    fn folding() {
+        assert_eq!(fold("Crème BRÛLÉE"), "creme brulee");
+        assert_eq!(fold("São Paulo İ"), "sao paulo i");
+        assert_eq!(fold("Øresund"), "øresund");
+    }
+
+    #[test]
+    fn search_by_name_body_and_tags() {
+        let templates = [
+            record(
+                "1",
+                "Welcome",
+                "Hi {{first_name}}, bienvenue à bord",
+                &["onboarding"],
+            ),
+            record("2", "Payment due", "Your invoice is due", &["billing"]),
+            record("3", "Welcome back", "We missed you", &[]),
+        ];
+        let ids = |q: &str| -> Vec<String> {
+            search_templates(&templates, q)
+                .iter()
+                .map(|t| t.id.clone())
+                .collect()
+        };
+        assert_eq!(ids(""), ["1", "2", "3"]);
+        assert_eq!(ids("welcome"), ["1", "3"]);
+        assert_eq!(ids("A BORD"), ["1"], "accent-insensitive in the body");
+        assert_eq!(ids("billing"), ["2"], "tags");
+        assert_eq!(ids("welcome missed"), ["3"], "every word must match");
+        assert_eq!(ids("you"), ["2", "3"], "body matches keep input order");
+        assert_eq!(ids("zzz"), Vec::<String>::new());
+    }
+
+    #[test]
+    fn record_json_round_trip() {
+        let r = record("1", "Welcome", "Hi", &["a"]);
+        let json = serde_json::to_value(&r).unwrap();
+        assert_eq!(json["createdAt"], "2025-01-10T09:00:00Z");
+        assert_eq!(serde_json::from_value::<TemplateRecord>(json).unwrap(), r);
+    }
+}

@@ -1,0 +1,636 @@
+//! Compiling templates with handlebars in strict mode, and rendering them.
+
+use std::fmt;
+use std::sync::{Arc, LazyLock};
+
+use handlebars::template::{HelperTemplate, Parameter, TemplateElement, TemplateMapping};
+use handlebars::{Context, Handlebars, RenderContext, RenderError, RenderErrorReason, Renderable};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::compiled::Compiled;
+use super::helpers::{self, Failure, HelperKind, VALUE_HELPER};
+use super::vars;
+use crate::error::{Error, ErrorKind, Result};
+use crate::segment::{Encoding, Segmenter};
+
+/// The one handlebars registry every template renders with: strict mode, no HTML escaping, this
+/// crate's helpers. It holds no templates (each [`Template`] keeps its own syntax tree), so it is
+/// built once and never changes.
+static REGISTRY: LazyLock<Handlebars<'static>> = LazyLock::new(|| {
+    let mut hb = Handlebars::new();
+    hb.set_strict_mode(true);
+    // SMS is plain text: `&` must stay `&`.
+    hb.register_escape_fn(handlebars::no_escape);
+    helpers::register(&mut hb);
+    hb
+});
+
+/// A message template, compiled once and rendered for many recipients.
+///
+/// The syntax is [Handlebars](https://handlebarsjs.com/guide/) with these rules for SMS:
+///
+/// - no HTML escaping: `&`, `<` and `"` are sent as written;
+/// - strict: a variable that is absent from the data, or null, is an error
+///   ([`ErrorKind::MissingVariable`]) rather than an empty string; `{{default name "there"}}`
+///   gives an explicit fallback, used when the value is absent, null or blank;
+/// - helpers: `default`, `upper`, `lower`, `capitalize` (first character only), `truncate value n
+///   ["suffix"]` (counted in user-visible characters, the suffix included), `date value
+///   ["%d/%m/%Y"]` (an ISO date or RFC 3339 timestamp, shown in UTC, strftime directives), and
+///   handlebars' own `if`, `unless`, `each`, `with`, `lookup`, `eq`, `ne`, `gt`, `gte`, `lt`,
+///   `lte`, `and`, `or`, `not`, `len`;
+/// - partials, decorators and unknown helpers are syntax errors, reported with line and column.
+///
+/// Templates made only of text, variables and this crate's helpers render through a compiled fast
+/// path that produces exactly what handlebars would, several times faster; the others render
+/// with handlebars itself.
+///
+/// ```
+/// use serde_json::json;
+/// use smsbatch::Template;
+///
+/// let template = Template::compile("Hi {{default first_name \"there\"}} & welcome to {{upper city}}!")?;
+/// assert_eq!(template.variables(), ["first_name", "city"]);
+/// assert_eq!(
+///     template.render(&json!({"first_name": "Ana", "city": "Porto"}))?,
+///     "Hi Ana & welcome to PORTO!"
+/// );
+/// assert_eq!(
+///     template.render(&json!({"first_name": null, "city": "Porto"}))?,
+///     "Hi there & welcome to PORTO!"
+/// );
+/// let err = template.render(&json!({"first_name": "Ana"})).unwrap_err();
+/// assert_eq!(err.to_string(), "missing variable \"city\"");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone)]
+pub struct Template {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    body: String,
+    /// The syntax tree, with `{{name}}` expressions rewritten to the strict value writer.
+    ast: handlebars::Template,
+    variables: Vec<String>,
+    static_text: String,
+    compiled: Option<Compiled>,
+}
+
+impl fmt::Debug for Template {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Template")
+            .field("body", &self.inner.body)
+            .field("variables", &self.inner.variables)
+            .field("fast_path", &self.inner.compiled.is_some())
+            .finish()
+    }
+}
+
+/// What a template needs and costs before any data is applied, for a template picker.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TemplateMetadata {
+    /// The variables the template reads, as in [`Template::variables`].
+    pub variables: Vec<String>,
+    /// The text outside every tag and block, as in [`Template::static_text`].
+    pub static_text: String,
+    /// The static text's encoding: UCS-2 here means every message will be UCS-2.
+    pub encoding: Encoding,
+    /// Units of the static text.
+    pub units: u32,
+    /// Segments of the static text: no rendering of the template takes fewer.
+    pub min_segments: u32,
+}
+
+impl Template {
+    /// The longest body [`Template::compile`] accepts, in bytes: a hundred times the longest
+    /// message a provider sends, and a bound on the work an untrusted template can cause.
+    pub const MAX_BYTES: usize = 64 * 1024;
+
+    /// How deep blocks and subexpressions may nest.
+    pub const MAX_NESTING: usize = 32;
+
+    /// Parses and checks `body`.
+    ///
+    /// Errors are [`ErrorKind::TemplateSyntax`] with the line and column (from 1) of the problem:
+    /// handlebars syntax errors, unknown helpers, helpers called with the wrong number of
+    /// arguments, partials and decorators, blocks or subexpressions nested deeper than
+    /// [`MAX_NESTING`](Self::MAX_NESTING); and [`ErrorKind::TemplateTooLarge`] for a body longer
+    /// than [`MAX_BYTES`](Self::MAX_BYTES).
+    ///
+    /// ```
+    /// use smsbatch::{ErrorKind, Template};
+    ///
+    /// let err = Template::compile("Hi {{first_name}},\nyour code is {{code}").unwrap_err();
+    /// let ErrorKind::TemplateSyntax { line, column, .. } = err.kind() else { panic!() };
+    /// assert_eq!((*line, *column), (2, 20));
+    /// ```
+    pub fn compile(body: &str) -> Result<Self> {
+        if body.len() > Self::MAX_BYTES {
+            return Err(Error::new(ErrorKind::TemplateTooLarge {
+                bytes: u32::try_from(body.len()).unwrap_or(u32::MAX),
+                max: Self::MAX_BYTES as u32,
+            }));
+        }
+        let mut ast = handlebars::Template::compile(body).map_err(|e| {
+            let (line, column) = e.pos().unwrap_or((1, 1));
+            syntax_error((line, column), e.reason().to_string())
+        })?;
+        check(&ast.elements, &ast.mapping, (1, 1), 0)?;
+        let variables = vars::variables(&ast.elements);
+        let static_text = vars::static_text(&ast.elements);
+        let compiled = Compiled::new(&ast.elements);
+        rewrite(&mut ast.elements);
+        Ok(Self {
+            inner: Arc::new(Inner {
+                body: body.to_owned(),
+                ast,
+                variables,
+                static_text,
+                compiled,
+            }),
+        })
+    }
+
+    /// The template as written.
+    pub fn body(&self) -> &str {
+        &self.inner.body
+    }
+
+    /// The variables the template reads, in first-use order, including those inside helpers and
+    /// blocks: paths from the data's root such as `first_name`, `order.total`, or `items[].name`
+    /// for a field of each item of a list.
+    pub fn variables(&self) -> &[String] {
+        &self.inner.variables
+    }
+
+    /// The text outside every tag and block: what every message contains whatever the data.
+    ///
+    /// ```
+    /// let t = smsbatch::Template::compile("Hi {{name}}!{{#if vip}} Enjoy 10% off.{{/if}}")?;
+    /// assert_eq!(t.static_text(), "Hi !");
+    /// # Ok::<(), smsbatch::Error>(())
+    /// ```
+    pub fn static_text(&self) -> &str {
+        &self.inner.static_text
+    }
+
+    /// Variables, static text, and its encoding and segments under `segmenter`.
+    pub fn metadata(&self, segmenter: &Segmenter) -> TemplateMetadata {
+        let count = segmenter.count(&self.inner.static_text);
+        TemplateMetadata {
+            variables: self.inner.variables.clone(),
+            static_text: self.inner.static_text.clone(),
+            encoding: count.encoding,
+            units: count.units,
+            min_segments: count.segments,
+        }
+    }
+
+    /// True when the template renders through the compiled fast path (it uses only text,
+    /// variables and this crate's helpers), false when it renders with handlebars.
+    pub fn is_compiled(&self) -> bool {
+        self.inner.compiled.is_some()
+    }
+
+    /// Renders the template for `data` (usually a JSON object).
+    ///
+    /// Errors: [`ErrorKind::MissingVariable`] for a variable that is absent or null,
+    /// [`ErrorKind::TemplateRender`] when a helper rejects its input (a malformed date...).
+    pub fn render(&self, data: &Value) -> Result<String> {
+        let mut out = String::new();
+        self.render_into(data, &mut out)?;
+        Ok(out)
+    }
+
+    /// Renders the template for `data`, appending to `out` (which lets a caller reuse one
+    /// buffer). On error `out` may hold part of the message.
+    pub fn render_into(&self, data: &Value, out: &mut String) -> Result<()> {
+        self.render_failure(data, out)
+            .map_err(|f| failure_error(f, None))
+    }
+
+    /// Renders, reporting a failure without an id (the preview adds the recipient's).
+    pub(crate) fn render_failure(
+        &self,
+        data: &Value,
+        out: &mut String,
+    ) -> std::result::Result<(), Failure> {
+        match &self.inner.compiled {
+            Some(compiled) => compiled.render(data, out),
+            None => self.render_handlebars(data, out),
+        }
+    }
+
+    /// The compiled fast path, if the template has one.
+    #[cfg(test)]
+    pub(crate) fn inner_compiled(&self) -> Option<&Compiled> {
+        self.inner.compiled.as_ref()
+    }
+
+    /// Renders with handlebars, whatever the template (the fast path's reference).
+    pub(crate) fn render_handlebars(
+        &self,
+        data: &Value,
+        out: &mut String,
+    ) -> std::result::Result<(), Failure> {
+        let registry: &'static Handlebars<'static> = &REGISTRY;
+        let ctx = Context::from(data.clone());
+        let mut rc = RenderContext::new(None);
+        let mut output = StringOutput(out);
+        self.inner
+            .ast
+            .render(registry, &ctx, &mut rc, &mut output)
+            .map_err(|e| render_failure(&e))
+    }
+}
+
+/// Appends handlebars' output to a caller's buffer.
+struct StringOutput<'a>(&'a mut String);
+
+impl handlebars::Output for StringOutput<'_> {
+    fn write(&mut self, seg: &str) -> std::io::Result<()> {
+        self.0.push_str(seg);
+        Ok(())
+    }
+}
+
+/// The failure behind a handlebars render error.
+fn render_failure(e: &RenderError) -> Failure {
+    match e.reason() {
+        RenderErrorReason::MissingVariable(path) => {
+            Failure::Missing(path.clone().unwrap_or_default())
+        }
+        RenderErrorReason::InvalidJsonIndex(segment) => {
+            Failure::Invalid(helpers::list_index_message(segment))
+        }
+        RenderErrorReason::Other(message) => Failure::Invalid(message.clone()),
+        other => Failure::Invalid(other.to_string()),
+    }
+}
+
+/// The crate error for a render failure of the recipient `id`.
+pub(crate) fn failure_error(failure: Failure, id: Option<&Value>) -> Error {
+    let id = id.cloned();
+    Error::new(match failure {
+        Failure::Missing(variable) => ErrorKind::MissingVariable { id, variable },
+        Failure::Invalid(message) => ErrorKind::TemplateRender { id, message },
+    })
+}
+
+fn syntax_error((line, column): (usize, usize), message: String) -> Error {
+    Error::new(ErrorKind::TemplateSyntax {
+        line: u32::try_from(line).unwrap_or(u32::MAX),
+        column: u32::try_from(column).unwrap_or(u32::MAX),
+        message,
+    })
+}
+
+/// Rejects what the SMS templates do not support, with the position of the offending tag.
+/// `at` is the position of the enclosing block, for elements without a mapping of their own.
+fn check(
+    elements: &[TemplateElement],
+    mapping: &[TemplateMapping],
+    at: (usize, usize),
+    depth: usize,
+) -> Result<()> {
+    if depth > Template::MAX_NESTING {
+        return Err(too_deep(at));
+    }
+    for (i, element) in elements.iter().enumerate() {
+        let pos = mapping.get(i).map_or(at, |m| (m.0, m.1));
+        match element {
+            TemplateElement::Expression(ht) | TemplateElement::HtmlExpression(ht) => {
+                check_call(ht, pos, false, depth)?;
+            }
+            TemplateElement::HelperBlock(ht) => {
+                check_call(ht, pos, true, depth)?;
+                for t in [&ht.template, &ht.inverse].into_iter().flatten() {
+                    check(&t.elements, &t.mapping, pos, depth + 1)?;
+                }
+            }
+            TemplateElement::PartialExpression(_) | TemplateElement::PartialBlock(_) => {
+                return Err(syntax_error(
+                    pos,
+                    "partials ({{> name}}) are not supported in message templates".to_owned(),
+                ));
+            }
+            TemplateElement::DecoratorExpression(_) | TemplateElement::DecoratorBlock(_) => {
+                return Err(syntax_error(
+                    pos,
+                    "decorators ({{* name}}) are not supported in message templates".to_owned(),
+                ));
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+fn too_deep(pos: (usize, usize)) -> Error {
+    syntax_error(
+        pos,
+        format!(
+            "blocks and subexpressions are nested more than {} deep",
+            Template::MAX_NESTING
+        ),
+    )
+}
+
+/// Checks a helper call (or a plain variable) and its subexpressions.
+fn check_call(ht: &HelperTemplate, pos: (usize, usize), block: bool, depth: usize) -> Result<()> {
+    if depth > Template::MAX_NESTING {
+        return Err(too_deep(pos));
+    }
+    let name = ht.name.as_name();
+    let is_call = block || !ht.params.is_empty() || !ht.hash.is_empty();
+    if let Some(name) = name {
+        if is_call && !vars::is_helper(name) {
+            return Err(syntax_error(pos, unknown_helper(name)));
+        }
+        if let Some(kind) = HelperKind::from_name(name) {
+            if block {
+                return Err(syntax_error(
+                    pos,
+                    format!(
+                        "{name} is not a block helper: write {} without #",
+                        kind.usage()
+                    ),
+                ));
+            }
+            let (min, max) = kind.arity();
+            if ht.params.len() < min || ht.params.len() > max || !ht.hash.is_empty() {
+                return Err(syntax_error(
+                    pos,
+                    format!("wrong arguments for {name}: write {}", kind.usage()),
+                ));
+            }
+        }
+    }
+    for p in ht.params.iter().chain(ht.hash.values()) {
+        if let Parameter::Subexpression(sub) = p
+            && let TemplateElement::Expression(inner) = sub.as_element()
+        {
+            let name = inner.name.as_name().unwrap_or_default();
+            if !vars::is_helper(name) {
+                return Err(syntax_error(pos, unknown_helper(name)));
+            }
+            check_call(inner, pos, false, depth + 1)?;
+        }
+    }
+    Ok(())
+}
+
+fn unknown_helper(name: &str) -> String {
+    let mine: Vec<&str> = HelperKind::ALL.iter().map(|k| k.name()).collect();
+    format!(
+        "unknown helper {name:?}: the helpers are {} and {}",
+        mine.join(", "),
+        helpers::BUILTIN_HELPERS.join(", ")
+    )
+}
+
+/// Turns every `{{name}}` into a call of the strict value writer, so a null value is an error
+/// like an absent one (handlebars' strict mode only catches absent ones).
+fn rewrite(elements: &mut [TemplateElement]) {
+    for element in elements {
+        match element {
+            TemplateElement::Expression(ht) | TemplateElement::HtmlExpression(ht) => {
+                let is_variable = ht.params.is_empty()
+                    && ht.hash.is_empty()
+                    && matches!(&ht.name, Parameter::Path(_))
+                    && !ht.name.as_name().is_some_and(vars::is_helper);
+                if is_variable {
+                    let path =
+                        std::mem::replace(&mut ht.name, Parameter::Name(VALUE_HELPER.to_owned()));
+                    ht.params.push(path);
+                }
+            }
+            TemplateElement::HelperBlock(ht) => {
+                for t in [&mut ht.template, &mut ht.inverse].into_iter().flatten() {
+                    rewrite(&mut t.elements);
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn render(src: &str, data: Value) -> Result<String> {
+        Template::compile(src)?.render(&data)
+    }
+
+    fn both(src: &str, data: &Value) -> std::result::Result<String, Failure> {
+        let t = Template::compile(src).unwrap();
+        let mut generic = String::new();
+        let generic = t.render_handlebars(data, &mut generic).map(|()| generic);
+        if let Some(compiled) = &t.inner.compiled {
+            let mut fast = String::new();
+            let fast = compiled.render(data, &mut fast).map(|()| fast);
+            assert_eq!(fast, generic, "fast path and handlebars differ on {src:?}");
+        }
+        generic
+    }
+
+    #[test]
+    fn no_html_escaping() {
+        let data = json!({"name": "A&B <Ltd> \"quoted\" 'x'"});
+        assert_eq!(
+            render("{{name}} & {{{name}}} <b>", data).unwrap(),
+            "A&B <Ltd> \"quoted\" 'x' & A&B <Ltd> \"quoted\" 'x' <b>"
+        );
+    }
+
+    #[test]
+    fn null_and_absent_are_missing() {
+        for data in [json!({}), json!({"name": null})] {
+            let err = render("Hi {{name}}", data).unwrap_err();
+            assert_eq!(
+                err.kind(),
+                &ErrorKind::MissingVariable {
+                    id: None,
+                    variable: "name".into()
+                }
+            );
+        }
+        // Also inside blocks, where handlebars renders itself.
+        let err = render(
+            "{{#if x}}{{y.z}}{{/if}}",
+            json!({"x": true, "y": {"z": null}}),
+        )
+        .unwrap_err();
+        assert!(
+            matches!(err.kind(), ErrorKind::MissingVariable { variable, .. } if variable == "y.z")
+        );
+        // `if` on an absent value is a plain "no".
+        assert_eq!(
+            render("{{#if x}}y{{else}}n{{/if}}", json!({})).unwrap(),
+            "n"
+        );
+    }
+
+    #[test]
+    fn empty_string_is_present() {
+        assert_eq!(render("[{{name}}]", json!({"name": ""})).unwrap(), "[]");
+    }
+
+    #[test]
+    fn blocks_render_with_handlebars() {
+        let t = Template::compile(
+            "{{#each items}}{{@index}}:{{upper name}}{{#unless @last}}, {{/unless}}{{/each}}",
+        )
+        .unwrap();
+        assert!(!t.is_compiled());
+        assert_eq!(
+            t.render(&json!({"items": [{"name": "a"}, {"name": "b"}]}))
+                .unwrap(),
+            "0:A, 1:B"
+        );
+    }
+
+    #[test]
+    fn syntax_errors_have_positions() {
+        let cases = [
+            ("Hi {{name}", (1, 10)),
+            ("Olá €😀 {{name}", (1, 14)),
+            ("line one\n  {{#if a}}x{{/each}}", (2, 13)),
+            ("{{#if a}}\n  {{foo bar}}\n{{/if}}", (2, 3)),
+            ("ok {{> footer}}", (1, 4)),
+            ("{{upper a b}}", (1, 1)),
+            ("{{upper (shout a)}}", (1, 1)),
+            ("x {{#upper a}}y{{/upper}}", (1, 3)),
+        ];
+        for (src, pos) in cases {
+            let err = Template::compile(src).unwrap_err();
+            let ErrorKind::TemplateSyntax {
+                line,
+                column,
+                message,
+            } = err.kind()
+            else {
+                panic!("{src:?}: {err:?}");
+            };
+            assert_eq!(
+                (*line as usize, *column as usize),
+                pos,
+                "{src:?}: {message}"
+            );
+        }
+        let err = Template::compile("{{foo bar}}").unwrap_err();
+        assert!(err.to_string().contains("unknown helper \"foo\""), "{err}");
+    }
+
+    #[test]
+    fn untrusted_input_is_bounded() {
+        let err = Template::compile(&"x".repeat(Template::MAX_BYTES + 1)).unwrap_err();
+        assert_eq!(err.kind().code(), "templateTooLarge");
+        let nested = |n: usize| format!("{}x{}", "{{#if a}}".repeat(n), "{{/if}}".repeat(n));
+        assert!(Template::compile(&nested(Template::MAX_NESTING)).is_ok());
+        let err = Template::compile(&nested(Template::MAX_NESTING + 1)).unwrap_err();
+        assert!(
+            err.to_string().contains("nested more than 32 deep"),
+            "{err}"
+        );
+        let sub = |n: usize| format!("{{{{upper {}x{}}}}}", "(lower ".repeat(n), ")".repeat(n));
+        assert!(Template::compile(&sub(Template::MAX_NESTING)).is_ok());
+        assert!(Template::compile(&sub(Template::MAX_NESTING + 1)).is_err());
+    }
+
+    #[test]
+    fn render_errors_from_helpers() {
+        let err = render("{{date d}}", json!({"d": "soon"})).unwrap_err();
+        assert!(
+            matches!(err.kind(), ErrorKind::TemplateRender { message, .. } if message.contains("not an ISO date"))
+        );
+        let err = render("{{tags.name}}", json!({"tags": ["a"]})).unwrap_err();
+        assert!(
+            matches!(err.kind(), ErrorKind::TemplateRender { message, .. } if message.contains("from a list"))
+        );
+    }
+
+    #[test]
+    fn fast_path_matches_handlebars_on_examples() {
+        let data = json!({
+            "first": "ana", "last": null, "n": 3, "f": 1.5, "b": true, "empty": "",
+            "list": [1, "x", null], "obj": {"k": "v", "0": "zero"}, "d": "2024-02-29",
+            "with space": "s",
+        });
+        let cases = [
+            "Hi {{first}}!",
+            "{{first}}{{n}}{{f}}{{b}}{{list}}{{obj}}{{obj.k}}{{obj.[0]}}{{list.[1]}}{{[with space]}}",
+            "{{upper first}} {{lower \"ÀB\"}} {{capitalize first}}",
+            "{{default last first}} {{default empty \"x\"}} {{default last \"\"}}",
+            "{{truncate first 2 \".\"}} {{truncate first n}}",
+            "{{date d \"%d %B %Y\"}} {{date d}}",
+            "{{upper (default last (capitalize first))}}",
+            "{{last}}",
+            "{{nope}}",
+            "{{obj.nope}}",
+            "{{list.[7]}}",
+            "{{list.x}}",
+            "{{default last nope}}",
+            "{{upper nope}}",
+            "{{date first}}",
+            "{{truncate first \"x\"}}",
+            "  {{~first~}}  !",
+            "{{! a comment }}{{first}}{{!-- another --}}",
+        ];
+        for src in cases {
+            assert!(Template::compile(src).unwrap().is_compiled(), "{src}");
+            let _ = both(src, &data);
+        }
+        assert_eq!(
+            both("{{list}} {{obj}}", &data).unwrap(),
+            "[1, x, ] [object]"
+        );
+        assert_eq!(both("  {{~first~}}  !", &data).unwrap(), "ana!");
+    }
+
+    #[test]
+    fn metadata_of_static_text() {
+        let t = Template::compile("Olá {{name}}, até já").unwrap();
+        let m = t.metadata(&Segmenter::default());
+        assert_eq!(m.variables, ["name"]);
+        assert_eq!(m.static_text, "Olá , até já");
+        assert_eq!(m.encoding, Encoding::Ucs2);
+        assert_eq!(m.min_segments, 1);
+    }
+}
+
+#[cfg(test)]
+mod fuzz {
+    use proptest::prelude::*;
+    use serde_json::json;
+
+    use super::Template;
+
+    /// Template-like noise: tags, blocks, whitespace control, comments, quotes, paths.
+    fn noise() -> impl Strategy<Value = String> {
+        let token = prop::sample::select(vec![
+            "{{", "}}", "{{{", "}}}", "{{#", "{{/", "{{^", "{{~", "~}}", "{{!", "{{!--", "--}}",
+            "{{>", "{{*", "else", "if", "each", "with", "upper", "default", "date", "truncate",
+            "as |x i|", "(", ")", "\"", "'", "x", "a.b", "../", "@root", "@index", "this", " ",
+            "\n", "=", "[", "]", "\\", "3", "€", "😀", "}", "{",
+        ]);
+        prop::collection::vec(token, 0..24).prop_map(|t| t.concat())
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(3000))]
+
+        /// Whatever the text, compiling and rendering return a result: no panic.
+        #[test]
+        fn compile_and_render_never_panic(src in noise()) {
+            if let Ok(t) = Template::compile(&src) {
+                let _ = t.render(&json!({"x": [1, {"y": "z"}], "a": {"b": null}}));
+                let _ = t.variables();
+            }
+        }
+    }
+}
