@@ -72,6 +72,17 @@ impl Error {
         )
     }
 
+    /// True for the kinds that reject flag input: [`ErrorKind::InvalidFlagState`],
+    /// [`ErrorKind::InvalidFlagContext`] and [`ErrorKind::InvalidFlagRow`].
+    pub fn is_flag_error(&self) -> bool {
+        matches!(
+            self.kind(),
+            ErrorKind::InvalidFlagState { .. }
+                | ErrorKind::InvalidFlagContext { .. }
+                | ErrorKind::InvalidFlagRow { .. }
+        )
+    }
+
     /// True for [`ErrorKind::TooManySegments`].
     pub fn is_too_many_segments(&self) -> bool {
         matches!(self.kind(), ErrorKind::TooManySegments { .. })
@@ -208,6 +219,26 @@ pub enum ErrorKind {
         /// What is wrong with it.
         message: String,
     },
+    /// A feature-flag state document is not JSON or not shaped like an Unleash client-API state.
+    #[error("invalid flag state: {message}")]
+    InvalidFlagState {
+        /// What is wrong, with the line and column.
+        message: String,
+    },
+    /// A flag evaluation context is not shaped like an Unleash context.
+    #[error("invalid flag context: {message}")]
+    InvalidFlagContext {
+        /// What is wrong, naming the field.
+        message: String,
+    },
+    /// A stored flag or segment row does not hold valid Unleash rules.
+    #[error("invalid flag row {name:?}: {message}")]
+    InvalidFlagRow {
+        /// The flag's name (or `segment <id>`).
+        name: String,
+        /// What is wrong, naming the column.
+        message: String,
+    },
     /// A template does not parse, or uses a helper, partial or decorator that does not exist.
     #[error("template syntax error at line {line}, column {column}: {message}")]
     TemplateSyntax {
@@ -303,6 +334,9 @@ impl ErrorKind {
             Self::InvalidQuery { .. } => "invalidQuery",
             Self::InvalidRow { .. } => "invalidRow",
             Self::InvalidSavedFilter { .. } => "invalidSavedFilter",
+            Self::InvalidFlagState { .. } => "invalidFlagState",
+            Self::InvalidFlagContext { .. } => "invalidFlagContext",
+            Self::InvalidFlagRow { .. } => "invalidFlagRow",
         }
     }
 
@@ -320,6 +354,9 @@ impl ErrorKind {
             Self::EmptyMessage
             | Self::TooManySegments { .. }
             | Self::InvalidInput { .. }
+            | Self::InvalidFlagState { .. }
+            | Self::InvalidFlagContext { .. }
+            | Self::InvalidFlagRow { .. }
             | Self::TemplateSyntax { .. }
             | Self::TemplateTooLarge { .. }
             | Self::MissingVariable { .. }
@@ -344,7 +381,12 @@ impl serde::Serialize for Error {
         match kind {
             ErrorKind::EmptyMessage
             | ErrorKind::InvalidInput { .. }
+            | ErrorKind::InvalidFlagState { .. }
+            | ErrorKind::InvalidFlagContext { .. }
             | ErrorKind::InvalidPrice { .. } => {}
+            ErrorKind::InvalidFlagRow { name, .. } => {
+                map.serialize_entry("name", name)?;
+            }
             ErrorKind::TooManySegments { segments, max } => {
                 map.serialize_entry("segments", segments)?;
                 map.serialize_entry("max", max)?;

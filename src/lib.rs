@@ -32,6 +32,9 @@
 //! - **Audience** ([`filter`]): typed customer filters with exact NULL/empty rules, one wire form
 //!   compiled to PostgREST query parameters, to parameterised PostgreSQL SQL and to an in-memory
 //!   evaluator that select the same rows; search, sort, pagination, saved filters and templates.
+//! - **Rollout** ([`flags`]): feature flags with the Unleash client specification's semantics,
+//!   loaded from an Unleash client-API state, compiled once and evaluated with OpenFeature-style
+//!   details; a user lands in the same rollout bucket and variant as in any Unleash SDK.
 //!
 //! The core does no I/O, reads no clock and no global random source, and compiles to
 //! `wasm32-unknown-unknown`; the browser package in `bindings/wasm` is the same code.
@@ -91,7 +94,9 @@
 //! # Untrusted input
 //!
 //! Every function that takes text or JSON from outside returns an [`Error`] for bad input and
-//! never panics; counting is linear in the length of the text.
+//! never panics; counting is linear in the length of the text. A flag state compiles even when
+//! some of its rules make no sense: each such rule is off, with a [`flags::Warning`], and flag
+//! regexes have a compiled-size limit.
 
 #![deny(missing_docs)]
 #![warn(missing_debug_implementations, unreachable_pub, rust_2018_idioms)]
@@ -102,6 +107,7 @@
 mod batch;
 mod error;
 pub mod filter;
+pub mod flags;
 mod segment;
 mod template;
 

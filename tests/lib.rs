@@ -1,6 +1,7 @@
 //! The one integration-test binary: each module tests one area against the files in `tests/data/`.
 
 mod filter;
+mod flags;
 mod preview;
 mod segment;
 mod support;

@@ -1,6 +1,7 @@
 //! The `smsbatch` command line: a thin layer over the library whose JSON lines are a stable contract.
 
 mod filter;
+mod flags;
 mod io;
 mod preview;
 mod segments;
@@ -27,6 +28,9 @@ enum Command {
     /// Compile audience filters (JSON lines) to PostgREST parameters and SQL, or evaluate them
     /// over rows with --eval.
     Filter(filter::Args),
+    /// Evaluate Unleash feature flags for JSON lines `{"toggleName", "context", "variant"?}`
+    /// against a state file.
+    Flags(flags::Args),
     /// Preview a template for every customer: message, segments and cost, then the summary.
     Preview(preview::Args),
 }
@@ -36,6 +40,7 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Segments(args) => segments::run(args),
         Command::Filter(args) => filter::run(args),
+        Command::Flags(args) => flags::run(args),
         Command::Preview(args) => preview::run(args),
     }
 }

@@ -1,0 +1,104 @@
+//! `smsbatch flags --state FILE`: evaluates feature flags for the JSON lines on stdin.
+//!
+//! Each input line is `{"toggleName": "...", "context": {...}}`, plus `"variant": true` to ask for
+//! the variant. Each output line is `{"enabled": bool}`, or `{"variant": {...}}` in exactly the
+//! shape of the Unleash client specification's `expectedResult` (`name`, `payload` when there is
+//! one, `enabled`, `feature_enabled`). A line that cannot be understood gives `{"error": {...}}`
+//! in its place. Compiler warnings about the state go to stderr.
+
+use std::hash::{BuildHasher, RandomState};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use jiff::Timestamp;
+use serde_json::{Value, json};
+use smsbatch::flags::{Context, Engine, Env, SeededRandom};
+
+use crate::io;
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct Args {
+    /// The Unleash client-API state (the JSON of `GET /api/client/features`).
+    #[arg(long, value_name = "FILE")]
+    state: PathBuf,
+    /// The instant date constraints use when a context has no `currentTime` (RFC 3339).
+    /// Default: the system clock.
+    #[arg(long, value_name = "RFC3339")]
+    now: Option<Timestamp>,
+    /// Seed of the random source behind random rollouts and random stickiness.
+    /// Default: a fresh one from the operating system.
+    #[arg(long)]
+    seed: Option<u64>,
+}
+
+pub(crate) fn run(args: Args) -> ExitCode {
+    let text = match std::fs::read_to_string(&args.state) {
+        Ok(text) => text,
+        Err(e) => {
+            return io::fatal(&io::invalid_input(format!(
+                "cannot read the state file {}: {e}",
+                args.state.display()
+            )));
+        }
+    };
+    let engine = match Engine::from_json(&text) {
+        Ok(engine) => engine,
+        Err(e) => return io::fatal(&e),
+    };
+    for warning in engine.warnings() {
+        eprintln!("smsbatch flags: warning: {warning}");
+    }
+
+    // The command line is the edge where the clock and entropy are read; the library takes both
+    // as parameters.
+    let now = args.now.unwrap_or_else(Timestamp::now);
+    let seed = args
+        .seed
+        .unwrap_or_else(|| RandomState::new().hash_one(std::time::SystemTime::now()));
+    let mut random = SeededRandom::new(seed);
+    let mut env = Env::new(now, &mut random);
+
+    let mut out = io::Output::stdout();
+    let stdin = std::io::stdin();
+    let result = (|| {
+        for line in io::json_lines(stdin.lock()) {
+            match line.and_then(request) {
+                Ok((name, ctx, false)) => {
+                    out.line(&json!({ "enabled": engine.is_enabled(&name, &ctx, &mut env) }))?;
+                }
+                Ok((name, ctx, true)) => {
+                    out.line(&json!({ "variant": engine.variant(&name, &ctx, &mut env) }))?;
+                }
+                Err(e) => out.error(&e)?,
+            }
+        }
+        out.flush()
+    })();
+    io::finish(result)
+}
+
+/// Reads `{"toggleName", "context"?, "variant"?}`; anything else is an error naming it.
+fn request(value: Value) -> Result<(String, Context, bool), smsbatch::Error> {
+    let Value::Object(mut map) = value else {
+        return Err(io::invalid_input(
+            "a line must be an object {\"toggleName\": ..., \"context\": {...}}",
+        ));
+    };
+    let name = match map.remove("toggleName") {
+        Some(Value::String(name)) => name,
+        Some(_) => return Err(io::invalid_input("toggleName must be a string")),
+        None => return Err(io::invalid_input("the line has no toggleName")),
+    };
+    let ctx = Context::from_value(map.remove("context").unwrap_or(Value::Null))?;
+    let variant = match map.remove("variant") {
+        None | Some(Value::Null) => false,
+        Some(Value::Bool(b)) => b,
+        Some(_) => return Err(io::invalid_input("variant must be true or false")),
+    };
+    if let Some(key) = map.keys().next() {
+        return Err(io::invalid_input(format!(
+            "unknown field {key:?} (a line has toggleName, context and variant)"
+        )));
+    }
+    Ok((name, ctx, variant))
+}
