@@ -60,7 +60,7 @@ step "WebAssembly package: node tests (the spec files through the package)"
 
 step "WebAssembly glue: wasm-bindgen-test in headless Chromium"
 (cd bindings/wasm && CHROMEDRIVER=/usr/bin/chromedriver \
-  cargo test --quiet -p smsbatch-wasm --target wasm32-unknown-unknown)
+  cargo test -p smsbatch-wasm --target wasm32-unknown-unknown)
 
 step "done: every check passed"
 echo "$root"
