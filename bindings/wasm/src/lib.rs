@@ -14,10 +14,12 @@ use serde::de::DeserializeOwned;
 use wasm_bindgen::prelude::*;
 
 mod filter;
+mod flags;
 mod preview;
 mod types;
 
 pub use filter::{JsFilter, JsRows};
+pub use flags::JsFlagEngine;
 pub use preview::{JsPreviewer, JsTemplate};
 
 /// Installs the panic hook so a bug shows a Rust backtrace in the console instead of

@@ -317,3 +317,73 @@ export interface Preview {
     summary: PreviewSummary;
 }
 "#;
+
+#[wasm_bindgen(typescript_custom_section)]
+const FLAG_TYPES: &str = r#"
+/** An Unleash client-API state (`GET /api/client/features`), loaded as is. */
+export interface UnleashState {
+    version: number;
+    features: UnleashFeature[];
+    segments?: unknown[];
+    query?: unknown;
+}
+
+/** One flag of an Unleash state (the fields this package reads; others are ignored). */
+export interface UnleashFeature {
+    name: string;
+    enabled: boolean;
+    description?: string | null;
+    strategies?: unknown[];
+    variants?: unknown[];
+    dependencies?: unknown[];
+    [other: string]: unknown;
+}
+
+/** The evaluation context, as in the Unleash SDKs; unknown keys become `properties`. */
+export interface FlagContext {
+    userId?: string;
+    sessionId?: string;
+    remoteAddress?: string;
+    environment?: string;
+    appName?: string;
+    /** RFC 3339. */
+    currentTime?: string;
+    properties?: Record<string, string>;
+    [property: string]: unknown;
+}
+
+/** The clock and random source of an evaluation; the page's clock and `Math.random()` by default. */
+export interface EvaluationOptions {
+    /** RFC 3339. */
+    now?: string;
+    /** Seed for `gradualRolloutRandom` and random stickiness (below 2^53). */
+    seed?: number;
+}
+
+/** A variant, in exactly the Unleash specification's `expectedResult` shape. */
+export interface Variant {
+    name: string;
+    payload?: { type: string; value: string };
+    enabled: boolean;
+    feature_enabled: boolean;
+}
+
+/** OpenFeature-style resolution reasons. */
+export type EvaluationReason = "static" | "targetingMatch" | "split" | "default" | "disabled" | "error";
+
+/** A value with the reason for it. */
+export interface EvaluationDetails<T> {
+    value: T;
+    variant?: string;
+    reason: EvaluationReason;
+    errorCode?: "flagNotFound" | "parseError";
+    errorMessage?: string;
+}
+
+/** A rule the compiler turned off, and why. */
+export interface FlagWarning {
+    flag: string | null;
+    strategy: number | null;
+    message: string;
+}
+"#;

@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
-import { smsbatch } from "./support.mjs";
+import { smsbatch, dataJson } from "./support.mjs";
 
 /** [TypeScript type, value] pairs to check. Each area of the package adds its own. */
 export function typedSamples() {
@@ -55,6 +55,17 @@ export function typedSamples() {
     ])],
     ["Preview", previewer.sample([], { seeded: { size: 2, seed: 1 } })],
   );
+  const flagState = dataJson("unleash-spec/16-strategy-variants.json").state;
+  const flags = new smsbatch.FlagEngine(flagState);
+  const broken = new smsbatch.FlagEngine(dataJson("unleash-spec/13-constraint-operators.json").state);
+  const name = flagState.features[0].name;
+  samples.push(
+    ["Variant", flags.variant(name, { userId: "1" })],
+    ["EvaluationDetails<boolean>", flags.evaluate(name, false, { userId: "1" })],
+    ["EvaluationDetails<boolean>", flags.evaluate("missing", true)],
+    ["EvaluationDetails<Variant>", flags.evaluateVariant(name, undefined, { userId: "2" })],
+    ["FlagWarning[]", broken.warnings],
+  );
   try {
     plain.validate("");
   } catch (e) {
@@ -69,7 +80,7 @@ const dir = `${here}../test-results/types`;
 /** Type-checks `samples` with tsc; returns its diagnostics ("" when the file is accepted). */
 function typecheck(name, samples) {
   mkdirSync(dir, { recursive: true });
-  const types = [...new Set(samples.map(([t]) => t.replace(/^Required<(.*)>$/, "$1").replace(/\[\]$/, "")))];
+  const types = [...new Set(samples.map(([t]) => t.replace(/^Required<(.*)>$/, "$1").replace(/\[\]$/, "").replace(/<.*>$/, "")))];
   const lines = [`import type { ${types.join(", ")} } from "../../pkg/web/smsbatch";`];
   samples.forEach(([type, value], i) => {
     lines.push(`export const v${i}: ${type} = ${JSON.stringify(value, null, 1)};`);

@@ -1,0 +1,190 @@
+//! Feature flags: load an Unleash client-API state, evaluate with details, report missing flags.
+
+use std::cell::RefCell;
+
+use serde_json::Value;
+use smsbatch::flags::{
+    Context, Engine, Env, Flags, MissingFlag, RandomSource, SeededRandom, Variant,
+};
+use wasm_bindgen::prelude::*;
+
+use crate::{OrThrow, data_from_js, from_js, from_js_or_default, invalid_input, js_error, to_js};
+
+/// Time and randomness for one evaluation: the page's clock and `Math.random()` unless given.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct EnvOptions {
+    /// RFC 3339; date constraints use it when the context has no `currentTime`.
+    now: Option<String>,
+    /// Seeds the random source of `gradualRolloutRandom` and random stickiness.
+    seed: Option<u64>,
+}
+
+/// The JavaScript callback told about flags that do not exist, so the page or its store can
+/// create them (off).
+#[derive(Debug, Default)]
+struct JsMissing(RefCell<Option<js_sys::Function>>);
+
+impl MissingFlag for JsMissing {
+    fn flag_missing(&self, key: &str) {
+        if let Some(callback) = self.0.borrow().as_ref() {
+            // A throwing callback must not turn a flag evaluation into an exception: the
+            // evaluation already has its answer (the caller's default).
+            let _ = callback.call1(&JsValue::NULL, &JsValue::from_str(key));
+        }
+    }
+}
+
+/// `Math.random()` as a 32-bit source.
+struct MathRandom;
+
+impl RandomSource for MathRandom {
+    fn next_u32(&mut self) -> u32 {
+        (js_sys::Math::random() * 4_294_967_296.0) as u32
+    }
+}
+
+/// Feature flags compiled from an Unleash client-API state (`{"version", "features",
+/// "segments"}`), evaluated with Unleash's semantics, so a user in a 20 % rollout here is in it in
+/// the service and in every Unleash SDK.
+#[wasm_bindgen(js_name = FlagEngine)]
+#[derive(Debug)]
+pub struct JsFlagEngine {
+    flags: Flags<JsMissing>,
+}
+
+fn compile(state: JsValue) -> Result<Engine, JsValue> {
+    let json = match state.as_string() {
+        Some(text) => text,
+        None => {
+            let value: Value = from_js(state, "flag state")?;
+            value.to_string()
+        }
+    };
+    Engine::from_json(&json).or_throw()
+}
+
+fn context(value: JsValue) -> Result<Context, JsValue> {
+    if value.is_undefined() || value.is_null() {
+        return Ok(Context::new());
+    }
+    Context::from_value(data_from_js(value, "context")?).or_throw()
+}
+
+impl JsFlagEngine {
+    /// Runs `f` with the evaluation environment the options describe.
+    fn with_env<T>(
+        &self,
+        options: JsValue,
+        f: impl FnOnce(&mut Env<'_>) -> T,
+    ) -> Result<T, JsValue> {
+        let options: EnvOptions = from_js_or_default(options, "evaluation options")?;
+        let now = options
+            .now
+            .unwrap_or_else(|| String::from(js_sys::Date::new_0().to_iso_string()));
+        let now = now
+            .parse()
+            .map_err(|e| js_error(&invalid_input(format!("invalid `now` {now:?}: {e}"))))?;
+        Ok(match options.seed {
+            Some(seed) => f(&mut Env::new(now, &mut SeededRandom::new(seed))),
+            None => f(&mut Env::new(now, &mut MathRandom)),
+        })
+    }
+}
+
+#[wasm_bindgen(js_class = FlagEngine)]
+impl JsFlagEngine {
+    /// Compiles a state (an object or its JSON text). Malformed rules are off, with a warning;
+    /// only a state that is not an Unleash state at all throws (`invalidFlagState`).
+    #[wasm_bindgen(constructor)]
+    pub fn new(
+        #[wasm_bindgen(unchecked_param_type = "UnleashState | string")] state: JsValue,
+    ) -> Result<JsFlagEngine, JsValue> {
+        Ok(Self {
+            flags: Flags::with_hook(compile(state)?, JsMissing::default()),
+        })
+    }
+
+    /// Swaps in a new state, atomically for every later evaluation.
+    pub fn load(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "UnleashState | string")] state: JsValue,
+    ) -> Result<(), JsValue> {
+        self.flags.store(compile(state)?);
+        Ok(())
+    }
+
+    /// Calls `callback(name)` whenever a flag that does not exist is evaluated (`null` stops it).
+    #[wasm_bindgen(js_name = onMissing)]
+    pub fn on_missing(&self, callback: Option<js_sys::Function>) {
+        *self.flags.hook().0.borrow_mut() = callback;
+    }
+
+    /// What the compiler left off, and why.
+    #[wasm_bindgen(getter, unchecked_return_type = "FlagWarning[]")]
+    pub fn warnings(&self) -> Result<JsValue, JsValue> {
+        to_js(self.flags.snapshot().warnings())
+    }
+
+    /// Whether the flag is on for this context (`false` for an unknown flag).
+    #[wasm_bindgen(js_name = isEnabled)]
+    pub fn is_enabled(
+        &self,
+        name: &str,
+        #[wasm_bindgen(unchecked_param_type = "FlagContext | undefined")] ctx: JsValue,
+        #[wasm_bindgen(unchecked_param_type = "EvaluationOptions | undefined")] options: JsValue,
+    ) -> Result<bool, JsValue> {
+        let ctx = context(ctx)?;
+        self.with_env(options, |env| self.flags.is_enabled(name, &ctx, env))
+    }
+
+    /// The variant handed out, in the Unleash specification's shape (`feature_enabled` verbatim).
+    #[wasm_bindgen(unchecked_return_type = "Variant")]
+    pub fn variant(
+        &self,
+        name: &str,
+        #[wasm_bindgen(unchecked_param_type = "FlagContext | undefined")] ctx: JsValue,
+        #[wasm_bindgen(unchecked_param_type = "EvaluationOptions | undefined")] options: JsValue,
+    ) -> Result<JsValue, JsValue> {
+        let ctx = context(ctx)?;
+        to_js(&self.with_env(options, |env| self.flags.variant(name, &ctx, env))?)
+    }
+
+    /// The decision with its reason (static, targetingMatch, split, default, disabled, error) and
+    /// error code (flagNotFound, parseError); `defaultValue` for an unknown flag.
+    #[wasm_bindgen(unchecked_return_type = "EvaluationDetails<boolean>")]
+    pub fn evaluate(
+        &self,
+        name: &str,
+        #[wasm_bindgen(js_name = defaultValue)] default_value: bool,
+        #[wasm_bindgen(unchecked_param_type = "FlagContext | undefined")] ctx: JsValue,
+        #[wasm_bindgen(unchecked_param_type = "EvaluationOptions | undefined")] options: JsValue,
+    ) -> Result<JsValue, JsValue> {
+        let ctx = context(ctx)?;
+        to_js(&self.with_env(options, |env| {
+            self.flags.evaluate(name, default_value, &ctx, env)
+        })?)
+    }
+
+    /// The variant with its reason and error code; `defaultVariant` (or the `disabled` variant)
+    /// for an unknown flag.
+    #[wasm_bindgen(js_name = evaluateVariant, unchecked_return_type = "EvaluationDetails<Variant>")]
+    pub fn evaluate_variant(
+        &self,
+        name: &str,
+        #[wasm_bindgen(js_name = defaultVariant, unchecked_param_type = "Variant | undefined")]
+        default_variant: JsValue,
+        #[wasm_bindgen(unchecked_param_type = "FlagContext | undefined")] ctx: JsValue,
+        #[wasm_bindgen(unchecked_param_type = "EvaluationOptions | undefined")] options: JsValue,
+    ) -> Result<JsValue, JsValue> {
+        let ctx = context(ctx)?;
+        let default = if default_variant.is_undefined() || default_variant.is_null() {
+            Variant::disabled(false)
+        } else {
+            from_js(default_variant, "default variant")?
+        };
+        to_js(&self.with_env(options, |env| {
+            self.flags.evaluate_variant(name, default, &ctx, env)
+        })?)
+    }
+}
