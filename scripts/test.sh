@@ -62,5 +62,8 @@ step "WebAssembly glue: wasm-bindgen-test in headless Chromium"
 (cd bindings/wasm && CHROMEDRIVER=/usr/bin/chromedriver \
   cargo test -p smsbatch-wasm --target wasm32-unknown-unknown)
 
+step "WebAssembly package: the demo page in headless Chromium (playwright-core)"
+(cd bindings/wasm && node --test --test-concurrency=1 browser/)
+
 step "done: every check passed"
 echo "$root"

@@ -74,6 +74,11 @@ impl JsRows {
         Ok(Self { rows, table })
     }
 
+    /// The rows as read.
+    pub(crate) fn values(&self) -> &[Value] {
+        &self.rows
+    }
+
     /// Number of rows.
     #[wasm_bindgen(getter)]
     pub fn length(&self) -> usize {

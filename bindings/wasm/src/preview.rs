@@ -5,6 +5,7 @@ use serde_json::Value;
 use smsbatch::{PreviewConfig, Previewer, Sample, Segmenter, Template, TemplateRecord};
 use wasm_bindgen::prelude::*;
 
+use crate::filter::JsRows;
 use crate::{OrThrow, data_from_js, from_js, from_js_or_default, to_js};
 
 /// A message template compiled once: Handlebars syntax, plain text (no HTML escaping), strict
@@ -109,6 +110,34 @@ impl JsPreviewer {
     ) -> Result<JsValue, JsValue> {
         let rows: Vec<Value> = data_from_js(rows, "rows")?;
         to_js(&self.inner.preview(&rows).or_throw()?)
+    }
+
+    /// Previews rows already held by a `Rows` (converted once, shared with the filters), or only
+    /// those at the given positions (what `Filter.select` returns), in that order: the cheap path
+    /// for a preview rerun on every keystroke.
+    #[wasm_bindgen(js_name = previewRows, unchecked_return_type = "Preview")]
+    pub fn preview_rows(
+        &self,
+        rows: &JsRows,
+        #[wasm_bindgen(unchecked_param_type = "number[] | Uint32Array | undefined")] selection: JsValue,
+    ) -> Result<JsValue, JsValue> {
+        let all = rows.values();
+        if selection.is_undefined() || selection.is_null() {
+            return to_js(&self.inner.preview(all).or_throw()?);
+        }
+        let positions: Vec<usize> = serde_wasm_bindgen::from_value(selection).map_err(|e| {
+            crate::js_error(&crate::invalid_input(format!("invalid selection: {e}")))
+        })?;
+        let mut chosen = Vec::with_capacity(positions.len());
+        for p in positions {
+            chosen.push(all.get(p).ok_or_else(|| {
+                crate::js_error(&crate::invalid_input(format!(
+                    "invalid selection: position {p} is past the {} rows",
+                    all.len()
+                )))
+            })?);
+        }
+        to_js(&self.inner.preview(chosen).or_throw()?)
     }
 
     /// Previews a sample: `{first: n}` or `{seeded: {size, seed}}` (the same seed picks the same

@@ -83,3 +83,15 @@ test("bad options and missing-variable failures throw", () => {
   const strict = new smsbatch.Previewer(template, { missing: "fail" });
   assert.throws(() => strict.preview([{ id: "c-1", phone: "+447400123456" }]), (e) => e.kind === "missingVariable" && e.id === "c-1");
 });
+
+test("previewRows over rows converted once gives the same preview as the array", () => {
+  const customers = Array.from({ length: 60 }, (_, i) => ({ id: i, phone: `+4474001${String(i % 50).padStart(5, "0")}`, first_name: i % 7 ? `n${i}` : null, city: i % 3 ? "Lyon" : "Köln" }));
+  const rows = new smsbatch.Rows(customers);
+  const previewer = new smsbatch.Previewer(new smsbatch.Template("Hi {{default first_name \"you\"}} in {{city}}"));
+  assert.deepEqual(previewer.previewRows(rows), previewer.preview(customers));
+  const filter = new smsbatch.Filter({ field: "city", op: "equals", value: "Köln" });
+  const selection = filter.select(rows);
+  assert.deepEqual(previewer.previewRows(rows, selection), previewer.preview(selection.map((i) => customers[i])));
+  assert.deepEqual(previewer.previewRows(rows, Uint32Array.from(selection)), previewer.preview(selection.map((i) => customers[i])));
+  assert.throws(() => previewer.previewRows(rows, [60]), (e) => e.kind === "invalidInput" && /past the 60 rows/.test(e.message));
+});
