@@ -1,12 +1,7 @@
 #!/usr/bin/env bash
-# The main job: count the segments of the sample messages with the `smsbatch` command line, first
-# message by message, then the totals. Needs only cargo.
+# The main job: a batch from audience to bill on the bundled sample of 1,000 customers
+# (examples/batch_preview.rs): filter -> PostgREST/SQL, flag check, per-recipient preview and cost.
+# Needs only cargo; the first run compiles the crate in release mode.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-cargo build --quiet --release --features cli --bin smsbatch
-bin=target/release/smsbatch
-echo "== segments of each sample message"
-python3 -c 'import json,sys; [print(json.dumps(m, ensure_ascii=False)) for m in json.load(open(sys.argv[1]))]' \
-  examples/data/messages.json | "$bin" segments --smart-encoding
-echo "== totals"
-"$bin" segments --input examples/data/messages.json --summary
+cargo run --quiet --release --example batch_preview

@@ -16,11 +16,11 @@ const int = (lo, hi) => lo + Math.floor(random() * (hi - lo + 1));
 const chance = (p) => random() < p;
 
 const people = {
-  GB: { code: "44", mobile: () => `+447${int(400, 999)}${int(100000, 999999)}`, cities: ["London", "Manchester", "Leeds", "Bristol", "Glasgow"], first: ["Oliver", "Amelia", "Harry", "Isla", "Jack", "Ava", "Chloé", "Siobhán"], last: ["Smith", "Jones", "O'Brien", "Taylor", "Brown", "Wilson"], language: "en" },
-  FR: { code: "33", mobile: () => `+336${int(10000000, 99999999)}`, cities: ["Paris", "Lyon", "Marseille", "Toulouse", "Nantes"], first: ["Léa", "Hugo", "Zoë", "Louis", "Inès", "Jules", "Renée"], last: ["Martin", "Bernard", "Dubois", "Lefèvre", "Garçon"], language: "fr" },
-  ES: { code: "34", mobile: () => `+346${int(10000000, 99999999)}`, cities: ["Madrid", "Barcelona", "Sevilla", "Valencia", "A Coruña"], first: ["Lucía", "Hugo", "Martína", "Iñaki", "Sofía", "Álvaro"], last: ["García", "Fernández", "López", "Muñoz", "Peña"], language: "es" },
-  TR: { code: "90", mobile: () => `+905${int(300000000, 599999999)}`, cities: ["İstanbul", "Ankara", "İzmir", "Bursa"], first: ["Şükrü", "Ayşe", "Gökhan", "Çağla", "Ömer"], last: ["Yılmaz", "Kaya", "Demir", "Şahin", "Çelik"], language: "tr" },
-  DE: { code: "49", mobile: () => `+491${int(510000000, 799999999)}`, cities: ["Berlin", "München", "Köln", "Hamburg"], first: ["Jürgen", "Anna", "Lukas", "Mia", "Björn"], last: ["Müller", "Schmidt", "Weiß", "Schäfer"], language: "de" },
+  GB: { code: "44", mobile: () => `+44740${int(0, 9)}${int(100000, 999999)}`, cities: ["London", "Manchester", "Leeds", "Bristol", "Glasgow"], first: ["Oliver", "Amelia", "Harry", "Isla", "Jack", "Ava", "Chloé", "Siobhán"], last: ["Smith", "Jones", "O'Brien", "Taylor", "Brown", "Wilson"], language: "en" },
+  FR: { code: "33", mobile: () => `+3361${int(1000000, 9999999)}`, cities: ["Paris", "Lyon", "Marseille", "Toulouse", "Nantes"], first: ["Léa", "Hugo", "Zoë", "Louis", "Inès", "Jules", "Renée"], last: ["Martin", "Bernard", "Dubois", "Lefèvre", "Garçon"], language: "fr" },
+  ES: { code: "34", mobile: () => `+3461${int(1000000, 9999999)}`, cities: ["Madrid", "Barcelona", "Sevilla", "Valencia", "A Coruña"], first: ["Lucía", "Hugo", "Martína", "Iñaki", "Sofía", "Álvaro"], last: ["García", "Fernández", "López", "Muñoz", "Peña"], language: "es" },
+  TR: { code: "90", mobile: () => `+90532${int(1000000, 9999999)}`, cities: ["İstanbul", "Ankara", "İzmir", "Bursa"], first: ["Şükrü", "Ayşe", "Gökhan", "Çağla", "Ömer"], last: ["Yılmaz", "Kaya", "Demir", "Şahin", "Çelik"], language: "tr" },
+  DE: { code: "49", mobile: () => `+49151${int(10000000, 99999999)}`, cities: ["Berlin", "München", "Köln", "Hamburg"], first: ["Jürgen", "Anna", "Lukas", "Mia", "Björn"], last: ["Müller", "Schmidt", "Weiß", "Schäfer"], language: "de" },
 };
 const countries = ["GB", "GB", "GB", "FR", "FR", "ES", "TR", "DE"];
 const iso = (ms) => new Date(ms).toISOString().replace(".000Z", "Z");

@@ -119,7 +119,8 @@ impl JsPreviewer {
     pub fn preview_rows(
         &self,
         rows: &JsRows,
-        #[wasm_bindgen(unchecked_param_type = "number[] | Uint32Array | undefined")] selection: JsValue,
+        #[wasm_bindgen(unchecked_param_type = "number[] | Uint32Array | undefined")]
+        selection: JsValue,
     ) -> Result<JsValue, JsValue> {
         let all = rows.values();
         if selection.is_undefined() || selection.is_null() {
