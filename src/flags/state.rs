@@ -34,8 +34,10 @@ pub struct State {
     /// Format version (1, or 2 when global segments are used).
     #[serde(default = "default_version")]
     pub version: u32,
-    /// The feature flags.
-    #[serde(default, deserialize_with = "null_as_default")]
+    /// The feature flags. Required: a document without `features` is not an Unleash state (a
+    /// misspelt key or a wrapper object), and reading it as "no flags" would turn every flag off,
+    /// kill switches included, without a word.
+    #[serde(deserialize_with = "null_as_default")]
     pub features: Vec<Feature>,
     /// Global segments: named constraint lists that strategies refer to by id.
     #[serde(
@@ -555,5 +557,28 @@ mod tests {
         assert!(err.to_string().contains("line 1"), "{err}");
         let err = State::from_json(r#"{"features": [{"enabled": true}]}"#).unwrap_err();
         assert!(err.to_string().contains("name"), "{err}");
+    }
+
+    /// Regression: a document without `features` (a typo, or a whole specification file instead
+    /// of its `state`) loaded as an empty state, so every flag, kill switches included, read off.
+    #[test]
+    fn a_state_needs_its_features() {
+        for json in [
+            r#"{"featurs": []}"#,
+            r#"{"name": "spec", "state": {"features": []}, "tests": []}"#,
+            "{}",
+        ] {
+            let err = State::from_json(json).unwrap_err();
+            assert_eq!(err.kind().code(), "invalidFlagState");
+            assert!(
+                err.to_string().contains("missing field `features`"),
+                "{err}"
+            );
+        }
+        // `null` is Unleash's "no flags", and extra keys (`query`, `meta`) are ignored.
+        let state =
+            State::from_json(r#"{"version": 2, "features": null, "query": {}, "meta": {}}"#)
+                .unwrap();
+        assert!(state.features.is_empty());
     }
 }

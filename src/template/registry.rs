@@ -133,6 +133,7 @@ impl Template {
                 max: Self::MAX_BYTES as u32,
             }));
         }
+        check_nesting_before_parsing(body)?;
         let mut ast = handlebars::Template::compile(body).map_err(|e| {
             let (line, column) = e.pos().unwrap_or((1, 1));
             syntax_error((line, column), e.reason().to_string())
@@ -328,6 +329,91 @@ fn check(
     Ok(())
 }
 
+/// Rejects blocks and subexpressions nested deeper than [`Template::MAX_NESTING`] by scanning the
+/// text, before handlebars parses it. Its parser and the tree it builds recurse once per level,
+/// so a body of a few kilobytes of `(((...)))` or `{{#if}}` would exhaust the stack (12 KB is
+/// enough on a 2 MiB thread, and in WebAssembly it corrupts the module) long before [`check`]
+/// could count the levels of the finished tree. A chain of `{{else if ...}}` nests one level per
+/// link inside handlebars, so each link counts as a level until its block closes.
+fn check_nesting_before_parsing(body: &str) -> Result<()> {
+    let bytes = body.as_bytes();
+    let position = |at: usize| {
+        let before = &body[..at];
+        let line = before.matches('\n').count() + 1;
+        let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+        (line, column)
+    };
+    // One entry per open block: the links of its `else` chain.
+    let mut blocks: Vec<usize> = Vec::new();
+    let mut i = 0;
+    while let Some(found) = body[i..].find("{{") {
+        let open = i + found;
+        let rest = &body[open..];
+        // Comments hold anything and nest nothing.
+        if rest.starts_with("{{!--") {
+            i = rest.find("--}}").map_or(bytes.len(), |end| open + end + 4);
+            continue;
+        }
+        if rest.starts_with("{{!") {
+            i = rest.find("}}").map_or(bytes.len(), |end| open + end + 2);
+            continue;
+        }
+        let mut j = open + 2;
+        while j < bytes.len() && matches!(bytes[j], b'{' | b'~' | b' ' | b'\t' | b'\r' | b'\n') {
+            j += 1;
+        }
+        let tag = &body[j..];
+        let depth = |blocks: &Vec<usize>| blocks.len() + blocks.iter().sum::<usize>();
+        match bytes.get(j) {
+            Some(b'#') => blocks.push(0),
+            Some(b'^') if !tag[1..].trim_start().starts_with('}') => blocks.push(0),
+            Some(b'/') => {
+                blocks.pop();
+            }
+            _ if tag.starts_with("else")
+                && tag[4..].starts_with(|c: char| c.is_whitespace())
+                && !tag[4..].trim_start().starts_with(['}', '~']) =>
+            {
+                if let Some(links) = blocks.last_mut() {
+                    *links += 1;
+                }
+            }
+            _ => {}
+        }
+        if depth(&blocks) > Template::MAX_NESTING {
+            return Err(too_deep(position(open)));
+        }
+        // Subexpressions: parentheses outside string literals, up to the closing braces.
+        let mut parens = 0usize;
+        let mut quote: Option<u8> = None;
+        while j < bytes.len() {
+            let b = bytes[j];
+            match quote {
+                Some(q) if b == q => quote = None,
+                Some(_) => {}
+                None => match b {
+                    b'"' | b'\'' => quote = Some(b),
+                    b'(' => {
+                        parens += 1;
+                        if depth(&blocks) + parens > Template::MAX_NESTING {
+                            return Err(too_deep(position(open)));
+                        }
+                    }
+                    b')' => parens = parens.saturating_sub(1),
+                    b'}' if bytes.get(j + 1) == Some(&b'}') => break,
+                    _ => {}
+                },
+            }
+            j += 1;
+        }
+        i = j.min(bytes.len());
+        if i == open {
+            i += 2;
+        }
+    }
+    Ok(())
+}
+
 fn too_deep(pos: (usize, usize)) -> Error {
     syntax_error(
         pos,
@@ -492,6 +578,65 @@ mod tests {
                 .unwrap(),
             "0:A, 1:B"
         );
+    }
+
+    #[test]
+    /// Regression: deeply nested bodies of a few kilobytes overflowed the stack inside handlebars'
+    /// parser (and broke the WebAssembly module) before the nesting limit was checked.
+    #[test]
+    fn deep_nesting_is_an_error_not_a_stack_overflow() {
+        let n = 1500;
+        let bodies = [
+            format!("{{{{upper {}x{}}}}}", "(lower ".repeat(n), ")".repeat(n)),
+            format!("{}x{}", "{{#if a}}".repeat(n), "{{/if}}".repeat(n)),
+            format!("{{{{#if a}}}}x{}{{{{/if}}}}", "{{else if b}}y".repeat(n)),
+            format!("{}x", "{{^a}}".repeat(n)),
+        ];
+        for body in bodies {
+            let len = body.len();
+            // A 2 MiB stack, as spawned threads and async runtimes' workers have.
+            let result = std::thread::Builder::new()
+                .stack_size(2 << 20)
+                .spawn(move || {
+                    Template::compile(&body)
+                        .map(|_| ())
+                        .map_err(|e| e.into_kind())
+                })
+                .unwrap()
+                .join()
+                .expect("compiling must not overflow the stack");
+            match result {
+                Err(ErrorKind::TemplateSyntax { message, .. }) => {
+                    assert!(message.contains("nested more than 32"), "{message}");
+                }
+                other => panic!("{len} bytes: {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn nesting_up_to_the_limit_is_fine() {
+        let n = Template::MAX_NESTING;
+        let parens = format!(
+            "{{{{upper {}x{}}}}}",
+            "(lower ".repeat(n - 1),
+            ")".repeat(n - 1)
+        );
+        assert!(Template::compile(&parens).is_ok(), "{parens}");
+        let blocks = format!("{}x{}", "{{#if a}}".repeat(n), "{{/if}}".repeat(n));
+        assert!(Template::compile(&blocks).is_ok());
+        // Parentheses and braces inside strings and comments are text.
+        let literal = format!(
+            "{{{{default a \"{}\"}}}} {{{{!-- {} --}}}}",
+            "(".repeat(100),
+            "{{#if".repeat(100)
+        );
+        assert!(Template::compile(&literal).is_ok(), "{literal}");
+        let chain = format!(
+            "{{{{#if a}}}}x{}{{{{/if}}}}",
+            "{{else if b}}y".repeat(n - 2)
+        );
+        assert!(Template::compile(&chain).is_ok());
     }
 
     #[test]

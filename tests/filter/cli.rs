@@ -42,7 +42,8 @@ fn compiles_each_line_and_reports_errors_in_place() {
     .join("\n");
     let (lines, code) = run(&[], &input);
     assert_eq!(code, 0);
-    assert_eq!(lines.len(), 5, "{lines:?}");
+    // One line out per line in, the blank one included, so outputs stay aligned with inputs.
+    assert_eq!(lines.len(), 6, "{lines:?}");
     assert_eq!(
         lines[0],
         json!({
@@ -51,14 +52,22 @@ fn compiles_each_line_and_reports_errors_in_place() {
             "sql": {"where": "phone ILIKE $1::text", "params": ["+44%"]}
         })
     );
-    assert_eq!(lines[1]["error"]["kind"], "invalidInput");
+    // Every error line names a path; a line that is not a filter at all fails at the root.
+    assert_eq!(
+        lines[1],
+        json!({"error": {"kind": "invalidFilter", "message": "invalid filter at the root: line 2 is not JSON: expected ident at line 1 column 2", "path": ""}})
+    );
     assert_eq!(
         lines[2],
         json!({"error": {"kind": "unknownField", "message": "unknown field `fax` at `/where/and/0`", "path": "/where/and/0", "field": "fax"}})
     );
-    assert_eq!(lines[3]["error"]["kind"], "missingNow");
-    assert_eq!(lines[3]["error"]["path"], "");
-    assert_eq!(lines[4]["error"]["kind"], "invalidFilter");
+    assert_eq!(
+        lines[3],
+        json!({"error": {"kind": "invalidFilter", "message": "invalid filter at the root: line 4 is empty", "path": ""}})
+    );
+    assert_eq!(lines[4]["error"]["kind"], "missingNow");
+    assert_eq!(lines[4]["error"]["path"], "");
+    assert_eq!(lines[5]["error"]["kind"], "invalidFilter");
 
     let (lines, _) = run(
         &["--now", "2024-03-10T12:00:00+01:00"],

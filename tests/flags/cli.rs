@@ -133,6 +133,7 @@ fn a_bad_line_gives_an_error_line_in_its_place() {
             "invalidInput",
             "invalidInput",
             "invalidInput",
+            "invalidInput",
             "-",
             "-"
         ]
@@ -162,9 +163,15 @@ fn a_bad_line_gives_an_error_line_in_its_place() {
             .unwrap()
             .contains("\"expectedResult\"")
     );
-    assert_eq!(got[8], json!({"enabled": false}));
+    assert!(
+        got[8]["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("line 9 is empty")
+    );
+    assert_eq!(got[9], json!({"enabled": false}));
     assert_eq!(
-        got[9],
+        got[10],
         json!({"variant": {"name": "disabled", "enabled": false, "feature_enabled": true}})
     );
 }

@@ -27,7 +27,10 @@ struct JsMissing(RefCell<Option<js_sys::Function>>);
 
 impl MissingFlag for JsMissing {
     fn flag_missing(&self, key: &str) {
-        if let Some(callback) = self.0.borrow().as_ref() {
+        // Cloned out of the cell first: the callback may call `onMissing` itself (to report a
+        // flag once, say), which needs the cell free.
+        let callback = self.0.borrow().clone();
+        if let Some(callback) = callback {
             // A throwing callback must not turn a flag evaluation into an exception: the
             // evaluation already has its answer (the caller's default).
             let _ = callback.call1(&JsValue::NULL, &JsValue::from_str(key));

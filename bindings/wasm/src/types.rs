@@ -1,6 +1,7 @@
 //! TypeScript declarations of the objects that cross the boundary.
 //!
-//! They mirror the core's serde shapes; `tests/types.mjs` type-checks real results against them
+//! They mirror the core's serde shapes; `tests/types.test.mjs` type-checks real results and
+//! accepted inputs against them
 //! with the TypeScript compiler (excess and missing properties are errors), so they cannot drift.
 
 use wasm_bindgen::prelude::*;
@@ -213,10 +214,12 @@ export interface PriceTable {
     byCountry?: Record<string, EncodingPrices>;
 }
 
-/** Options of a `Previewer`; every field is optional. */
+/**
+ * Options of a `Previewer`; every field is optional. The package has no phone metadata, so phones
+ * must already be E.164 (`e164Only` is implied) and the server's `region` option is not available.
+ */
 export interface PreviewOptions {
     segments?: SegmentOptions;
-    region?: string | null;
     e164Only?: boolean;
     /** Without a price table, cost is credits: 1 per segment. */
     prices?: PriceTable;
@@ -322,7 +325,7 @@ export interface Preview {
 const FLAG_TYPES: &str = r#"
 /** An Unleash client-API state (`GET /api/client/features`), loaded as is. */
 export interface UnleashState {
-    version: number;
+    version?: number;
     features: UnleashFeature[];
     segments?: unknown[];
     query?: unknown;

@@ -81,3 +81,20 @@ test("load swaps the state in; a broken state throws and keeps the old one", () 
   assert.equal(engine.isEnabled("kill-switch"), true);
   assert.throws(() => engine.isEnabled("kill-switch", {}, { now: "yesterday" }), (e) => e.kind === "invalidInput");
 });
+
+test("the missing-flag callback may unregister itself (regression: it panicked re-entering)", () => {
+  const engine = new smsbatch.FlagEngine(state);
+  const seen = [];
+  engine.onMissing((key) => {
+    seen.push(key);
+    engine.onMissing(null);
+  });
+  engine.isEnabled("first-missing");
+  engine.isEnabled("second-missing");
+  assert.deepEqual(seen, ["first-missing"]);
+  assert.equal(engine.isEnabled("kill-switch"), false, "the engine still works");
+});
+
+test("a state without features is refused, not read as all flags off", () => {
+  assert.throws(() => new smsbatch.FlagEngine({ featurs: [] }), (e) => e.kind === "invalidFlagState" && /features/.test(e.message));
+});

@@ -95,3 +95,14 @@ test("previewRows over rows converted once gives the same preview as the array",
   assert.deepEqual(previewer.previewRows(rows, Uint32Array.from(selection)), previewer.preview(selection.map((i) => customers[i])));
   assert.throws(() => previewer.previewRows(rows, [60]), (e) => e.kind === "invalidInput" && /past the 60 rows/.test(e.message));
 });
+
+test("a deeply nested template is a syntax error, and the module keeps working (regression)", () => {
+  const n = 1500;
+  for (const body of [
+    `{{upper ${"(lower ".repeat(n)}x${")".repeat(n)}}}`,
+    `${"{{#if a}}".repeat(n)}x${"{{/if}}".repeat(n)}`,
+  ]) {
+    assert.throws(() => new smsbatch.Template(body), (e) => e.kind === "templateSyntax" && /nested more than 32/.test(e.message));
+  }
+  assert.equal(new smsbatch.Template("Hi {{name}}").render({ name: "Ana" }), "Hi Ana");
+});

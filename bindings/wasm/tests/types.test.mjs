@@ -66,6 +66,23 @@ export function typedSamples() {
     ["EvaluationDetails<Variant>", flags.evaluateVariant(name, undefined, { userId: "2" })],
     ["FlagWarning[]", broken.warnings],
   );
+  // Inputs: each is first accepted by the package, then type-checked against its declaration.
+  const inputs = [
+    ["SegmentOptions", { split: "codePoints", ref16: true, nationalLanguages: ["es"], smartEncoding: true, maxSegments: 4 }, (v) => new smsbatch.Segmenter(v)],
+    ["PreviewOptions", { segments: { maxSegments: 3 }, e164Only: true, prices: { currency: "GBP", default: { "GSM-7": "0.04", "UCS-2": 0.05 } }, suppress: ["+447400123456"], missing: "fail", parts: true, listLimit: 5 }, (v) => new smsbatch.Previewer(template, v)],
+    ["Sample", { seeded: { size: 3, seed: 9 } }, (v) => previewer.sample([], v)],
+    ["Sample", { first: 2 }, (v) => previewer.sample([], v)],
+    ["FilterContext", { schema: smsbatch.customerSchema(), now: "2025-01-01T00:00:00Z" }, (v) => new smsbatch.Filter({ field: "id", op: "gt", value: 1 }, v)],
+    ["Query", { where: { field: "city", op: "isEmpty" }, search: "ana lyon", sort: [{ field: "last_name", direction: "asc", nulls: "first" }], limit: 10, offset: 5, count: true }, (v) => smsbatch.runQuery(v, rows)],
+    ["FilterNode", { not: { and: [{ field: "total_spent", op: "between", value: [10, 20] }, { field: "opted_in", op: "isTrue" }] } }, (v) => smsbatch.validateFilter(v)],
+    ["FlagContext", { userId: "u", sessionId: "s", remoteAddress: "10.0.0.1", environment: "production", appName: "web", currentTime: "2025-01-01T00:00:00Z", properties: { plan: "pro" }, tenant: "acme" }, (v) => flags.isEnabled(name, v)],
+    ["EvaluationOptions", { now: "2025-01-01T00:00:00Z", seed: 7 }, (v) => flags.isEnabled(name, {}, v)],
+    ["UnleashState", flagState, (v) => new smsbatch.FlagEngine(v)],
+  ];
+  for (const [type, value, accept] of inputs) {
+    accept(value);
+    samples.push([type, value]);
+  }
   try {
     plain.validate("");
   } catch (e) {

@@ -6,7 +6,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use serde_json::{Value, json};
-use smsbatch::filter::{Filter, FilterOptions, Schema, Table};
+use smsbatch::ErrorKind;
+use smsbatch::filter::{Filter, FilterOptions, Schema, SqlWhere, Table};
 
 use crate::io;
 
@@ -26,6 +27,14 @@ pub(crate) struct Args {
     /// A JSON array of rows: print the `id`s of the matching rows, in the order of FILE.
     #[arg(long, value_name = "FILE")]
     eval: Option<PathBuf>,
+}
+
+/// One compiled filter, in the field order of the contract.
+#[derive(serde::Serialize)]
+struct CompiledLine<'a> {
+    postgrest: &'a [(String, String)],
+    query: String,
+    sql: SqlWhere,
 }
 
 fn read(path: &PathBuf, what: &str) -> Result<String, smsbatch::Error> {
@@ -74,7 +83,20 @@ pub(crate) fn run(args: Args) -> ExitCode {
     let mut out = io::Output::stdout();
     let result = (|| {
         for line in io::json_lines(BufReader::new(std::io::stdin().lock())) {
-            let compiled = line.and_then(|value| Filter::from_value(&value, &schema, &options));
+            // Every error line of this subcommand names a `path`: a line that is not a filter at
+            // all is an invalid filter at the root.
+            let compiled = line
+                .map_err(|e| {
+                    let message = match e.into_kind() {
+                        ErrorKind::InvalidInput { message } => message,
+                        other => other.to_string(),
+                    };
+                    smsbatch::Error::from(ErrorKind::InvalidFilter {
+                        path: String::new(),
+                        message,
+                    })
+                })
+                .and_then(|value| Filter::from_value(&value, &schema, &options));
             let filter = match compiled {
                 Ok(f) => f,
                 Err(e) => {
@@ -95,11 +117,11 @@ pub(crate) fn run(args: Args) -> ExitCode {
                 },
                 None => {
                     let params = filter.postgrest();
-                    out.line(&json!({
-                        "postgrest": params.pairs(),
-                        "query": params.query_string(),
-                        "sql": filter.sql(),
-                    }))?;
+                    out.line(&CompiledLine {
+                        postgrest: params.pairs(),
+                        query: params.query_string(),
+                        sql: filter.sql(),
+                    })?;
                 }
             }
         }

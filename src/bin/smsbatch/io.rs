@@ -4,27 +4,28 @@ use std::io::{self, BufRead, BufWriter, Write};
 use std::process::ExitCode;
 
 use serde::Serialize;
-use serde_json::{Value, json};
+use serde_json::Value;
 
-/// Reads JSON lines from `reader`; blank lines are skipped, and a line that is not JSON yields an
-/// error describing it, so the caller can print an error line in its place.
+/// Reads JSON lines from `reader`. A line that is not JSON, a blank one included, yields an error
+/// describing it, so the caller prints an error line in its place and output lines stay aligned
+/// with input lines.
 pub(crate) fn json_lines(
     reader: impl BufRead,
 ) -> impl Iterator<Item = Result<Value, smsbatch::Error>> {
-    reader
-        .lines()
-        .enumerate()
-        .filter_map(|(i, line)| match line {
-            Err(e) => Some(Err(invalid_input(format!(
-                "line {}: cannot read: {e}",
-                i + 1
-            )))),
-            Ok(line) if line.trim().is_empty() => None,
-            Ok(line) => Some(
-                serde_json::from_str(&line)
-                    .map_err(|e| invalid_input(format!("line {} is not JSON: {e}", i + 1))),
-            ),
-        })
+    reader.lines().enumerate().map(|(i, line)| match line {
+        Err(e) => Err(invalid_input(format!("line {}: cannot read: {e}", i + 1))),
+        Ok(line) if line.trim().is_empty() => {
+            Err(invalid_input(format!("line {} is empty", i + 1)))
+        }
+        Ok(line) => serde_json::from_str(&line)
+            .map_err(|e| invalid_input(format!("line {} is not JSON: {e}", i + 1))),
+    })
+}
+
+/// `{"error": {...}}`, the error in its own field order (`kind`, `message`, then its details).
+#[derive(Serialize)]
+pub(crate) struct ErrorLine<'a> {
+    pub(crate) error: &'a smsbatch::Error,
 }
 
 /// An `invalidInput` error with the given message.
@@ -55,7 +56,7 @@ impl Output {
 
     /// Writes `{"error": {...}}` for `err`.
     pub(crate) fn error(&mut self, err: &smsbatch::Error) -> io::Result<()> {
-        self.line(&json!({ "error": err }))
+        self.line(&ErrorLine { error: err })
     }
 
     pub(crate) fn flush(&mut self) -> io::Result<()> {

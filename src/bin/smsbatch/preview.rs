@@ -12,7 +12,7 @@ use smsbatch::{
     PreviewSummary, PriceTable, RecipientPreview, Sample, Sampler, Template,
 };
 
-use crate::io::{Output, fatal, finish, invalid_input, json_lines};
+use crate::io::{ErrorLine, Output, fatal, finish, invalid_input, json_lines};
 
 /// Preview a template for every customer: the message, its encoding, segments and cost, or why
 /// the customer is excluded; then the batch summary.
@@ -85,11 +85,6 @@ struct ExcludedLine<'a> {
     id: &'a Value,
     excluded: ExclusionReason,
     detail: &'a str,
-}
-
-#[derive(Serialize)]
-struct ErrorLine<'a> {
-    error: &'a Error,
 }
 
 #[derive(Serialize)]
