@@ -580,7 +580,6 @@ mod tests {
         );
     }
 
-    #[test]
     /// Regression: deeply nested bodies of a few kilobytes overflowed the stack inside handlebars'
     /// parser (and broke the WebAssembly module) before the nesting limit was checked.
     #[test]
