@@ -15,7 +15,12 @@
 use super::gsm7::{ASCII_COST, default_cost_cp};
 use super::ucs2::{byte_units, grapheme_safe_cut, utf16_len};
 
-const BLOCK: usize = 32;
+/// Bytes classified per step of the GSM-7 scan: wide enough to amortise the step's reductions and
+/// branches, and at most 128 septets, less than any part holds (so one cut per block suffices).
+const BLOCK: usize = 64;
+/// Bytes per step of the UCS-2 packing: a part holds only 66 to 70 units, so wider steps would
+/// rarely fit whole and fall back to the byte walk.
+const UCS2_BLOCK: usize = 32;
 /// 0x80 in every byte.
 const HI: u64 = 0x8080_8080_8080_8080;
 
@@ -106,7 +111,7 @@ impl Packer {
     /// Adds the characters whose lead bytes lie in `bytes[start..end]`, costing `cost` septets in
     /// all: at once when they fit the current part; otherwise walks to the character that no
     /// longer fits (never splitting an escape pair) and starts the next part there. A run costs at
-    /// most 64 septets, less than any part holds, so one cut is enough.
+    /// most 128 septets, less than any part holds, so one cut is enough.
     #[inline(always)]
     fn push_run(&mut self, bytes: &[u8], start: usize, end: usize, run: &BlockCost) {
         let cost = run.cost;
@@ -193,7 +198,7 @@ fn byte_flags_sum(flags: u64) -> usize {
 
 /// UTF-16 units the block's bytes carry (see [`byte_units`]); branch-free, vectorised.
 #[inline(always)]
-fn block_units(block: &[u8; BLOCK]) -> usize {
+fn block_units(block: &[u8; UCS2_BLOCK]) -> usize {
     let mut sum = 0u8;
     for &b in block {
         sum += u8::from((b & 0xC0) != 0x80) + u8::from(b >= 0xF0);
@@ -218,8 +223,8 @@ pub(crate) fn ucs2_count(
     let mut part_start = 0;
     let mut i = 0;
     while i < n {
-        let end = (i + BLOCK).min(n);
-        let u = match bytes[i..].first_chunk::<BLOCK>() {
+        let end = (i + UCS2_BLOCK).min(n);
+        let u = match bytes[i..].first_chunk::<UCS2_BLOCK>() {
             Some(block) => block_units(block),
             None => utf16_len(&bytes[i..]),
         };
@@ -228,6 +233,21 @@ pub(crate) fn ucs2_count(
         // cannot hold a cut.
         if part + u <= concat {
             part += u;
+            i = end;
+            continue;
+        }
+        // A whole block of one-unit characters is ASCII, and UAX #29 breaks between any two
+        // ASCII characters but CR LF: the cut is plain arithmetic. (At the block's first byte the
+        // character before is not in the block, so that case takes the walk below.)
+        let take = concat - part;
+        if end - i == UCS2_BLOCK
+            && u == UCS2_BLOCK
+            && take > 0
+            && !(graphemes && bytes[i + take - 1] == b'\r' && bytes[i + take] == b'\n')
+        {
+            segments += 1;
+            part = u - take;
+            part_start = i + take;
             i = end;
             continue;
         }
@@ -287,13 +307,13 @@ mod tests {
 
     #[test]
     fn block_cost_decodes_multibyte_characters() {
-        // é (2 bytes, 1 septet), € (3 bytes, 2 septets), Δ (2 bytes, 1): 32 bytes in all.
-        let text = format!("é€Δ{}", "a".repeat(25));
+        // é (2 bytes, 1 septet), € (3 bytes, 2 septets), Δ (2 bytes, 1): a block in all.
+        let text = format!("é€Δ{}", "a".repeat(BLOCK - 7));
         let bytes = text.as_bytes();
         let block: &[u8; BLOCK] = bytes.first_chunk().unwrap();
         let run = block_cost(bytes, 0, block).unwrap();
-        assert_eq!((run.cost, run.doubles), (4 + 25, true));
-        let ucs = format!("ç{}", "a".repeat(30));
+        assert_eq!((run.cost, run.doubles), (4 + BLOCK - 7, true));
+        let ucs = format!("ç{}", "a".repeat(BLOCK));
         let block: &[u8; BLOCK] = ucs.as_bytes().first_chunk().unwrap();
         assert!(block_cost(ucs.as_bytes(), 0, block).is_none());
     }
@@ -310,7 +330,7 @@ mod tests {
     #[test]
     fn block_units_match_utf16() {
         let text = "a😀bcd中文字xyzé€Δ and some more text!";
-        let block: &[u8; BLOCK] = text.as_bytes().first_chunk().unwrap();
+        let block: &[u8; UCS2_BLOCK] = text.as_bytes().first_chunk().unwrap();
         let expected: usize = block.iter().map(|&b| byte_units(b)).sum();
         assert_eq!(block_units(block), expected);
     }
