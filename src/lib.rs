@@ -110,6 +110,7 @@ pub mod filter;
 pub mod flags;
 mod segment;
 mod template;
+mod time;
 
 pub use crate::batch::{
     Amount, ByEncoding, EncodingPrices, EncodingTotals, ExcludedRecipient, ExclusionCounts,
@@ -123,6 +124,7 @@ pub use crate::segment::{
     SegmentCount, Segmentation, Segmenter, SplitPolicy, count, segment,
 };
 pub use crate::template::{Template, TemplateMetadata, TemplateRecord, search_templates};
+pub use crate::time::{Date, Timestamp};
 
 #[cfg(doctest)]
 #[doc = include_str!("../README.md")]

@@ -338,18 +338,17 @@ fn truncate(s: &str, n: usize, suffix: &str, out: &mut String) {
 /// Formats an ISO 8601 date (`2024-03-05`), civil date-time (`2024-03-05T10:00:00`) or RFC 3339
 /// timestamp (`2024-03-05T10:00:00Z`, shown in UTC) with strftime directives.
 fn date(s: &str, format: &str) -> Result<String, String> {
-    use jiff::fmt::strtime;
     let s = s.trim();
-    let formatted = if let Ok(ts) = s.parse::<jiff::Timestamp>() {
-        strtime::format(format, ts)
-    } else if let Ok(dt) = s.parse::<jiff::civil::DateTime>() {
-        strtime::format(format, dt)
-    } else {
+    let Some(moment) = crate::time::Moment::parse(s) else {
         return Err(format!(
             "date: {s:?} is not an ISO date (YYYY-MM-DD) or an RFC 3339 timestamp"
         ));
     };
-    formatted.map_err(|e| format!("date: cannot format {s:?} with {format:?}: {e}"))
+    let mut out = String::new();
+    moment
+        .format(format, &mut out)
+        .map_err(|e| format!("date: cannot format {s:?} with {format:?}: {e}"))?;
+    Ok(out)
 }
 
 /// The handlebars face of a helper of this crate (or of the value writer when `kind` is `None`).
