@@ -3,7 +3,6 @@
 use std::collections::HashMap;
 use std::fmt;
 
-use jiff::Timestamp;
 use serde::Serialize;
 
 use super::eval::Reason;
@@ -14,6 +13,7 @@ use super::rule::{
 };
 use super::state::{self, Feature, Operator, State, VariantDefinition};
 use crate::error::Result;
+use crate::time::Timestamp;
 
 /// A compiled, immutable flag set: compile once, evaluate many times from any number of threads.
 ///
@@ -22,7 +22,7 @@ use crate::error::Result;
 /// strategy always off and adds a [`Warning`]; the other strategies and flags are unaffected.
 ///
 /// ```
-/// use jiff::Timestamp;
+/// use smsbatch::Timestamp;
 /// use smsbatch::flags::{Context, Engine, Env, SeededRandom};
 ///
 /// let engine = Engine::from_json(r#"{"features": [
@@ -489,9 +489,7 @@ impl Compiler<'_> {
         };
         let date = |after| -> std::result::Result<Test, String> {
             let v = single()?;
-            let value = v
-                .trim()
-                .parse::<Timestamp>()
+            let (value, _) = Timestamp::parse_rfc3339(v.trim())
                 .map_err(|e| format!("{what}: {v:?} is not an RFC 3339 instant: {e}"))?;
             Ok(Test::Date { after, value })
         };

@@ -5,12 +5,11 @@ use std::borrow::Cow;
 use std::cmp::Ordering;
 use std::net::IpAddr;
 
-use jiff::Timestamp;
-
 use super::context::Context;
 use super::eval::{Env, Reason};
 use super::hash::{ROLLOUT_SEED, VARIANT_SEED, bucket};
 use super::state::Payload;
+use crate::time::Timestamp;
 
 /// A context field, resolved once from its Unleash name.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -1,6 +1,5 @@
 //! Templates as data: the stored record, its metadata, and search.
 
-use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 use unicode_normalization::UnicodeNormalization;
 use unicode_normalization::char::is_combining_mark;
@@ -8,6 +7,7 @@ use unicode_normalization::char::is_combining_mark;
 use super::registry::{Template, TemplateMetadata};
 use crate::error::Result;
 use crate::segment::Segmenter;
+use crate::time::Timestamp;
 
 /// A stored message template (camelCase JSON; timestamps in RFC 3339).
 ///

@@ -7,5 +7,4 @@ mod timestamp;
 
 pub use date::Date;
 pub(crate) use strftime::Moment;
-pub(crate) use text::Invalid;
 pub use timestamp::Timestamp;

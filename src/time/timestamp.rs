@@ -175,7 +175,7 @@ impl Timestamp {
 /// How many of the six fraction digits of `sub` (nonzero) are trailing zeros.
 fn trailing_decimal_zeros(mut sub: u32) -> usize {
     let mut zeros = 0;
-    while sub % 10 == 0 {
+    while sub.is_multiple_of(10) {
         sub /= 10;
         zeros += 1;
     }

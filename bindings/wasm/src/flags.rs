@@ -3,12 +3,13 @@
 use std::cell::RefCell;
 
 use serde_json::Value;
+use smsbatch::Timestamp;
 use smsbatch::flags::{
     Context, Engine, Env, Flags, MissingFlag, RandomSource, SeededRandom, Variant,
 };
 use wasm_bindgen::prelude::*;
 
-use crate::{OrThrow, data_from_js, from_js, from_js_or_default, invalid_input, js_error, to_js};
+use crate::{OrThrow, data_from_js, from_js, from_js_or_default, to_js};
 
 /// Time and randomness for one evaluation: the page's clock and `Math.random()` unless given.
 #[derive(Debug, Default, serde::Deserialize)]
@@ -79,12 +80,19 @@ impl JsFlagEngine {
         f: impl FnOnce(&mut Env<'_>) -> T,
     ) -> Result<T, JsValue> {
         let options: EnvOptions = from_js_or_default(options, "evaluation options")?;
-        let now = options
-            .now
-            .unwrap_or_else(|| String::from(js_sys::Date::new_0().to_iso_string()));
-        let now = now
-            .parse()
-            .map_err(|e| js_error(&invalid_input(format!("invalid `now` {now:?}: {e}"))))?;
+        let now = match options.now {
+            Some(text) => text.parse::<Timestamp>().or_throw()?,
+            None => {
+                // `Date.now()` is whole milliseconds within ±8.64e15, so the cast is exact; a
+                // clock outside the years 0000 to 9999 is clamped.
+                let millis = js_sys::Date::now() as i64;
+                Timestamp::from_unix_millis(millis).unwrap_or(if millis < 0 {
+                    Timestamp::MIN
+                } else {
+                    Timestamp::MAX
+                })
+            }
+        };
         Ok(match options.seed {
             Some(seed) => f(&mut Env::new(now, &mut SeededRandom::new(seed))),
             None => f(&mut Env::new(now, &mut MathRandom)),
