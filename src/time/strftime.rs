@@ -1,7 +1,9 @@
 //! strftime-style formatting for the template `date` helper.
 //!
 //! The directives, flags and widths are those of jiff's `strtime`, which backed the helper before
-//! this module, with the same output for each (the helper's golden tests were recorded from jiff).
+//! this module, with the same output for each: the helper's golden tests were recorded from jiff,
+//! and a differential property test against jiff (20 000 random inputs and formats per run, run
+//! until it stayed green, then removed with the dependency) agreed on every case.
 //! Left out, each with a clear error: the locale forms (`%c`, `%r`, `%x`, `%X`), fractional
 //! seconds (`%f`, `%.f`, `%N`) and the time zone name (`%Q`); times here are UTC or civil.
 
@@ -383,103 +385,5 @@ mod tests {
             fmt("2024-03-05", "no directives ✓").unwrap(),
             "no directives ✓"
         );
-    }
-}
-
-/// Differential tests against jiff, which backed the `date` helper and the timestamps before this
-/// module. They run while jiff is still a dependency; its removal keeps their findings as the
-/// golden tables above and in the helper's tests.
-#[cfg(test)]
-mod jiff_oracle {
-    use super::*;
-    use proptest::prelude::*;
-
-    fn old_date(s: &str, format: &str) -> Option<String> {
-        use jiff::fmt::strtime;
-        if let Ok(ts) = s.parse::<jiff::Timestamp>() {
-            strtime::format(format, ts).ok()
-        } else if let Ok(dt) = s.parse::<jiff::civil::DateTime>() {
-            strtime::format(format, dt).ok()
-        } else {
-            None
-        }
-    }
-
-    fn new_date(s: &str, format: &str) -> Option<String> {
-        let m = Moment::parse(s)?;
-        let mut out = String::new();
-        m.format(format, &mut out).ok().map(|()| out)
-    }
-
-    fn directive() -> impl Strategy<Value = String> {
-        let letters = prop::sample::select(b"YyCGgmBbhdejAauwUWVqHkIlMSpPFDTRszZnt%".to_vec());
-        let flag = prop::sample::select(vec!["", "", "-", "_", "0", "^", "#"]);
-        let width = prop::sample::select(vec!["", "", "", "1", "3", "5", "12", "25", "0"]);
-        let colons = prop::sample::select(vec!["", "", "", ":", "::", ":::"]);
-        (flag, width, colons, letters)
-            .prop_map(|(f, w, c, l)| format!("%{f}{w}{c}{}", char::from(l)))
-    }
-
-    fn input() -> impl Strategy<Value = String> {
-        let micros = Timestamp::MIN.as_unix_micros()..=Timestamp::MAX.as_unix_micros();
-        prop_oneof![
-            micros
-                .clone()
-                .prop_map(|m| Timestamp::from_unix_micros(m).unwrap().to_string()),
-            micros
-                .clone()
-                .prop_map(|m| Timestamp::from_unix_micros(m).unwrap().to_string()[..19].to_owned()),
-            micros
-                .prop_map(|m| Timestamp::from_unix_micros(m).unwrap().to_string()[..10].to_owned()),
-            (1960i64..2040, 0i64..86_400 * 366, -1439i64..1440).prop_map(|(y, s, off)| {
-                let t = jiff::civil::date(y as i16, 1, 1)
-                    .at(0, 0, 0, 0)
-                    .checked_add(jiff::SignedDuration::from_secs(s))
-                    .unwrap();
-                let sign = if off < 0 { '-' } else { '+' };
-                format!(
-                    "{}{sign}{:02}:{:02}",
-                    t.strftime("%Y-%m-%dT%H:%M:%S"),
-                    off.abs() / 60,
-                    off.abs() % 60
-                )
-            }),
-        ]
-    }
-
-    proptest! {
-        #![proptest_config(ProptestConfig::with_cases(20_000))]
-
-        #[test]
-        fn date_helper_agrees_with_jiff(s in input(), parts in prop::collection::vec(directive(), 1..6), sep in "[ /a-z:,.-]{0,2}") {
-            let format = parts.join(&sep);
-            prop_assert_eq!(new_date(&s, &format), old_date(&s, &format), "{} with {}", s, format);
-        }
-
-        #[test]
-        fn timestamps_agree_with_jiff(m in Timestamp::MIN.as_unix_micros()..=Timestamp::MAX.as_unix_micros()) {
-            let ours = Timestamp::from_unix_micros(m).unwrap();
-            let theirs = jiff::Timestamp::from_microsecond(m).unwrap();
-            prop_assert_eq!(ours.to_string(), theirs.to_string());
-            let back: jiff::Timestamp = ours.to_string().parse().unwrap();
-            prop_assert_eq!(back.as_microsecond(), m);
-            prop_assert_eq!(ours.date().to_string(), jiff::tz::TimeZone::UTC.to_datetime(theirs).date().to_string());
-            prop_assert_eq!(ours.as_unix_seconds() * 1_000_000 + i64::from(ours.subsec_micros()), theirs.as_microsecond());
-        }
-
-        #[test]
-        fn accepted_text_means_the_same_instant(
-            date in "[0-9]{4}-[01][0-9]-[0-3][0-9]",
-            sep in "[Tt ]",
-            time in "[0-2][0-9]:[0-6][0-9](:[0-6][0-9](\\.[0-9]{1,9})?)?",
-            offset in "(Z|z|[+-][0-2][0-9](:?[0-5][0-9])?)",
-        ) {
-            let s = format!("{date}{sep}{time}{offset}");
-            if let Ok(ours) = s.parse::<Timestamp>() {
-                let theirs: jiff::Timestamp = s.parse().unwrap();
-                // jiff keeps nanoseconds; ours drops the digits past the sixth.
-                prop_assert_eq!(i128::from(ours.as_unix_micros()), theirs.as_nanosecond().div_euclid(1000), "{}", s);
-            }
-        }
     }
 }
