@@ -520,7 +520,7 @@ impl Compiler<'_> {
             Operator::SemverLte => version(Cmp::Lte)?,
             Operator::Regex => {
                 let pattern = single()?;
-                let re = regex::RegexBuilder::new(pattern)
+                let re = regex_lite::RegexBuilder::new(pattern)
                     .case_insensitive(c.case_insensitive)
                     .size_limit(self.config.regex_size_limit)
                     .build()
@@ -785,6 +785,36 @@ mod tests {
                 Reason::TargetingMatch
             ]
         );
+    }
+
+    /// The differences from the `regex` crate documented on `Operator::Regex`, pinned.
+    #[test]
+    fn regex_classes_and_case_folding_are_ascii() {
+        let flag = |pattern: &str, case_insensitive: bool| {
+            let state = serde_json::json!({"features": [{"name": "f", "enabled": true,
+                "strategies": [{"name": "default", "constraints": [{"contextName": "userId",
+                "operator": "REGEX", "value": pattern, "caseInsensitive": case_insensitive}]}]}]});
+            engine(&state.to_string())
+        };
+        let on = |pattern: &str, case_insensitive: bool, value: &str| {
+            let mut random = crate::flags::SeededRandom::new(0);
+            let mut env = crate::flags::Env::new(Timestamp::UNIX_EPOCH, &mut random);
+            let ctx = crate::flags::Context::new().user_id(value);
+            flag(pattern, case_insensitive).is_enabled("f", &ctx, &mut env)
+        };
+        assert!(on(r"^\d+$", false, "123") && !on(r"^\d+$", false, "١٢٣"));
+        assert!(on(r"^\w+$", false, "cafe_1") && !on(r"^\w+$", false, "café"));
+        assert!(!on(r"\bcafé\b", false, "un café noir"));
+        assert!(on("beta", true, "BETA") && on("(?i)beta", false, "BeTa"));
+        assert!(!on("é", true, "É") && !on("(?i)k", false, "\u{212A}"));
+        assert!(
+            on("^.$", false, "😀") && on("^[^a]$", false, "é"),
+            "whole characters"
+        );
+        for unsupported in [r"[a-z&&[^aeiou]]", r"[a-z--b]", r"\p{L}", "(?=a)", r"(a)\1"] {
+            let e = flag(unsupported, false);
+            assert!(messages(&e)[0].contains("invalid regex"), "{unsupported}");
+        }
     }
 
     #[test]

@@ -199,7 +199,7 @@ pub(crate) enum Test {
         cmp: Cmp,
         value: semver::Version,
     },
-    Regex(regex::Regex),
+    Regex(regex_lite::Regex),
     Cidr(Box<[Cidr]>),
 }
 

@@ -191,7 +191,8 @@ pub struct Constraint {
     /// Negates the result (a missing field is "false" before negation, so `true` after).
     #[serde(default, deserialize_with = "null_as_default")]
     pub inverted: bool,
-    /// Compare ignoring case (`STR_*` and `REGEX`).
+    /// Compare ignoring case (`STR_*` with Unicode lowercase; `REGEX` with ASCII case folding, see
+    /// [`Operator::Regex`]).
     #[serde(default, deserialize_with = "null_as_default")]
     pub case_insensitive: bool,
 }
@@ -234,7 +235,27 @@ pub enum Operator {
     SemverLt,
     /// `SEMVER_LTE`: lower or equal SemVer precedence.
     SemverLte,
-    /// `REGEX`: the regular expression `value` matches somewhere in the value.
+    /// `REGEX`: the regular expression `value` matches somewhere in the value (anchor it with
+    /// `^...$` to match the whole value).
+    ///
+    /// The syntax is the `regex` crate's (which Unleash's own Rust engine uses), run by
+    /// `regex-lite` to keep the WebAssembly package small. It passes every test of the Unleash
+    /// client specification, and differs from `regex` only where Unicode tables would be needed:
+    ///
+    /// - `\d`, `\w`, `\s` and `\b` are ASCII (`\d` is `[0-9]`, `\w` is `[0-9A-Za-z_]`), as in
+    ///   JavaScript regexes and so in Unleash's Node SDK. With `regex`, `\d` also matched `٣`,
+    ///   `\w` matched `é`, and `\bcafé\b` matched inside `"un café noir"`; here they do not.
+    /// - Case-insensitive matching (`caseInsensitive`, or `(?i)` in the pattern) folds ASCII
+    ///   letters only: `(?i)beta` matches `BETA`, but `(?i)é` does not match `É`, nor `(?i)k` the
+    ///   Kelvin sign.
+    /// - Class intersection, difference and symmetric difference (`[a-z&&[^aeiou]]`, `--`, `~~`)
+    ///   are not supported. Such a pattern is an invalid regex, so its strategy is off with a
+    ///   [`Warning`](super::Warning), as are Unicode classes (`\p{L}`), look-around and
+    ///   backreferences, which the previous `regex` build rejected too.
+    ///
+    /// Everything else behaves as before: `.` and `[^...]` match whole characters, `(?i)`,
+    /// `(?m)`, `(?s)`, `[[:alpha:]]`, lazy and counted repetition, and the compiled-size limit of
+    /// [`Config::regex_size_limit`](super::Config::regex_size_limit).
     Regex,
     /// `IN_CIDR`: the value is an IP address inside one of the addresses or CIDR blocks `values`.
     InCidr,
