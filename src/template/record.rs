@@ -61,9 +61,9 @@ impl TemplateRecord {
 /// accents; templates matching in the name come first, otherwise the input order is kept. An
 /// empty query matches every template.
 ///
-/// Accents are folded for Latin letters (Latin-1 Supplement, Latin Extended-A/B and Latin Extended
-/// Additional, which covers Vietnamese): `cafe` finds `Café`, `nguyen` finds `Nguyễn`. Letters of
-/// other scripts are compared as written, lowercased.
+/// Accents are folded for the Latin (Vietnamese included), Greek and Cyrillic alphabets: `cafe`
+/// finds `Café`, `nguyen` finds `Nguyễn`, `καλημερα` finds `Καλημέρα`, `елка` finds `Ёлка`.
+/// Characters of other scripts are compared as written, lowercased.
 ///
 /// ```
 /// use smsbatch::{TemplateRecord, search_templates};
