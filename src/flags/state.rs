@@ -475,16 +475,67 @@ fn lenient_list<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<Vec<Stri
     Ok(list.into_iter().map(|l| l.0).collect())
 }
 
+/// A map of lenient values; `null` is an empty map. Entries go straight into the result (a later
+/// duplicate key wins, as with `BTreeMap`'s own `Deserialize`): going through a
+/// `BTreeMap<String, Lenient>` and collecting cost a second map type and a sort in the
+/// WebAssembly build.
 fn lenient_map<'de, D: Deserializer<'de>>(
     d: D,
 ) -> std::result::Result<BTreeMap<String, String>, D::Error> {
-    let map = Option::<BTreeMap<String, Lenient>>::deserialize(d)?.unwrap_or_default();
-    Ok(map.into_iter().map(|(k, v)| (k, v.0)).collect())
+    struct V;
+    impl<'de> Visitor<'de> for V {
+        type Value = BTreeMap<String, String>;
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a map")
+        }
+        fn visit_none<E: de::Error>(self) -> std::result::Result<Self::Value, E> {
+            Ok(BTreeMap::new())
+        }
+        fn visit_unit<E: de::Error>(self) -> std::result::Result<Self::Value, E> {
+            Ok(BTreeMap::new())
+        }
+        fn visit_some<D2: Deserializer<'de>>(
+            self,
+            d: D2,
+        ) -> std::result::Result<Self::Value, D2::Error> {
+            d.deserialize_map(self)
+        }
+        fn visit_map<A: de::MapAccess<'de>>(
+            self,
+            mut access: A,
+        ) -> std::result::Result<Self::Value, A::Error> {
+            let mut map = BTreeMap::new();
+            while let Some((key, value)) = access.next_entry::<String, Lenient>()? {
+                map.insert(key, value.0);
+            }
+            Ok(map)
+        }
+    }
+    d.deserialize_option(V)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn strategy_parameters_are_lenient() {
+        let params = |json: &str| {
+            let text = format!(
+                r#"{{"features": [{{"name": "f", "strategies": [{{"name": "default", "parameters": {json}}}]}}]}}"#
+            );
+            State::from_json(&text).map(|s| s.features[0].strategies[0].parameters.clone())
+        };
+        assert!(params("null").unwrap().is_empty());
+        let map = params(r#"{"b": 1.5, "a": true, "b": "later"}"#).unwrap();
+        assert_eq!(
+            map.into_iter().collect::<Vec<_>>(),
+            [("a".into(), "true".into()), ("b".into(), "later".into())]
+        );
+        let err = params(r#"["rollout"]"#).unwrap_err().to_string();
+        assert!(err.contains("expected a map"), "{err}");
+        assert!(params(r#"{"a": [1]}"#).is_err());
+    }
 
     #[test]
     fn loads_every_part_of_a_client_state() {
