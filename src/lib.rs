@@ -109,6 +109,7 @@ mod error;
 pub mod filter;
 pub mod flags;
 mod segment;
+mod sort;
 mod template;
 mod time;
 

@@ -79,7 +79,7 @@ pub(crate) struct StrSet(Box<[Box<str>]>);
 impl StrSet {
     pub(crate) fn new<I: IntoIterator<Item = S>, S: Into<Box<str>>>(items: I) -> Self {
         let mut items: Vec<Box<str>> = items.into_iter().map(Into::into).collect();
-        items.sort_unstable();
+        crate::sort::sort_by(&mut items, |a, b| a.cmp(b));
         items.dedup();
         Self(items.into_boxed_slice())
     }
