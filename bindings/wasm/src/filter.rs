@@ -5,7 +5,7 @@ use serde_json::Value;
 use smsbatch::filter::{Filter, FilterOptions, Query, Schema, Table};
 use wasm_bindgen::prelude::*;
 
-use crate::{OrThrow, data_from_js, from_js, from_js_or_default, to_js};
+use crate::{OrThrow, data_from_js, from_js, from_js_or_default, json_from_js, to_js};
 
 /// Options shared by the filter functions: the field schema (the default customer schema when
 /// absent) and the `now` that `withinLastDays` counts back from (RFC 3339; the page passes its
@@ -46,7 +46,7 @@ pub fn validate_filter(
     #[wasm_bindgen(unchecked_param_type = "FilterContext | undefined")] context: JsValue,
 ) -> Result<(), JsValue> {
     let (schema, options) = FilterContext::from_js(context)?;
-    let value: Value = from_js(filter, "filter")?;
+    let value = json_from_js(filter, "filter")?;
     smsbatch::filter::validate(&value, &schema, &options).or_throw()
 }
 
@@ -98,7 +98,7 @@ impl JsFilter {
         #[wasm_bindgen(unchecked_param_type = "FilterContext | undefined")] context: JsValue,
     ) -> Result<JsFilter, JsValue> {
         let (schema, options) = FilterContext::from_js(context)?;
-        let value: Value = from_js(filter, "filter")?;
+        let value = json_from_js(filter, "filter")?;
         Ok(Self {
             inner: Filter::from_value(&value, &schema, &options).or_throw()?,
         })

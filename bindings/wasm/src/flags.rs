@@ -2,14 +2,15 @@
 
 use std::cell::RefCell;
 
-use serde_json::Value;
+use serde::Deserialize;
+use smsbatch::ErrorKind;
 use smsbatch::Timestamp;
 use smsbatch::flags::{
-    Context, Engine, Env, Flags, MissingFlag, RandomSource, SeededRandom, Variant,
+    Context, Engine, Env, Flags, MissingFlag, RandomSource, SeededRandom, State, Variant,
 };
 use wasm_bindgen::prelude::*;
 
-use crate::{OrThrow, data_from_js, from_js, from_js_or_default, to_js};
+use crate::{OrThrow, data_from_js, from_js, from_js_or_default, js_error, json_from_js, to_js};
 
 /// Time and randomness for one evaluation: the page's clock and `Math.random()` unless given.
 #[derive(Debug, Default, serde::Deserialize)]
@@ -54,15 +55,18 @@ pub struct JsFlagEngine {
     flags: Flags<JsMissing>,
 }
 
+/// Compiles a state given as JSON text or as an object. Like [`from_js`], the state is read from
+/// a [`serde_json::Value`] rather than from the text (4.6 KB gzipped less than through
+/// `Engine::from_json`): a syntax error in the text keeps its line and column, a state of the
+/// wrong shape is reported without them.
 fn compile(state: JsValue) -> Result<Engine, JsValue> {
-    let json = match state.as_string() {
-        Some(text) => text,
-        None => {
-            let value: Value = from_js(state, "flag state")?;
-            value.to_string()
-        }
+    let invalid = |message: String| js_error(&ErrorKind::InvalidFlagState { message }.into());
+    let value = match state.as_string() {
+        Some(text) => serde_json::from_str(&text).map_err(|e| invalid(e.to_string()))?,
+        None => json_from_js(state, "flag state")?,
     };
-    Engine::from_json(&json).or_throw()
+    let state = State::deserialize(&value).map_err(|e| invalid(e.to_string()))?;
+    Ok(Engine::compile(&state))
 }
 
 fn context(value: JsValue) -> Result<Context, JsValue> {

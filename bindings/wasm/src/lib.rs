@@ -53,7 +53,19 @@ fn from_js_or_default<T: DeserializeOwned + Default>(
 /// Deserialises options or a document through JSON text, so the rules are exactly the server's
 /// (serde-wasm-bindgen reads only the fields a struct declares, which would let a misspelt option
 /// pass silently).
+///
+/// The type is read from a [`Value`](serde_json::Value), not from the text: the derived code is
+/// then instantiated for `Value`'s small deserializer instead of the text parser's, which made
+/// the package about 1 KB gzipped smaller here (and 4.6 KB for the flag state, read the same
+/// way). Messages lose the line and column, which pointed into `JSON.stringify`'s one-line output.
 fn from_js<T: DeserializeOwned>(value: JsValue, what: &str) -> Result<T, JsValue> {
+    let value = json_from_js(value, what)?;
+    T::deserialize(&value).map_err(|e| js_error(&invalid_input(format!("invalid {what}: {e}"))))
+}
+
+/// A JavaScript value as JSON, through `JSON.stringify` (so `toJSON` methods apply, as on the
+/// wire).
+fn json_from_js(value: JsValue, what: &str) -> Result<serde_json::Value, JsValue> {
     let json: String = js_sys::JSON::stringify(&value)
         .ok()
         .and_then(|s| s.as_string())
