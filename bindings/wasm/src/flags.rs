@@ -10,7 +10,7 @@ use smsbatch::flags::{
 };
 use wasm_bindgen::prelude::*;
 
-use crate::{OrThrow, data_from_js, from_js, from_js_or_default, js_error, json_from_js, to_js};
+use crate::{OrThrow, from_js, from_js_or_default, js_error, json_from_js, to_js};
 
 /// Time and randomness for one evaluation: the page's clock and `Math.random()` unless given.
 #[derive(Debug, Default, serde::Deserialize)]
@@ -73,7 +73,7 @@ fn context(value: JsValue) -> Result<Context, JsValue> {
     if value.is_undefined() || value.is_null() {
         return Ok(Context::new());
     }
-    Context::from_value(data_from_js(value, "context")?).or_throw()
+    Context::from_value(json_from_js(value, "context")?).or_throw()
 }
 
 impl JsFlagEngine {

@@ -1,11 +1,10 @@
 //! Templates (compile, variables, render, metadata, search) and the batch preview over rows the
 //! page supplies (phones already E.164).
 
-use serde_json::Value;
 use smsbatch::{PreviewConfig, Previewer, Sample, Segmenter, Template, TemplateRecord};
 use wasm_bindgen::prelude::*;
 
-use crate::{OrThrow, data_from_js, from_js, from_js_or_default, to_js};
+use crate::{OrThrow, from_js, from_js_or_default, json_from_js, rows_from_js, to_js};
 
 /// A message template compiled once: Handlebars syntax, plain text (no HTML escaping), strict
 /// about missing variables, with the SMS helpers (`default`, `upper`, `lower`, `capitalize`,
@@ -49,7 +48,7 @@ impl JsTemplate {
         &self,
         #[wasm_bindgen(unchecked_param_type = "Record<string, unknown>")] data: JsValue,
     ) -> Result<String, JsValue> {
-        let data: Value = data_from_js(data, "data")?;
+        let data = json_from_js(data, "data")?;
         self.inner.render(&data).or_throw()
     }
 
@@ -107,7 +106,7 @@ impl JsPreviewer {
         &self,
         #[wasm_bindgen(unchecked_param_type = "Record<string, unknown>[]")] rows: JsValue,
     ) -> Result<JsValue, JsValue> {
-        let rows: Vec<Value> = data_from_js(rows, "rows")?;
+        let rows = rows_from_js(rows, "rows")?;
         to_js(&self.inner.preview(&rows).or_throw()?)
     }
 
@@ -120,7 +119,7 @@ impl JsPreviewer {
         #[wasm_bindgen(unchecked_param_type = "Sample")] sample: JsValue,
     ) -> Result<JsValue, JsValue> {
         let sample: Sample = from_js(sample, "sample")?;
-        let rows: Vec<Value> = data_from_js(rows, "rows")?;
+        let rows = rows_from_js(rows, "rows")?;
         to_js(&self.inner.sample(&rows, sample).or_throw()?)
     }
 }
