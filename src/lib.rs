@@ -35,6 +35,8 @@
 //! - **Rollout** ([`flags`]): feature flags with the Unleash client specification's semantics,
 //!   loaded from an Unleash client-API state, compiled once and evaluated with OpenFeature-style
 //!   details; a user lands in the same rollout bucket and variant as in any Unleash SDK.
+//! - **Time** ([`Timestamp`], [`Date`]): the instants and dates the filters, flags and templates
+//!   use, in UTC with microseconds like PostgreSQL's `timestamptz`, written as RFC 3339.
 //!
 //! The core does no I/O, reads no clock and no global random source, and compiles to
 //! `wasm32-unknown-unknown`; the browser package in `bindings/wasm` is the same code.
