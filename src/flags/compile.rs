@@ -7,6 +7,7 @@ use serde::Serialize;
 
 use super::eval::Reason;
 use super::hash::NameIndex;
+use super::number::parse_f64;
 use super::rule::{
     Cidr, Cmp, Constraint, Dependency, Field, Flag, Gate, Stickiness, StrSet, Strategy, Test,
     TextOp, VariantDef, VariantSet,
@@ -482,8 +483,8 @@ impl Compiler<'_> {
         };
         let number = |cmp| -> std::result::Result<Test, String> {
             let v = single()?;
-            match v.trim().parse::<f64>() {
-                Ok(value) if value.is_finite() => Ok(Test::Number { cmp, value }),
+            match parse_f64(v.trim()) {
+                Some(value) if value.is_finite() => Ok(Test::Number { cmp, value }),
                 _ => Err(format!("{what}: {v:?} is not a number")),
             }
         };
@@ -555,9 +556,9 @@ fn group_id<'a>(s: &'a state::Strategy, flag: &'a str) -> &'a str {
 
 /// A percentage from 0 to 100; a fraction is rounded down, since buckets are whole numbers.
 fn percent(name: &str, text: &str) -> std::result::Result<u32, String> {
-    match text.trim().parse::<f64>() {
+    match parse_f64(text.trim()) {
         // OK because the range check bounds the value to 0..=100 before the cast.
-        Ok(p) if (0.0..=100.0).contains(&p) => Ok(p.floor() as u32),
+        Some(p) if (0.0..=100.0).contains(&p) => Ok(p.floor() as u32),
         _ => Err(format!(
             "parameter {name} {text:?} is not a percentage from 0 to 100"
         )),

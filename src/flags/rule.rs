@@ -8,6 +8,7 @@ use std::net::IpAddr;
 use super::context::Context;
 use super::eval::{Env, Reason};
 use super::hash::{ROLLOUT_SEED, VARIANT_SEED, bucket};
+use super::number::parse_f64;
 use super::state::Payload;
 use crate::time::Timestamp;
 
@@ -257,13 +258,13 @@ impl Constraint {
                             TextOp::Contains => v.contains(&**item),
                         })
                     }
-                    Test::Number { cmp, value } => match v.trim().parse::<f64>() {
+                    Test::Number { cmp, value } => match parse_f64(v.trim()) {
                         // Equality with Unleash's tolerance (yggdrasil compares within EPSILON).
-                        Ok(x) => match cmp {
+                        Some(x) => match cmp {
                             Cmp::Eq => (x - value).abs() < f64::EPSILON,
                             _ => x.partial_cmp(value).is_some_and(|o| cmp.holds(o)),
                         },
-                        Err(_) => false,
+                        None => false,
                     },
                     Test::Semver { cmp, value } => {
                         semver::Version::parse(&v).is_ok_and(|x| cmp.holds(x.cmp_precedence(value)))
