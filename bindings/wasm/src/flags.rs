@@ -37,12 +37,19 @@ impl MissingFlag for JsMissing {
     }
 }
 
+/// The random source of one evaluation: seeded when the options give a seed, else
 /// `Math.random()` as a 32-bit source.
-struct MathRandom;
+enum Random {
+    Seeded(SeededRandom),
+    Math,
+}
 
-impl RandomSource for MathRandom {
+impl RandomSource for Random {
     fn next_u32(&mut self) -> u32 {
-        (js_sys::Math::random() * 4_294_967_296.0) as u32
+        match self {
+            Random::Seeded(random) => random.next_u32(),
+            Random::Math => (js_sys::Math::random() * 4_294_967_296.0) as u32,
+        }
     }
 }
 
@@ -76,32 +83,28 @@ fn context(value: JsValue) -> Result<Context, JsValue> {
     Context::from_value(json_from_js(value, "context")?).or_throw()
 }
 
-impl JsFlagEngine {
-    /// Runs `f` with the evaluation environment the options describe.
-    fn with_env<T>(
-        &self,
-        options: JsValue,
-        f: impl FnOnce(&mut Env<'_>) -> T,
-    ) -> Result<T, JsValue> {
-        let options: EnvOptions = from_js_or_default(options, "evaluation options")?;
-        let now = match options.now {
-            Some(text) => text.parse::<Timestamp>().or_throw()?,
-            None => {
-                // `Date.now()` is whole milliseconds within ±8.64e15, so the cast is exact; a
-                // clock outside the years 0000 to 9999 is clamped.
-                let millis = js_sys::Date::now() as i64;
-                Timestamp::from_unix_millis(millis).unwrap_or(if millis < 0 {
-                    Timestamp::MIN
-                } else {
-                    Timestamp::MAX
-                })
-            }
-        };
-        Ok(match options.seed {
-            Some(seed) => f(&mut Env::new(now, &mut SeededRandom::new(seed))),
-            None => f(&mut Env::new(now, &mut MathRandom)),
-        })
-    }
+/// The clock and the random source the evaluation options describe. One plain function rather than
+/// a `with_env` taking a closure, which was compiled again for each of the four evaluation methods.
+fn env_parts(options: JsValue) -> Result<(Timestamp, Random), JsValue> {
+    let options: EnvOptions = from_js_or_default(options, "evaluation options")?;
+    let now = match options.now {
+        Some(text) => text.parse::<Timestamp>().or_throw()?,
+        None => {
+            // `Date.now()` is whole milliseconds within ±8.64e15, so the cast is exact; a clock
+            // outside the years 0000 to 9999 is clamped.
+            let millis = js_sys::Date::now() as i64;
+            Timestamp::from_unix_millis(millis).unwrap_or(if millis < 0 {
+                Timestamp::MIN
+            } else {
+                Timestamp::MAX
+            })
+        }
+    };
+    let random = match options.seed {
+        Some(seed) => Random::Seeded(SeededRandom::new(seed)),
+        None => Random::Math,
+    };
+    Ok((now, random))
 }
 
 #[wasm_bindgen(js_class = FlagEngine)]
@@ -147,7 +150,10 @@ impl JsFlagEngine {
         #[wasm_bindgen(unchecked_param_type = "EvaluationOptions | undefined")] options: JsValue,
     ) -> Result<bool, JsValue> {
         let ctx = context(ctx)?;
-        self.with_env(options, |env| self.flags.is_enabled(name, &ctx, env))
+        let (now, mut random) = env_parts(options)?;
+        Ok(self
+            .flags
+            .is_enabled(name, &ctx, &mut Env::new(now, &mut random)))
     }
 
     /// The variant handed out, in the Unleash specification's shape (`feature_enabled` verbatim).
@@ -159,7 +165,12 @@ impl JsFlagEngine {
         #[wasm_bindgen(unchecked_param_type = "EvaluationOptions | undefined")] options: JsValue,
     ) -> Result<JsValue, JsValue> {
         let ctx = context(ctx)?;
-        to_js(&self.with_env(options, |env| self.flags.variant(name, &ctx, env))?)
+        let (now, mut random) = env_parts(options)?;
+        to_js(
+            &self
+                .flags
+                .variant(name, &ctx, &mut Env::new(now, &mut random)),
+        )
     }
 
     /// The decision with its reason (static, targetingMatch, split, default, disabled, error) and
@@ -173,9 +184,9 @@ impl JsFlagEngine {
         #[wasm_bindgen(unchecked_param_type = "EvaluationOptions | undefined")] options: JsValue,
     ) -> Result<JsValue, JsValue> {
         let ctx = context(ctx)?;
-        to_js(&self.with_env(options, |env| {
-            self.flags.evaluate(name, default_value, &ctx, env)
-        })?)
+        let (now, mut random) = env_parts(options)?;
+        let mut env = Env::new(now, &mut random);
+        to_js(&self.flags.evaluate(name, default_value, &ctx, &mut env))
     }
 
     /// The variant with its reason and error code; `defaultVariant` (or the `disabled` variant)
@@ -195,8 +206,8 @@ impl JsFlagEngine {
         } else {
             from_js(default_variant, "default variant")?
         };
-        to_js(&self.with_env(options, |env| {
-            self.flags.evaluate_variant(name, default, &ctx, env)
-        })?)
+        let (now, mut random) = env_parts(options)?;
+        let mut env = Env::new(now, &mut random);
+        to_js(&self.flags.evaluate_variant(name, default, &ctx, &mut env))
     }
 }
