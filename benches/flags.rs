@@ -7,7 +7,7 @@
 use std::hint::black_box;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use jiff::Timestamp;
+use smsbatch::Timestamp;
 use smsbatch::flags::{Context, Engine, Env, Flags, SeededRandom, rollout_bucket};
 
 /// 50 ordinary flags plus the two under test, so the name lookup is not in a toy map.

@@ -35,6 +35,8 @@
 //! - **Rollout** ([`flags`]): feature flags with the Unleash client specification's semantics,
 //!   loaded from an Unleash client-API state, compiled once and evaluated with OpenFeature-style
 //!   details; a user lands in the same rollout bucket and variant as in any Unleash SDK.
+//! - **Time** ([`Timestamp`], [`Date`]): the instants and dates the filters, flags and templates
+//!   use, in UTC with microseconds like PostgreSQL's `timestamptz`, written as RFC 3339.
 //!
 //! The core does no I/O, reads no clock and no global random source, and compiles to
 //! `wasm32-unknown-unknown`; the browser package in `bindings/wasm` is the same code.
@@ -109,7 +111,9 @@ mod error;
 pub mod filter;
 pub mod flags;
 mod segment;
+mod sort;
 mod template;
+mod time;
 
 pub use crate::batch::{
     Amount, ByEncoding, EncodingPrices, EncodingTotals, ExcludedRecipient, ExclusionCounts,
@@ -123,6 +127,7 @@ pub use crate::segment::{
     SegmentCount, Segmentation, Segmenter, SplitPolicy, count, segment,
 };
 pub use crate::template::{Template, TemplateMetadata, TemplateRecord, search_templates};
+pub use crate::time::{Date, Timestamp};
 
 #[cfg(doctest)]
 #[doc = include_str!("../README.md")]

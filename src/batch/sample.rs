@@ -156,7 +156,7 @@ impl<T> Reservoir<T> {
 
     /// The chosen items with their positions in the stream, in stream order.
     pub(crate) fn into_sorted(mut self) -> Vec<(u64, T)> {
-        self.items.sort_by_key(|(i, _)| *i);
+        crate::sort::sort_by(&mut self.items, |a, b| a.0.cmp(&b.0));
         self.items
     }
 }

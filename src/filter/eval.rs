@@ -20,14 +20,13 @@ use std::borrow::Cow;
 use std::cmp::Ordering;
 use std::collections::HashSet;
 
-use jiff::Timestamp;
-use jiff::civil::Date;
 use serde_json::Value;
 
 use super::ast::{clip, push_token};
 use super::ir::{Bound, Ir, LikeKind, Pred, Scalar, parse_date};
 use super::schema::{FieldType, Schema};
 use crate::error::{Error, ErrorKind, Result};
+use crate::time::{Date, Timestamp};
 
 /// Inclusive ranges of the code points where [`fold_case`] and PostgreSQL 15's `lower()` under
 /// glibc 2.36's `C.UTF-8` disagree: letters newer than glibc's Unicode tables, which PostgreSQL

@@ -7,9 +7,6 @@
 //! without `NOT`, a NULL comparison behaves like FALSE, so the back ends can write positive leaves
 //! plainly and only negated leaves need a NULL-inclusive form.
 
-use jiff::civil::Date;
-use jiff::tz::TimeZone;
-use jiff::{SignedDuration, Timestamp, ToSpan};
 use serde_json::Value;
 
 use super::ast::{
@@ -17,6 +14,7 @@ use super::ast::{
 };
 use super::schema::{FieldType, Schema};
 use crate::error::{Error, ErrorKind, Result};
+use crate::time::{Date, Timestamp};
 
 /// A constant of a field's type, parsed once when the filter is compiled.
 #[derive(Clone, Debug, PartialEq)]
@@ -164,7 +162,7 @@ impl Ir {
 
 /// The smallest and largest years a date or timestamp constant may have, so that every day
 /// boundary the filter needs (a day's end is the next day's start) exists in PostgreSQL and in
-/// jiff alike.
+/// [`Timestamp`]'s range alike.
 const MIN_YEAR: i16 = 1;
 const MAX_YEAR: i16 = 9998;
 /// The largest N of `withinLastDays` (about 273 years).
@@ -172,29 +170,7 @@ pub(crate) const MAX_DAYS: u64 = 100_000;
 
 /// Parses a strict `YYYY-MM-DD` date.
 pub(crate) fn parse_date(s: &str) -> Option<Date> {
-    let b = s.as_bytes();
-    let shape_ok = b.len() == 10
-        && b[4] == b'-'
-        && b[7] == b'-'
-        && b.iter()
-            .enumerate()
-            .all(|(i, c)| i == 4 || i == 7 || c.is_ascii_digit());
-    if !shape_ok {
-        return None;
-    }
-    s.parse::<Date>().ok()
-}
-
-/// The instant a UTC day starts.
-pub(crate) fn day_start(d: Date) -> Option<Timestamp> {
-    TimeZone::UTC
-        .to_timestamp(d.to_datetime(jiff::civil::Time::midnight()))
-        .ok()
-}
-
-/// A timestamp's UTC date.
-pub(crate) fn utc_date(t: Timestamp) -> Date {
-    TimeZone::UTC.to_datetime(t).date()
+    s.parse().ok()
 }
 
 /// A timestamp constant: an instant, or a date-only value standing for a whole UTC day.
@@ -224,17 +200,17 @@ impl FilterOptions {
         Self::default()
     }
 
-    /// The current time, which `withinLastDays` counts back from. It is truncated to whole
+    /// The current time, which `withinLastDays` counts back from. A [`Timestamp`] has
     /// microseconds, PostgreSQL's precision, so every back end sees the same instant.
     pub fn now(mut self, now: Timestamp) -> Self {
-        let micros = now.as_microsecond();
-        self.now = Some(Timestamp::from_microsecond(micros).unwrap_or(now));
+        self.now = Some(now);
         self
     }
 
-    /// Like [`FilterOptions::now`], from RFC 3339 text.
+    /// Like [`FilterOptions::now`], from RFC 3339 text; digits finer than a microsecond are
+    /// dropped.
     pub fn now_rfc3339(self, now: &str) -> Result<Self> {
-        let ts: Timestamp = now.parse().map_err(|e| {
+        let (ts, _) = Timestamp::parse_rfc3339(now).map_err(|e| {
             Error::new(ErrorKind::InvalidInput {
                 message: format!("`now` is not an RFC 3339 timestamp: {e}"),
             })
@@ -489,18 +465,16 @@ impl Lowerer<'_> {
                 let out_of_range =
                     || invalid(path, format!("{days} days before now is out of range"));
                 let (lo, hi) = if ty == FieldType::Date {
-                    let today = utc_date(now);
+                    let today = now.date();
                     let start = today
-                        .checked_sub((days as i64).days())
-                        .ok()
+                        .checked_sub_days(days as i64)
                         .filter(|d| d.year() >= MIN_YEAR)
                         .ok_or_else(out_of_range)?;
                     (Scalar::Date(start), Scalar::Date(today))
                 } else {
                     let start = now
-                        .checked_sub(SignedDuration::from_hours(days as i64 * 24))
-                        .ok()
-                        .filter(|t| utc_date(*t).year() >= MIN_YEAR)
+                        .checked_sub_days(days as i64)
+                        .filter(|t| t.date().year() >= MIN_YEAR)
                         .ok_or_else(out_of_range)?;
                     (Scalar::Ts(start), Scalar::Ts(now))
                 };
@@ -556,8 +530,8 @@ impl Lowerer<'_> {
 
     /// The start of `d` (or of the next day, when `next`).
     fn day_bound(&self, d: Date, next: bool) -> Result<Timestamp> {
-        let d = if next { d.tomorrow().ok() } else { Some(d) };
-        d.and_then(day_start)
+        let d = if next { d.checked_add_days(1) } else { Some(d) };
+        d.map(Date::start)
             .ok_or_else(|| invalid(&self.path, "the date is out of range"))
     }
 
@@ -645,9 +619,7 @@ impl Lowerer<'_> {
             },
             FieldType::Timestamp => match self.ts_value(value, what)? {
                 TsValue::Instant(t) => Ok(Scalar::Ts(t)),
-                TsValue::Day(d) => day_start(d)
-                    .map(Scalar::Ts)
-                    .ok_or_else(|| invalid(&self.path, "the date is out of range")),
+                TsValue::Day(d) => Ok(Scalar::Ts(d.start())),
             },
         }
     }
@@ -660,7 +632,7 @@ impl Lowerer<'_> {
             self.check_year(d.year(), what)?;
             return Ok(TsValue::Day(d));
         }
-        let t: Timestamp = s.parse().map_err(|e| {
+        let (t, finer) = Timestamp::parse_rfc3339(s).map_err(|e| {
             invalid(
                 &self.path,
                 format!(
@@ -669,7 +641,7 @@ impl Lowerer<'_> {
                 ),
             )
         })?;
-        if t.subsec_nanosecond() % 1000 != 0 {
+        if finer {
             return Err(invalid(
                 &self.path,
                 format!(
@@ -678,7 +650,7 @@ impl Lowerer<'_> {
                 ),
             ));
         }
-        self.check_year(utc_date(t).year(), what)?;
+        self.check_year(t.date().year(), what)?;
         Ok(TsValue::Instant(t))
     }
 

@@ -683,16 +683,18 @@ impl CompiledQuery {
             }
             keyed.push((i, cells));
         }
-        keyed.sort_by(|a, b| self.compare(&a.1, &b.1));
+        let order = crate::sort::sorted_positions(keyed.len(), &mut |a, b| {
+            self.compare(&keyed[a].1, &keyed[b].1)
+        });
         let skip = usize::try_from(self.offset.unwrap_or(0)).unwrap_or(usize::MAX);
         let take = self
             .limit
             .map_or(usize::MAX, |l| usize::try_from(l).unwrap_or(usize::MAX));
-        let page: Vec<usize> = keyed
+        let page: Vec<usize> = order
             .into_iter()
             .skip(skip)
             .take(take)
-            .map(|(i, _)| i)
+            .map(|p| keyed[p].0)
             .collect();
         let next = match (self.limit, page.last()) {
             (Some(limit), Some(&last)) if page.len() as u64 == limit => {

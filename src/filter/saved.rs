@@ -1,6 +1,5 @@
 //! Saved filters: the model, templates for common audiences, and versioned JSON import/export.
 
-use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -9,6 +8,7 @@ use super::compile::Filter;
 use super::ir::FilterOptions;
 use super::schema::Schema;
 use crate::error::{Error, ErrorKind, Result};
+use crate::time::{Date, Timestamp};
 
 /// Who can see a saved filter. (Enforcing it is the store's job.)
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -23,22 +23,6 @@ pub enum Visibility {
     },
     /// Everyone on the owner's team.
     Team,
-}
-
-mod rfc3339 {
-    use jiff::Timestamp;
-    use serde::{Deserialize, Deserializer, Serializer};
-
-    pub(super) fn serialize<S: Serializer>(t: &Timestamp, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_str(t)
-    }
-
-    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Timestamp, D::Error> {
-        let text = String::deserialize(d)?;
-        text.parse().map_err(|e| {
-            serde::de::Error::custom(format!("`{text}` is not an RFC 3339 timestamp: {e}"))
-        })
-    }
 }
 
 /// A named filter a user saved (SPEC §3).
@@ -70,10 +54,8 @@ pub struct SavedFilter {
     /// Who can see it.
     pub visibility: Visibility,
     /// When it was created.
-    #[serde(with = "rfc3339")]
     pub created_at: Timestamp,
     /// When it was last changed (never before `created_at`).
-    #[serde(with = "rfc3339")]
     pub updated_at: Timestamp,
     /// The filter document.
     pub filter: Document,
@@ -361,9 +343,9 @@ fn template_error(message: impl Into<String>) -> Error {
 impl FilterTemplate {
     /// "Birthday this month": [`FilterTemplate::BirthdayInMonth`] for `now`'s UTC month.
     pub fn birthday_this_month(now: Timestamp, from_year: i16, to_year: i16) -> Self {
-        let month = super::ir::utc_date(now).month();
+        let month = now.date().month();
         Self::BirthdayInMonth {
-            month: u8::try_from(month).unwrap_or(1),
+            month,
             from_year,
             to_year,
         }
@@ -422,8 +404,8 @@ impl FilterTemplate {
                 }
                 let mut ranges = Vec::new();
                 for year in *from_year..=*to_year {
-                    let first = jiff::civil::Date::new(year, *month as i8, 1)
-                        .map_err(|e| template_error(format!("bad date: {e}")))?;
+                    let first = Date::new(year, *month, 1)
+                        .ok_or_else(|| template_error(format!("no date {year}-{month}-01")))?;
                     let last = first.last_of_month();
                     ranges.push(c(
                         "birthday",

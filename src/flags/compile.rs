@@ -3,17 +3,18 @@
 use std::collections::HashMap;
 use std::fmt;
 
-use jiff::Timestamp;
 use serde::Serialize;
 
 use super::eval::Reason;
 use super::hash::NameIndex;
+use super::number::parse_f64;
 use super::rule::{
     Cidr, Cmp, Constraint, Dependency, Field, Flag, Gate, Stickiness, StrSet, Strategy, Test,
     TextOp, VariantDef, VariantSet,
 };
 use super::state::{self, Feature, Operator, State, VariantDefinition};
 use crate::error::Result;
+use crate::time::Timestamp;
 
 /// A compiled, immutable flag set: compile once, evaluate many times from any number of threads.
 ///
@@ -22,7 +23,7 @@ use crate::error::Result;
 /// strategy always off and adds a [`Warning`]; the other strategies and flags are unaffected.
 ///
 /// ```
-/// use jiff::Timestamp;
+/// use smsbatch::Timestamp;
 /// use smsbatch::flags::{Context, Engine, Env, SeededRandom};
 ///
 /// let engine = Engine::from_json(r#"{"features": [
@@ -482,16 +483,14 @@ impl Compiler<'_> {
         };
         let number = |cmp| -> std::result::Result<Test, String> {
             let v = single()?;
-            match v.trim().parse::<f64>() {
-                Ok(value) if value.is_finite() => Ok(Test::Number { cmp, value }),
+            match parse_f64(v.trim()) {
+                Some(value) if value.is_finite() => Ok(Test::Number { cmp, value }),
                 _ => Err(format!("{what}: {v:?} is not a number")),
             }
         };
         let date = |after| -> std::result::Result<Test, String> {
             let v = single()?;
-            let value = v
-                .trim()
-                .parse::<Timestamp>()
+            let (value, _) = Timestamp::parse_rfc3339(v.trim())
                 .map_err(|e| format!("{what}: {v:?} is not an RFC 3339 instant: {e}"))?;
             Ok(Test::Date { after, value })
         };
@@ -522,7 +521,7 @@ impl Compiler<'_> {
             Operator::SemverLte => version(Cmp::Lte)?,
             Operator::Regex => {
                 let pattern = single()?;
-                let re = regex::RegexBuilder::new(pattern)
+                let re = regex_lite::RegexBuilder::new(pattern)
                     .case_insensitive(c.case_insensitive)
                     .size_limit(self.config.regex_size_limit)
                     .build()
@@ -557,9 +556,9 @@ fn group_id<'a>(s: &'a state::Strategy, flag: &'a str) -> &'a str {
 
 /// A percentage from 0 to 100; a fraction is rounded down, since buckets are whole numbers.
 fn percent(name: &str, text: &str) -> std::result::Result<u32, String> {
-    match text.trim().parse::<f64>() {
+    match parse_f64(text.trim()) {
         // OK because the range check bounds the value to 0..=100 before the cast.
-        Ok(p) if (0.0..=100.0).contains(&p) => Ok(p.floor() as u32),
+        Some(p) if (0.0..=100.0).contains(&p) => Ok(p.floor() as u32),
         _ => Err(format!(
             "parameter {name} {text:?} is not a percentage from 0 to 100"
         )),
@@ -787,6 +786,36 @@ mod tests {
                 Reason::TargetingMatch
             ]
         );
+    }
+
+    /// The differences from the `regex` crate documented on `Operator::Regex`, pinned.
+    #[test]
+    fn regex_classes_and_case_folding_are_ascii() {
+        let flag = |pattern: &str, case_insensitive: bool| {
+            let state = serde_json::json!({"features": [{"name": "f", "enabled": true,
+                "strategies": [{"name": "default", "constraints": [{"contextName": "userId",
+                "operator": "REGEX", "value": pattern, "caseInsensitive": case_insensitive}]}]}]});
+            engine(&state.to_string())
+        };
+        let on = |pattern: &str, case_insensitive: bool, value: &str| {
+            let mut random = crate::flags::SeededRandom::new(0);
+            let mut env = crate::flags::Env::new(Timestamp::UNIX_EPOCH, &mut random);
+            let ctx = crate::flags::Context::new().user_id(value);
+            flag(pattern, case_insensitive).is_enabled("f", &ctx, &mut env)
+        };
+        assert!(on(r"^\d+$", false, "123") && !on(r"^\d+$", false, "١٢٣"));
+        assert!(on(r"^\w+$", false, "cafe_1") && !on(r"^\w+$", false, "café"));
+        assert!(!on(r"\bcafé\b", false, "un café noir"));
+        assert!(on("beta", true, "BETA") && on("(?i)beta", false, "BeTa"));
+        assert!(!on("é", true, "É") && !on("(?i)k", false, "\u{212A}"));
+        assert!(
+            on("^.$", false, "😀") && on("^[^a]$", false, "é"),
+            "whole characters"
+        );
+        for unsupported in [r"[a-z&&[^aeiou]]", r"[a-z--b]", r"\p{L}", "(?=a)", r"(a)\1"] {
+            let e = flag(unsupported, false);
+            assert!(messages(&e)[0].contains("invalid regex"), "{unsupported}");
+        }
     }
 
     #[test]

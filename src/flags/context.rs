@@ -2,11 +2,11 @@
 
 use std::collections::BTreeMap;
 
-use jiff::Timestamp;
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::{Map, Value};
 
 use crate::error::{Error, ErrorKind, Result};
+use crate::time::Timestamp;
 
 /// The facts a flag decision may depend on, as the Unleash SDKs define them.
 ///
@@ -131,11 +131,15 @@ impl Context {
                 "currentTime" => {
                     ctx.current_time = match value {
                         Value::Null => None,
-                        Value::String(text) => Some(text.parse::<Timestamp>().map_err(|e| {
-                            invalid(format!(
-                                "currentTime {text:?} is not an RFC 3339 instant: {e}"
-                            ))
-                        })?),
+                        Value::String(text) => Some(
+                            Timestamp::parse_rfc3339(&text)
+                                .map(|(t, _)| t)
+                                .map_err(|e| {
+                                    invalid(format!(
+                                        "currentTime {text:?} is not an RFC 3339 instant: {e}"
+                                    ))
+                                })?,
+                        ),
                         other => {
                             return Err(invalid(format!(
                                 "currentTime must be an RFC 3339 string, not {}",

@@ -1,13 +1,13 @@
 //! Evaluation: [`Engine::is_enabled`], [`Engine::variant`] and their OpenFeature-style
 //! [`Details`], with time and randomness supplied by the caller through an [`Env`].
 
-use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
 use super::compile::Engine;
 use super::context::Context;
 use super::rule::{Dependency, VariantDef};
 use super::state::Payload;
+use crate::time::Timestamp;
 
 /// A source of uniformly distributed random numbers, for `gradualRolloutRandom`, `random`
 /// stickiness and the random fallback of the `default` stickiness.
@@ -259,7 +259,7 @@ impl Engine {
     /// Whether the flag `name` is on for `ctx`; an unknown flag is off.
     ///
     /// ```
-    /// use jiff::Timestamp;
+    /// use smsbatch::Timestamp;
     /// use smsbatch::flags::{Context, Engine, Env, SeededRandom};
     ///
     /// let engine = Engine::from_json(r#"{"features": [{"name": "kill-switch", "enabled": true,
@@ -284,7 +284,7 @@ impl Engine {
     /// has no variants, or does not exist.
     ///
     /// ```
-    /// use jiff::Timestamp;
+    /// use smsbatch::Timestamp;
     /// use smsbatch::flags::{Context, Engine, Env, SeededRandom};
     ///
     /// let engine = Engine::from_json(r#"{"features": [{"name": "template-ab", "enabled": true,
@@ -308,7 +308,7 @@ impl Engine {
     /// [`Reason::Error`] and [`ErrorCode::FlagNotFound`].
     ///
     /// ```
-    /// use jiff::Timestamp;
+    /// use smsbatch::Timestamp;
     /// use smsbatch::flags::{Context, Engine, Env, ErrorCode, Reason, SeededRandom};
     ///
     /// let engine = Engine::default();

@@ -68,7 +68,7 @@ impl MissingFlag for IgnoreMissing {
 ///
 /// ```
 /// use std::sync::{Arc, Mutex};
-/// use jiff::Timestamp;
+/// use smsbatch::Timestamp;
 /// use smsbatch::flags::{Context, Engine, Env, Flags, Reason, SeededRandom};
 ///
 /// let seen = Arc::new(Mutex::new(Vec::new()));
@@ -193,7 +193,7 @@ impl<H: MissingFlag> Flags<H> {
 mod tests {
     use super::*;
     use crate::flags::SeededRandom;
-    use jiff::Timestamp;
+    use crate::time::Timestamp;
     use std::sync::Mutex;
     use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 

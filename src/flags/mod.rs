@@ -5,6 +5,7 @@ mod context;
 mod eval;
 mod handle;
 mod hash;
+mod number;
 mod rule;
 mod state;
 mod table;

@@ -5,12 +5,12 @@ use std::borrow::Cow;
 use std::cmp::Ordering;
 use std::net::IpAddr;
 
-use jiff::Timestamp;
-
 use super::context::Context;
 use super::eval::{Env, Reason};
 use super::hash::{ROLLOUT_SEED, VARIANT_SEED, bucket};
+use super::number::parse_f64;
 use super::state::Payload;
+use crate::time::Timestamp;
 
 /// A context field, resolved once from its Unleash name.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -80,7 +80,7 @@ pub(crate) struct StrSet(Box<[Box<str>]>);
 impl StrSet {
     pub(crate) fn new<I: IntoIterator<Item = S>, S: Into<Box<str>>>(items: I) -> Self {
         let mut items: Vec<Box<str>> = items.into_iter().map(Into::into).collect();
-        items.sort_unstable();
+        crate::sort::sort_by(&mut items, |a, b| a.cmp(b));
         items.dedup();
         Self(items.into_boxed_slice())
     }
@@ -200,7 +200,7 @@ pub(crate) enum Test {
         cmp: Cmp,
         value: semver::Version,
     },
-    Regex(regex::Regex),
+    Regex(regex_lite::Regex),
     Cidr(Box<[Cidr]>),
 }
 
@@ -258,13 +258,13 @@ impl Constraint {
                             TextOp::Contains => v.contains(&**item),
                         })
                     }
-                    Test::Number { cmp, value } => match v.trim().parse::<f64>() {
+                    Test::Number { cmp, value } => match parse_f64(v.trim()) {
                         // Equality with Unleash's tolerance (yggdrasil compares within EPSILON).
-                        Ok(x) => match cmp {
+                        Some(x) => match cmp {
                             Cmp::Eq => (x - value).abs() < f64::EPSILON,
                             _ => x.partial_cmp(value).is_some_and(|o| cmp.holds(o)),
                         },
-                        Err(_) => false,
+                        None => false,
                     },
                     Test::Semver { cmp, value } => {
                         semver::Version::parse(&v).is_ok_and(|x| cmp.holds(x.cmp_precedence(value)))

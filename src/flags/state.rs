@@ -193,7 +193,8 @@ pub struct Constraint {
     /// Negates the result (a missing field is "false" before negation, so `true` after).
     #[serde(default, deserialize_with = "null_as_default")]
     pub inverted: bool,
-    /// Compare ignoring case (`STR_*` and `REGEX`).
+    /// Compare ignoring case (`STR_*` with Unicode lowercase; `REGEX` with ASCII case folding, see
+    /// [`Operator::Regex`]).
     #[serde(default, deserialize_with = "null_as_default")]
     pub case_insensitive: bool,
 }
@@ -236,7 +237,27 @@ pub enum Operator {
     SemverLt,
     /// `SEMVER_LTE`: lower or equal SemVer precedence.
     SemverLte,
-    /// `REGEX`: the regular expression `value` matches somewhere in the value.
+    /// `REGEX`: the regular expression `value` matches somewhere in the value (anchor it with
+    /// `^...$` to match the whole value).
+    ///
+    /// The syntax is the `regex` crate's (which Unleash's own Rust engine uses), run by
+    /// `regex-lite` to keep the WebAssembly package small. It passes every test of the Unleash
+    /// client specification, and differs from `regex` only where Unicode tables would be needed:
+    ///
+    /// - `\d`, `\w`, `\s` and `\b` are ASCII (`\d` is `[0-9]`, `\w` is `[0-9A-Za-z_]`), as in
+    ///   JavaScript regexes and so in Unleash's Node SDK. With `regex`, `\d` also matched `٣`,
+    ///   `\w` matched `é`, and `\bcafé\b` matched inside `"un café noir"`; here they do not.
+    /// - Case-insensitive matching (`caseInsensitive`, or `(?i)` in the pattern) folds ASCII
+    ///   letters only: `(?i)beta` matches `BETA`, but `(?i)é` does not match `É`, nor `(?i)k` the
+    ///   Kelvin sign.
+    /// - Class intersection, difference and symmetric difference (`[a-z&&[^aeiou]]`, `--`, `~~`)
+    ///   are not supported. Such a pattern is an invalid regex, so its strategy is off with a
+    ///   [`Warning`](super::Warning), as are Unicode classes (`\p{L}`), look-around and
+    ///   backreferences, which the previous `regex` build rejected too.
+    ///
+    /// Everything else behaves as before: `.` and `[^...]` match whole characters, `(?i)`,
+    /// `(?m)`, `(?s)`, `[[:alpha:]]`, lazy and counted repetition, and the compiled-size limit of
+    /// [`Config::regex_size_limit`](super::Config::regex_size_limit).
     Regex,
     /// `IN_CIDR`: the value is an IP address inside one of the addresses or CIDR blocks `values`.
     InCidr,
@@ -456,16 +477,67 @@ fn lenient_list<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<Vec<Stri
     Ok(list.into_iter().map(|l| l.0).collect())
 }
 
+/// A map of lenient values; `null` is an empty map. Entries go straight into the result (a later
+/// duplicate key wins, as with `BTreeMap`'s own `Deserialize`): going through a
+/// `BTreeMap<String, Lenient>` and collecting cost a second map type and a sort in the
+/// WebAssembly build.
 fn lenient_map<'de, D: Deserializer<'de>>(
     d: D,
 ) -> std::result::Result<BTreeMap<String, String>, D::Error> {
-    let map = Option::<BTreeMap<String, Lenient>>::deserialize(d)?.unwrap_or_default();
-    Ok(map.into_iter().map(|(k, v)| (k, v.0)).collect())
+    struct V;
+    impl<'de> Visitor<'de> for V {
+        type Value = BTreeMap<String, String>;
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a map")
+        }
+        fn visit_none<E: de::Error>(self) -> std::result::Result<Self::Value, E> {
+            Ok(BTreeMap::new())
+        }
+        fn visit_unit<E: de::Error>(self) -> std::result::Result<Self::Value, E> {
+            Ok(BTreeMap::new())
+        }
+        fn visit_some<D2: Deserializer<'de>>(
+            self,
+            d: D2,
+        ) -> std::result::Result<Self::Value, D2::Error> {
+            d.deserialize_map(self)
+        }
+        fn visit_map<A: de::MapAccess<'de>>(
+            self,
+            mut access: A,
+        ) -> std::result::Result<Self::Value, A::Error> {
+            let mut map = BTreeMap::new();
+            while let Some((key, value)) = access.next_entry::<String, Lenient>()? {
+                map.insert(key, value.0);
+            }
+            Ok(map)
+        }
+    }
+    d.deserialize_option(V)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn strategy_parameters_are_lenient() {
+        let params = |json: &str| {
+            let text = format!(
+                r#"{{"features": [{{"name": "f", "strategies": [{{"name": "default", "parameters": {json}}}]}}]}}"#
+            );
+            State::from_json(&text).map(|s| s.features[0].strategies[0].parameters.clone())
+        };
+        assert!(params("null").unwrap().is_empty());
+        let map = params(r#"{"b": 1.5, "a": true, "b": "later"}"#).unwrap();
+        assert_eq!(
+            map.into_iter().collect::<Vec<_>>(),
+            [("a".into(), "true".into()), ("b".into(), "later".into())]
+        );
+        let err = params(r#"["rollout"]"#).unwrap_err().to_string();
+        assert!(err.contains("expected a map"), "{err}");
+        assert!(params(r#"{"a": [1]}"#).is_err());
+    }
 
     #[test]
     fn loads_every_part_of_a_client_state() {

@@ -265,7 +265,7 @@ impl Alphabet {
                 other.push((c, 1));
             }
         }
-        other.sort_unstable();
+        crate::sort::sort_by(&mut other, |a, b| a.cmp(b));
         other.dedup_by_key(|e| e.0);
         Some(Self {
             locking,

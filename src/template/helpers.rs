@@ -338,18 +338,17 @@ fn truncate(s: &str, n: usize, suffix: &str, out: &mut String) {
 /// Formats an ISO 8601 date (`2024-03-05`), civil date-time (`2024-03-05T10:00:00`) or RFC 3339
 /// timestamp (`2024-03-05T10:00:00Z`, shown in UTC) with strftime directives.
 fn date(s: &str, format: &str) -> Result<String, String> {
-    use jiff::fmt::strtime;
     let s = s.trim();
-    let formatted = if let Ok(ts) = s.parse::<jiff::Timestamp>() {
-        strtime::format(format, ts)
-    } else if let Ok(dt) = s.parse::<jiff::civil::DateTime>() {
-        strtime::format(format, dt)
-    } else {
+    let Some(moment) = crate::time::Moment::parse(s) else {
         return Err(format!(
             "date: {s:?} is not an ISO date (YYYY-MM-DD) or an RFC 3339 timestamp"
         ));
     };
-    formatted.map_err(|e| format!("date: cannot format {s:?} with {format:?}: {e}"))
+    let mut out = String::new();
+    moment
+        .format(format, &mut out)
+        .map_err(|e| format!("date: cannot format {s:?} with {format:?}: {e}"))?;
+    Ok(out)
 }
 
 /// The handlebars face of a helper of this crate (or of the value writer when `kind` is `None`).
@@ -572,6 +571,158 @@ mod tests {
         assert!(matches!(err, Failure::Invalid(_)));
         let err = run(d, &[json!("2024-03-05"), json!("%Z")]).unwrap_err();
         assert!(matches!(err, Failure::Invalid(m) if m.contains("cannot format")));
+    }
+
+    /// The `date` directives people put in messages, with the output jiff's `strtime` gave when it
+    /// backed the helper (recorded before the switch to the in-house formatter, which must agree).
+    #[test]
+    fn date_directives_and_flags() {
+        let cases: &[(&str, &str, &str)] = &[
+            (
+                "2024-03-05",
+                "%Y %y %m %d %e %H %M %S %I %p %j %B %b %A %a %F %T %%",
+                "2024 24 03 05  5 00 00 00 12 AM 065 March Mar Tuesday Tue 2024-03-05 00:00:00 %",
+            ),
+            (
+                "2024-03-05T23:30:00-05:00",
+                "%Y %y %m %d %e %H %M %S %I %p %j %B %b %A %a %F %T %%",
+                "2024 24 03 06  6 04 30 00 04 AM 066 March Mar Wednesday Wed 2024-03-06 04:30:00 %",
+            ),
+            (
+                "2024-12-31T00:07:09Z",
+                "%Y %y %m %d %e %H %M %S %I %p %j %B %b %A %a %F %T %%",
+                "2024 24 12 31 31 00 07 09 12 AM 366 December Dec Tuesday Tue 2024-12-31 00:07:09 %",
+            ),
+            (
+                "1999-01-01T12:00:00Z",
+                "%Y %y %m %d %e %H %M %S %I %p %j %B %b %A %a %F %T %%",
+                "1999 99 01 01  1 12 00 00 12 PM 001 January Jan Friday Fri 1999-01-01 12:00:00 %",
+            ),
+            (
+                "0987-06-07T13:59:59.5",
+                "%Y %y %m %d %e %H %M %S %I %p %j %B %b %A %a %F %T %%",
+                "0987 87 06 07  7 13 59 59 01 PM 158 June Jun Thursday Thu 0987-06-07 13:59:59 %",
+            ),
+            ("2024-03-05", "%-d/%-m/%Y %-I:%M%P", "5/3/2024 12:00am"),
+            (
+                "2005-07-04T00:05:00",
+                "%-d/%-m/%Y %-I:%M%P",
+                "4/7/2005 12:05am",
+            ),
+            (
+                "1999-01-01T12:00:00Z",
+                "%-d/%-m/%Y %-I:%M%P",
+                "1/1/1999 12:00pm",
+            ),
+            (
+                "0987-06-07T13:59:59.5",
+                "%-d/%-m/%Y %-I:%M%P",
+                "7/6/0987 1:59pm",
+            ),
+            (
+                "2024-03-05",
+                "%_m|%0e|%^B|%^a|%#p|%5Y|%10d|%-j|%3e",
+                " 3|05|MARCH|TUE|am|02024|0000000005|65|  5",
+            ),
+            (
+                "2024-03-05T23:30:00-05:00",
+                "%^p %^P %#P %#B %_5H %-5H %025s",
+                "AM AM am March     4 4 00000000001709699400",
+            ),
+            (
+                "2024-03-05",
+                "%D %R %h %C %u %w %k %l",
+                "03/05/24 00:00 Mar 20 2 2  0 12",
+            ),
+            (
+                "0987-06-07T13:59:59.5",
+                "%D %R %h %C %u %w %k %l",
+                "06/07/87 13:59 Jun 9 4 4 13  1",
+            ),
+            ("2024-03-05", "%U %W %V %G %g %q", "09 10 10 2024 24 1"),
+            (
+                "2021-01-03T08:00:00Z",
+                "%U %W %V %G %g %q",
+                "01 00 53 2020 20 1",
+            ),
+            (
+                "1969-12-31T23:59:59Z",
+                "%U %W %V %G %g %q",
+                "52 52 01 1970 70 4",
+            ),
+            ("2024-12-31T00:07:09Z", "%V", "01"),
+            ("1999-01-01T12:00:00Z", "%V", "53"),
+            ("2024-03-05", "%3q %5u %-C %_C %04C", "001     2 20 20 0020"),
+            (
+                "2024-03-05T23:30:00-05:00",
+                "%s|%-s|%12s|%012s|%z|%:z|%::z|%:::z|%-5:z|%Z|%#Z",
+                "1709699400|1709699400|  1709699400|001709699400|+0000|+00:00|+00:00:00|+00|+00:00|UTC|utc",
+            ),
+            (
+                "1969-12-31T23:59:59Z",
+                "%-s|%12s|%012s",
+                "-1|          -1|-00000000001",
+            ),
+            (
+                "2024-03-05",
+                "%%%%|%_%|%^%|%n|%t|é%Y→",
+                "%%|%|%|\n|\t|é2024→",
+            ),
+            // The inputs the helper reads: trimmed ISO dates, date-times with or without seconds,
+            // `T` or a space, offsets in any case and with or without minutes, leap seconds.
+            ("  2024-03-05  ", "%F %T", "2024-03-05 00:00:00"),
+            ("2024-03-05T10:15", "%F %T", "2024-03-05 10:15:00"),
+            ("2024-03-05 10:15:00", "%F %T", "2024-03-05 10:15:00"),
+            ("2024-03-05T10:15:00z", "%F %T", "2024-03-05 10:15:00"),
+            ("2024-03-05t10:15:00+01", "%F %T", "2024-03-05 09:15:00"),
+            ("2024-03-05T10:15:60Z", "%F %T", "2024-03-05 10:15:59"),
+            (
+                "2024-03-05T10:15:00.123456789Z",
+                "%F %T",
+                "2024-03-05 10:15:00",
+            ),
+        ];
+        for &(input, format, expected) in cases {
+            assert_eq!(
+                run(HelperKind::Date, &[json!(input), json!(format)]),
+                Ok(expected.to_owned()),
+                "{input} with {format}"
+            );
+        }
+    }
+
+    #[test]
+    fn date_errors_are_failures_not_panics() {
+        let cannot_format: &[(&str, &str)] = &[
+            ("2024-03-05", "%z"),
+            ("2024-03-05", "%:z"),
+            ("2024-03-05T10:00:00", "%Z"),
+            ("2024-03-05", "%s"),
+            ("2024-03-05T10:00:00Z", "%K"),
+            ("2024-03-05T10:00:00Z", "50%"),
+            ("2024-03-05T10:00:00Z", "%-"),
+            ("2024-03-05T10:00:00Z", "%2"),
+            ("2024-03-05T10:00:00Z", "%:"),
+            ("2024-03-05T10:00:00Z", "%::::z"),
+            ("2024-03-05T10:00:00Z", "%é"),
+            ("2024-03-05T10:00:00Z", "1 % 2"),
+            ("2024-03-05T10:00:00Z", "%E"),
+            ("2024-03-05T10:00:00Z", "%999d"),
+        ];
+        for &(input, format) in cannot_format {
+            let err = run(HelperKind::Date, &[json!(input), json!(format)]).unwrap_err();
+            assert!(
+                matches!(&err, Failure::Invalid(m) if m.contains("cannot format")),
+                "{input} with {format}: {err:?}"
+            );
+        }
+        for input in ["2024-3-5", "2024-02-30", "2024-03-05T25:00:00Z", "soon", ""] {
+            let err = run(HelperKind::Date, &[json!(input)]).unwrap_err();
+            assert!(
+                matches!(&err, Failure::Invalid(m) if m.contains("not an ISO date")),
+                "{input}: {err:?}"
+            );
+        }
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! Handlebars message templates: compiled once, rendered strictly for many recipients.
 
 mod compiled;
+mod fold;
 mod helpers;
 mod record;
 mod registry;

@@ -1,13 +1,12 @@
 //! Templates as data: the stored record, its metadata, and search.
 
-use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
-use unicode_normalization::UnicodeNormalization;
-use unicode_normalization::char::is_combining_mark;
 
+use super::fold::fold;
 use super::registry::{Template, TemplateMetadata};
 use crate::error::Result;
 use crate::segment::Segmenter;
+use crate::time::Timestamp;
 
 /// A stored message template (camelCase JSON; timestamps in RFC 3339).
 ///
@@ -58,18 +57,13 @@ impl TemplateRecord {
     }
 }
 
-/// Lowercase without accents: `"Crème BRÛLÉE"` → `"creme brulee"`. Letters that do not decompose
-/// into a base letter and marks (`ø`, `ł`, `æ`, `ß`...) are kept as they are.
-fn fold(s: &str) -> String {
-    s.nfd()
-        .filter(|c| !is_combining_mark(*c))
-        .flat_map(char::to_lowercase)
-        .collect()
-}
-
 /// The templates whose name, body or tags contain every word of `query`, ignoring case and
 /// accents; templates matching in the name come first, otherwise the input order is kept. An
 /// empty query matches every template.
+///
+/// Accents are folded for the Latin (Vietnamese included), Greek and Cyrillic alphabets: `cafe`
+/// finds `Café`, `nguyen` finds `Nguyễn`, `καλημερα` finds `Καλημέρα`, `елка` finds `Ёлка`.
+/// Characters of other scripts are compared as written, lowercased.
 ///
 /// ```
 /// use smsbatch::{TemplateRecord, search_templates};

@@ -159,7 +159,7 @@ fn call_vars(ht: &HelperTemplate, scopes: &[Scope], out: &mut Collector) {
         param_vars(p, scopes, out);
     }
     let mut hash: Vec<_> = ht.hash.iter().collect();
-    hash.sort_by(|a, b| a.0.cmp(b.0));
+    crate::sort::sort_by(&mut hash, |a, b| a.0.cmp(b.0));
     for (_, p) in hash {
         param_vars(p, scopes, out);
     }

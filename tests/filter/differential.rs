@@ -160,8 +160,8 @@ fn random_date(rng: &mut Rng) -> String {
     if rng.chance(30) {
         // Near "today" so withinLastDays has something to find.
         let day = 15 - rng.below(20) as i64;
-        let d = jiff::civil::date(2024, 6, 1)
-            .checked_add(jiff::Span::new().days(day - 1))
+        let d = smsbatch::Date::new(2024, 6, 1)
+            .and_then(|d| d.checked_add_days(day - 1))
             .expect("date in range");
         return d.to_string();
     }

@@ -6,7 +6,7 @@ use smsbatch::filter::{
     import_saved,
 };
 
-fn now() -> jiff::Timestamp {
+fn now() -> smsbatch::Timestamp {
     "2024-05-15T09:30:00Z".parse().expect("timestamp")
 }
 

@@ -7,9 +7,9 @@
 //! our behaviour there is covered by the specification files and unit tests instead. Contexts
 //! always carry a user id and a `currentTime`, so neither engine needs randomness or a clock.
 
-use jiff::Timestamp;
 use proptest::prelude::*;
 use serde_json::{Value, json};
+use smsbatch::Timestamp;
 use smsbatch::flags::{Context, Engine, Env, SeededRandom};
 
 const WORDS: &[&str] = &["alpha", "beta", "gamma", "Alpha", "BETA", "delta-x"];

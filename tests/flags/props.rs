@@ -2,9 +2,9 @@
 
 use std::collections::HashSet;
 
-use jiff::Timestamp;
 use proptest::prelude::*;
 use serde_json::json;
+use smsbatch::Timestamp;
 use smsbatch::flags::{
     Context, Engine, Env, ErrorCode, RandomSource, Reason, SeededRandom, State, rollout_bucket,
 };

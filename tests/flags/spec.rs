@@ -1,8 +1,8 @@
 //! Every test of every file of the Unleash client specification (`tests/data/unleash-spec/`), one
 //! Rust test per file.
 
-use jiff::Timestamp;
 use serde_json::Value;
+use smsbatch::Timestamp;
 use smsbatch::flags::{Context, Engine, Env, SeededRandom, State};
 
 use crate::support;

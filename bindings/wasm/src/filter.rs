@@ -5,7 +5,7 @@ use serde_json::Value;
 use smsbatch::filter::{Filter, FilterOptions, Query, Schema, Table};
 use wasm_bindgen::prelude::*;
 
-use crate::{OrThrow, data_from_js, from_js, from_js_or_default, to_js};
+use crate::{OrThrow, from_js, from_js_or_default, json_from_js, rows_from_js, to_js};
 
 /// Options shared by the filter functions: the field schema (the default customer schema when
 /// absent) and the `now` that `withinLastDays` counts back from (RFC 3339; the page passes its
@@ -46,7 +46,7 @@ pub fn validate_filter(
     #[wasm_bindgen(unchecked_param_type = "FilterContext | undefined")] context: JsValue,
 ) -> Result<(), JsValue> {
     let (schema, options) = FilterContext::from_js(context)?;
-    let value: Value = from_js(filter, "filter")?;
+    let value = json_from_js(filter, "filter")?;
     smsbatch::filter::validate(&value, &schema, &options).or_throw()
 }
 
@@ -69,7 +69,7 @@ impl JsRows {
         #[wasm_bindgen(unchecked_param_type = "FilterContext | undefined")] context: JsValue,
     ) -> Result<JsRows, JsValue> {
         let (schema, _) = FilterContext::from_js(context)?;
-        let rows: Vec<Value> = data_from_js(rows, "rows")?;
+        let rows = rows_from_js(rows, "rows")?;
         let table = Table::from_rows(&schema, &rows).or_throw()?;
         Ok(Self { rows, table })
     }
@@ -103,7 +103,7 @@ impl JsFilter {
         #[wasm_bindgen(unchecked_param_type = "FilterContext | undefined")] context: JsValue,
     ) -> Result<JsFilter, JsValue> {
         let (schema, options) = FilterContext::from_js(context)?;
-        let value: Value = from_js(filter, "filter")?;
+        let value = json_from_js(filter, "filter")?;
         Ok(Self {
             inner: Filter::from_value(&value, &schema, &options).or_throw()?,
         })
@@ -114,7 +114,7 @@ impl JsFilter {
         &self,
         #[wasm_bindgen(unchecked_param_type = "Record<string, unknown>")] row: JsValue,
     ) -> Result<bool, JsValue> {
-        let row: Value = data_from_js(row, "row")?;
+        let row = json_from_js(row, "row")?;
         self.inner.matches(&row).or_throw()
     }
 

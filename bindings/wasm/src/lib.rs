@@ -53,7 +53,19 @@ fn from_js_or_default<T: DeserializeOwned + Default>(
 /// Deserialises options or a document through JSON text, so the rules are exactly the server's
 /// (serde-wasm-bindgen reads only the fields a struct declares, which would let a misspelt option
 /// pass silently).
+///
+/// The type is read from a [`Value`](serde_json::Value), not from the text: the derived code is
+/// then instantiated for `Value`'s small deserializer instead of the text parser's, which made
+/// the package about 1 KB gzipped smaller here (and 4.6 KB for the flag state, read the same
+/// way). Messages lose the line and column, which pointed into `JSON.stringify`'s one-line output.
 fn from_js<T: DeserializeOwned>(value: JsValue, what: &str) -> Result<T, JsValue> {
+    let value = json_from_js(value, what)?;
+    T::deserialize(&value).map_err(|e| js_error(&invalid_input(format!("invalid {what}: {e}"))))
+}
+
+/// A JavaScript value as JSON, through `JSON.stringify` (so `toJSON` methods apply, as on the
+/// wire).
+fn json_from_js(value: JsValue, what: &str) -> Result<serde_json::Value, JsValue> {
     let json: String = js_sys::JSON::stringify(&value)
         .ok()
         .and_then(|s| s.as_string())
@@ -66,12 +78,18 @@ fn from_js<T: DeserializeOwned>(value: JsValue, what: &str) -> Result<T, JsValue
         .map_err(|e| js_error(&invalid_input(format!("invalid {what}: {e}"))))
 }
 
-/// Reads data (rows, a row, a recipient's variables). Like options, through JSON text:
-/// `JSON.stringify` plus serde_json is an order of magnitude faster than converting an object
-/// graph field by field across the boundary (measured: 1,000 customer rows in about 2 ms instead
-/// of 15 ms), and it reads values exactly as the server reads the same JSON.
-fn data_from_js<T: DeserializeOwned>(value: JsValue, what: &str) -> Result<T, JsValue> {
-    from_js(value, what)
+/// Reads rows (an array of objects) as JSON values, through [`json_from_js`] like everything
+/// else. serde-wasm-bindgen used to read data (rows, a row, a context) object by object: it cost
+/// 5.5 KB gzipped (its deserializer, its serializer for errors and 10 KB of JavaScript glue) and
+/// was slower. Measured in Node.js 20 on 20 000 rows: a preview 218 ms then, 163 ms now; a `Rows`
+/// table 324 ms then, 103 ms now; 20 000 flag evaluations 54 ms then, 44 ms now.
+fn rows_from_js(value: JsValue, what: &str) -> Result<Vec<serde_json::Value>, JsValue> {
+    match json_from_js(value, what)? {
+        serde_json::Value::Array(rows) => Ok(rows),
+        _ => Err(js_error(&invalid_input(format!(
+            "invalid {what}: expected an array"
+        )))),
+    }
 }
 
 fn invalid_input(message: String) -> smsbatch::Error {
@@ -83,7 +101,7 @@ fn invalid_input(message: String) -> smsbatch::Error {
 fn js_error(err: &smsbatch::Error) -> JsValue {
     let error = js_sys::Error::new(&err.to_string());
     error.set_name("SmsbatchError");
-    if let Ok(details) = err.serialize(&serde_wasm_bindgen::Serializer::json_compatible())
+    if let Ok(details) = to_js(err)
         && let Ok(details) = details.dyn_into::<js_sys::Object>()
     {
         js_sys::Object::assign(&error, &details);

@@ -1,12 +1,11 @@
 //! Templates (compile, variables, render, metadata, search) and the batch preview over rows the
 //! page supplies (phones already E.164).
 
-use serde_json::Value;
 use smsbatch::{PreviewConfig, Previewer, Sample, Segmenter, Template, TemplateRecord};
 use wasm_bindgen::prelude::*;
 
 use crate::filter::JsRows;
-use crate::{OrThrow, data_from_js, from_js, from_js_or_default, to_js};
+use crate::{OrThrow, from_js, from_js_or_default, json_from_js, rows_from_js, to_js};
 
 /// A message template compiled once: Handlebars syntax, plain text (no HTML escaping), strict
 /// about missing variables, with the SMS helpers (`default`, `upper`, `lower`, `capitalize`,
@@ -50,7 +49,7 @@ impl JsTemplate {
         &self,
         #[wasm_bindgen(unchecked_param_type = "Record<string, unknown>")] data: JsValue,
     ) -> Result<String, JsValue> {
-        let data: Value = data_from_js(data, "data")?;
+        let data = json_from_js(data, "data")?;
         self.inner.render(&data).or_throw()
     }
 
@@ -108,7 +107,7 @@ impl JsPreviewer {
         &self,
         #[wasm_bindgen(unchecked_param_type = "Record<string, unknown>[]")] rows: JsValue,
     ) -> Result<JsValue, JsValue> {
-        let rows: Vec<Value> = data_from_js(rows, "rows")?;
+        let rows = rows_from_js(rows, "rows")?;
         to_js(&self.inner.preview(&rows).or_throw()?)
     }
 
@@ -120,18 +119,15 @@ impl JsPreviewer {
         &self,
         rows: &JsRows,
         #[wasm_bindgen(unchecked_param_type = "number[] | Uint32Array | undefined")]
-        selection: JsValue,
+        selection: Option<Vec<u32>>,
     ) -> Result<JsValue, JsValue> {
         let all = rows.values();
-        if selection.is_undefined() || selection.is_null() {
+        let Some(positions) = selection else {
             return to_js(&self.inner.preview(all).or_throw()?);
-        }
-        let positions: Vec<usize> = serde_wasm_bindgen::from_value(selection).map_err(|e| {
-            crate::js_error(&crate::invalid_input(format!("invalid selection: {e}")))
-        })?;
+        };
         let mut chosen = Vec::with_capacity(positions.len());
         for p in positions {
-            chosen.push(all.get(p).ok_or_else(|| {
+            chosen.push(all.get(p as usize).ok_or_else(|| {
                 crate::js_error(&crate::invalid_input(format!(
                     "invalid selection: position {p} is past the {} rows",
                     all.len()
@@ -150,7 +146,7 @@ impl JsPreviewer {
         #[wasm_bindgen(unchecked_param_type = "Sample")] sample: JsValue,
     ) -> Result<JsValue, JsValue> {
         let sample: Sample = from_js(sample, "sample")?;
-        let rows: Vec<Value> = data_from_js(rows, "rows")?;
+        let rows = rows_from_js(rows, "rows")?;
         to_js(&self.inner.sample(&rows, sample).or_throw()?)
     }
 }

@@ -9,9 +9,10 @@
 use std::hash::{BuildHasher, RandomState};
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::{SystemTime, UNIX_EPOCH};
 
-use jiff::Timestamp;
 use serde_json::{Value, json};
+use smsbatch::Timestamp;
 use smsbatch::flags::{Context, Engine, Env, SeededRandom};
 
 use crate::io;
@@ -51,10 +52,10 @@ pub(crate) fn run(args: Args) -> ExitCode {
 
     // The command line is the edge where the clock and entropy are read; the library takes both
     // as parameters.
-    let now = args.now.unwrap_or_else(Timestamp::now);
+    let now = args.now.unwrap_or_else(clock_now);
     let seed = args
         .seed
-        .unwrap_or_else(|| RandomState::new().hash_one(std::time::SystemTime::now()));
+        .unwrap_or_else(|| RandomState::new().hash_one(SystemTime::now()));
     let mut random = SeededRandom::new(seed);
     let mut env = Env::new(now, &mut random);
 
@@ -101,4 +102,17 @@ fn request(value: Value) -> Result<(String, Context, bool), smsbatch::Error> {
         )));
     }
     Ok((name, ctx, variant))
+}
+
+/// The system clock as a [`Timestamp`] (clamped to its range, which a working clock never leaves).
+fn clock_now() -> Timestamp {
+    let micros = match SystemTime::now().duration_since(UNIX_EPOCH) {
+        Ok(after) => i64::try_from(after.as_micros()).unwrap_or(i64::MAX),
+        Err(before) => i64::try_from(before.duration().as_micros()).map_or(i64::MIN, |m| -m),
+    };
+    let clamped = micros.clamp(
+        Timestamp::MIN.as_unix_micros(),
+        Timestamp::MAX.as_unix_micros(),
+    );
+    Timestamp::from_unix_micros(clamped).unwrap_or(Timestamp::UNIX_EPOCH)
 }
