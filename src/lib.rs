@@ -110,6 +110,8 @@ mod batch;
 mod error;
 pub mod filter;
 pub mod flags;
+mod json;
+mod random;
 mod segment;
 mod sort;
 mod template;

@@ -14,8 +14,9 @@ use super::recipient::{
     ExcludedRecipient, ExclusionReason, FailedRecipient, IncludedRecipient, PhoneField,
     RecipientPreview, opted_out, phone_field,
 };
-use super::sample::{Sample, Sampler, mix};
+use super::sample::{Sample, Sampler};
 use crate::error::{Error, ErrorKind, Result};
+use crate::random::mix;
 use crate::segment::{Encoding, SegmentConfig, SegmentCount, Segmenter};
 use crate::template::{Failure, Template, failure_error};
 

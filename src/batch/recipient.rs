@@ -7,6 +7,7 @@ use crate::error::{Error, ErrorKind};
 use crate::segment::{Encoding, NonGsmChar};
 
 use super::price::Amount;
+use crate::json::kind_of;
 
 /// Why a recipient is left out of a batch. When several apply, the first in this order is
 /// reported (the order of the variants).
@@ -190,7 +191,7 @@ pub(crate) fn phone_field(row: &Map<String, Value>) -> PhoneField<'_> {
         // Spreadsheets and some exports turn numbers into JSON numbers.
         Some(Value::Number(n)) if n.is_u64() => PhoneField::Text(n.to_string().into()),
         Some(other) => {
-            PhoneField::Invalid(format!("phone must be a string, not {}", json_type(other)))
+            PhoneField::Invalid(format!("phone must be a string, not {}", kind_of(other)))
         }
     }
 }
@@ -216,17 +217,6 @@ pub(crate) fn opted_out(row: &Map<String, Value>) -> Result<bool, String> {
         Some(other) => Err(format!(
             "opted_out is {other}, which is neither true nor false"
         )),
-    }
-}
-
-fn json_type(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
     }
 }
 

@@ -7,6 +7,7 @@ use serde_json::{Map, Value};
 
 use super::schema::FieldType;
 use crate::error::{Error, ErrorKind, Result};
+use crate::json::kind_of;
 
 /// A filter node: `{"and": [..]}`, `{"or": [..]}`, `{"not": node}` or a condition.
 ///
@@ -339,17 +340,6 @@ pub(crate) fn too_large(path: &str, message: impl Into<String>) -> Error {
     })
 }
 
-fn json_kind(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    }
-}
-
 /// Walks a JSON filter, checking shape and limits while building the AST.
 struct Parser<'a> {
     limits: &'a Limits,
@@ -375,7 +365,7 @@ impl Parser<'_> {
         let Value::Object(obj) = v else {
             return Err(invalid(
                 &self.path,
-                format!("a filter node must be an object, not {}", json_kind(v)),
+                format!("a filter node must be an object, not {}", kind_of(v)),
             ));
         };
         if let Some(group) = ["and", "or", "not"]
@@ -401,10 +391,7 @@ impl Parser<'_> {
                     self.path.truncate(len);
                     return Err(invalid(
                         &self.path,
-                        format!(
-                            "`{group}` takes an array of nodes, not {}",
-                            json_kind(child)
-                        ),
+                        format!("`{group}` takes an array of nodes, not {}", kind_of(child)),
                     ));
                 };
                 let mut children = Vec::with_capacity(items.len().min(self.limits.max_nodes));
@@ -444,7 +431,7 @@ impl Parser<'_> {
             Some(other) => {
                 return Err(invalid(
                     &self.path,
-                    format!("`field` must be a string, not {}", json_kind(other)),
+                    format!("`field` must be a string, not {}", kind_of(other)),
                 ));
             }
             None => return Err(invalid(&self.path, "a condition needs a `field`")),
@@ -464,7 +451,7 @@ impl Parser<'_> {
             Some(other) => {
                 return Err(invalid(
                     &self.path,
-                    format!("`op` must be a string, not {}", json_kind(other)),
+                    format!("`op` must be a string, not {}", kind_of(other)),
                 ));
             }
             None => return Err(invalid(&self.path, "a condition needs an `op`")),
@@ -654,7 +641,7 @@ impl Document {
         let Value::Object(obj) = v else {
             return Err(invalid(
                 "",
-                format!("a filter document must be an object, not {}", json_kind(v)),
+                format!("a filter document must be an object, not {}", kind_of(v)),
             ));
         };
         if let Some(extra) = obj

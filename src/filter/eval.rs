@@ -23,9 +23,10 @@ use std::collections::HashSet;
 use serde_json::Value;
 
 use super::ast::{clip, push_token};
-use super::ir::{Bound, Ir, LikeKind, Pred, Scalar, parse_date};
+use super::ir::{Bound, Ir, LikeKind, Pred, Scalar, exact_number, parse_date};
 use super::schema::{FieldType, Schema};
 use crate::error::{Error, ErrorKind, Result};
+use crate::json::kind_of;
 use crate::time::{Date, Timestamp};
 
 /// Inclusive ranges of the code points where [`fold_case`] and PostgreSQL 15's `lower()` under
@@ -144,6 +145,12 @@ pub(crate) fn parse_cell<'a>(
             ),
         })
     };
+    let bad_number = |why: String| {
+        Error::new(ErrorKind::InvalidRow {
+            path: path(),
+            message: why,
+        })
+    };
     let Some(v) = v else { return Ok(Cell::Null) };
     Ok(match (ty, v) {
         (_, Value::Null) => Cell::Null,
@@ -151,9 +158,9 @@ pub(crate) fn parse_cell<'a>(
             Cell::Str(Cow::Borrowed(s.as_str()), fold.then(|| fold_cow(s)))
         }
         (FieldType::String, other) => return Err(bad("a string", other)),
-        (FieldType::Number, Value::Number(n)) => match n.as_f64() {
-            Some(f) => Cell::Num(f),
-            None => return Err(bad("a number", v)),
+        (FieldType::Number, Value::Number(n)) => match exact_number(n) {
+            Ok(f) => Cell::Num(f),
+            Err(why) => return Err(bad_number(why)),
         },
         (FieldType::Number, other) => return Err(bad("a number", other)),
         (FieldType::Boolean, Value::Bool(b)) => Cell::Bool(*b),
@@ -308,7 +315,7 @@ impl Evaluator {
             other => {
                 return Err(Error::new(ErrorKind::InvalidRow {
                     path: index.map(|i| format!("/{i}")).unwrap_or_default(),
-                    message: format!("a row must be a JSON object, not {}", short(other)),
+                    message: format!("a row must be a JSON object, not {}", kind_of(other)),
                 }));
             }
         };
@@ -396,17 +403,6 @@ impl Evaluator {
             }
         }
         Ok(out)
-    }
-}
-
-fn short(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
     }
 }
 
@@ -561,7 +557,7 @@ impl Table {
             let Value::Object(obj) = row else {
                 return Err(Error::new(ErrorKind::InvalidRow {
                     path: format!("/{i}"),
-                    message: format!("a row must be a JSON object, not {}", short(row)),
+                    message: format!("a row must be a JSON object, not {}", kind_of(row)),
                 }));
             };
             for ((name, ty), column) in names.iter().zip(columns.iter_mut()) {

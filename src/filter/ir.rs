@@ -51,6 +51,29 @@ impl Scalar {
     }
 }
 
+/// The largest integer every number in `[-LIMIT, LIMIT]` of which an `f64` holds exactly.
+const EXACT_INTEGERS: u64 = 1 << 53;
+
+/// `n` as the `f64` the in-memory evaluator compares, or why it cannot be one. Integers past
+/// ±2^53 are refused rather than rounded: rounded, `9007199254740993` would equal
+/// `9007199254740992` in memory and in the browser while PostgreSQL told them apart, and the three
+/// back ends must select the same rows.
+pub(crate) fn exact_number(n: &serde_json::Number) -> std::result::Result<f64, String> {
+    let beyond = match (n.as_u64(), n.as_i64()) {
+        (Some(u), _) => u > EXACT_INTEGERS,
+        (None, Some(i)) => i.unsigned_abs() > EXACT_INTEGERS,
+        (None, None) => false,
+    };
+    if beyond {
+        return Err(format!(
+            "{n} is an integer beyond ±2^53 ({EXACT_INTEGERS}), which cannot be compared exactly"
+        ));
+    }
+    n.as_f64()
+        .filter(|f| f.is_finite())
+        .ok_or_else(|| format!("{n} is not a finite number"))
+}
+
 /// A number as PostgreSQL numeric input: integral values without a fraction (so an `integer`
 /// column accepts them through PostgREST too), others in shortest round-trip decimal form,
 /// never with an exponent.
@@ -593,11 +616,9 @@ impl Lowerer<'_> {
         match ty {
             FieldType::String => self.string(value, what).map(Scalar::Str),
             FieldType::Number => match value {
-                Value::Number(n) => n
-                    .as_f64()
-                    .filter(|f| f.is_finite())
+                Value::Number(n) => exact_number(n)
                     .map(|f| Scalar::Num(f, n.clone()))
-                    .ok_or_else(|| invalid(&self.path, format!("{what} is not a finite number"))),
+                    .map_err(|why| invalid(&self.path, format!("{what} {why}"))),
                 other => Err(self.wrong_type(what, "a number", other)),
             },
             FieldType::Boolean => match value {
@@ -696,6 +717,47 @@ fn unreachable_positive(path: &str, op: Op) -> Result<Ir> {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    /// Regression: integers past 2^53 were rounded in memory and in PostgREST text but sent
+    /// exactly as SQL parameters, so the back ends selected different rows.
+    #[test]
+    fn integers_past_2_pow_53_are_refused_not_rounded() {
+        use crate::filter::{Filter, Table};
+        let schema = Schema::customers();
+        let options = FilterOptions::new();
+        for value in [
+            json!(9_007_199_254_740_993u64),
+            json!(-9_007_199_254_740_993i64),
+        ] {
+            let err = Filter::from_value(
+                &json!({"field": "id", "op": "equals", "value": value}),
+                &schema,
+                &options,
+            )
+            .unwrap_err();
+            assert_eq!(err.kind().code(), "invalidFilter");
+            assert!(err.to_string().contains("beyond ±2^53"), "{err}");
+        }
+        // 2^53 itself is exact, and so are fractions.
+        for value in [
+            json!(9_007_199_254_740_992u64),
+            json!(-9_007_199_254_740_992i64),
+            json!(0.5),
+        ] {
+            assert!(
+                Filter::from_value(
+                    &json!({"field": "id", "op": "equals", "value": value}),
+                    &schema,
+                    &options
+                )
+                .is_ok()
+            );
+        }
+        let err =
+            Table::from_rows(&schema, &[json!({"id": 9_007_199_254_740_993u64})]).unwrap_err();
+        assert_eq!(err.kind().code(), "invalidRow");
+        assert_eq!(err.kind().path(), Some("/0/id"));
+    }
 
     fn lower_json(v: Value) -> Ir {
         let options = FilterOptions::new()

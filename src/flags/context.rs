@@ -6,6 +6,7 @@ use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::{Map, Value};
 
 use crate::error::{Error, ErrorKind, Result};
+use crate::json::kind_of;
 use crate::time::Timestamp;
 
 /// The facts a flag decision may depend on, as the Unleash SDKs define them.
@@ -207,17 +208,6 @@ fn scalar(path: &str, value: Value) -> Result<Option<String>> {
             "context field {path} must be a string, a number or a boolean, not {}",
             kind_of(&other)
         ))),
-    }
-}
-
-fn kind_of(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
     }
 }
 

@@ -7,6 +7,7 @@ use super::compile::Engine;
 use super::context::Context;
 use super::rule::{Dependency, VariantDef};
 use super::state::Payload;
+use crate::random::SplitMix64;
 use crate::time::Timestamp;
 
 /// A source of uniformly distributed random numbers, for `gradualRolloutRandom`, `random`
@@ -47,25 +48,19 @@ impl<F: FnMut() -> u32> RandomSource for F {
 ///
 /// Fine for rollouts and splits; not for secrets.
 #[derive(Clone, Debug)]
-pub struct SeededRandom {
-    state: u64,
-}
+pub struct SeededRandom(SplitMix64);
 
 impl SeededRandom {
     /// A generator starting from `seed`.
     pub const fn new(seed: u64) -> Self {
-        Self { state: seed }
+        Self(SplitMix64::new(seed))
     }
 }
 
 impl RandomSource for SeededRandom {
     fn next_u32(&mut self) -> u32 {
-        self.state = self.state.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.state;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
         // The high half: SplitMix64's best bits.
-        ((z ^ (z >> 31)) >> 32) as u32
+        (self.0.next_u64() >> 32) as u32
     }
 }
 
