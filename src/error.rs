@@ -36,7 +36,9 @@ impl Error {
     }
 
     /// Attaches the lower-level error that caused this one (reported through `source()`).
-    #[allow(dead_code)] // used by the feature-gated stores and the CLI helpers
+    // Kept for the stores and the send queue of the next issues, which wrap driver and HTTP
+    // errors; a unit test below exercises it meanwhile.
+    #[allow(dead_code)]
     pub(crate) fn with_source(
         mut self,
         source: impl std::error::Error + Send + Sync + 'static,

@@ -389,25 +389,16 @@ proptest! {
 
 #[cfg(feature = "cli")]
 mod cli {
-    use std::process::{Command, Output};
-
     use serde_json::{Value, json};
 
-    use crate::support::data_path;
+    use crate::support::{CliRun, cli, data_path};
 
-    fn smsbatch(args: &[&str]) -> Output {
-        Command::new(env!("CARGO_BIN_EXE_smsbatch"))
-            .args(args)
-            .output()
-            .expect("the smsbatch binary runs")
+    fn smsbatch(args: &[&str]) -> CliRun {
+        cli(args, "")
     }
 
-    fn lines(out: &Output) -> Vec<Value> {
-        String::from_utf8(out.stdout.clone())
-            .unwrap()
-            .lines()
-            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{l:?}: {e}")))
-            .collect()
+    fn lines(out: &CliRun) -> Vec<Value> {
+        out.lines()
     }
 
     fn path(rel: &str) -> String {
@@ -418,7 +409,7 @@ mod cli {
         let mut args = vec!["preview"];
         args.extend_from_slice(extra);
         let out = smsbatch(&args);
-        (lines(&out), out.status.code().unwrap_or(-1))
+        (lines(&out), out.code)
     }
 
     #[test]

@@ -139,23 +139,23 @@ impl<H: MissingFlag> Flags<H> {
         &self.hook
     }
 
-    /// [`Engine::is_enabled`] on the current engine; an unknown flag is reported to the hook.
-    pub fn is_enabled(&self, name: &str, ctx: &Context, env: &mut Env<'_>) -> bool {
+    /// The current engine, with `name` reported to the hook when it has no such flag.
+    fn engine_for(&self, name: &str) -> arc_swap::Guard<Arc<Engine>> {
         let engine = self.current.load();
         if !engine.contains(name) {
             self.hook.flag_missing(name);
-            return false;
         }
-        engine.is_enabled(name, ctx, env)
+        engine
+    }
+
+    /// [`Engine::is_enabled`] on the current engine; an unknown flag is reported to the hook.
+    pub fn is_enabled(&self, name: &str, ctx: &Context, env: &mut Env<'_>) -> bool {
+        self.engine_for(name).is_enabled(name, ctx, env)
     }
 
     /// [`Engine::variant`] on the current engine; an unknown flag is reported to the hook.
     pub fn variant(&self, name: &str, ctx: &Context, env: &mut Env<'_>) -> Variant {
-        let engine = self.current.load();
-        if !engine.contains(name) {
-            self.hook.flag_missing(name);
-        }
-        engine.variant(name, ctx, env)
+        self.engine_for(name).variant(name, ctx, env)
     }
 
     /// [`Engine::evaluate`] on the current engine; an unknown flag is reported to the hook.
@@ -166,11 +166,7 @@ impl<H: MissingFlag> Flags<H> {
         ctx: &Context,
         env: &mut Env<'_>,
     ) -> Details<bool> {
-        let engine = self.current.load();
-        if !engine.contains(name) {
-            self.hook.flag_missing(name);
-        }
-        engine.evaluate(name, default, ctx, env)
+        self.engine_for(name).evaluate(name, default, ctx, env)
     }
 
     /// [`Engine::evaluate_variant`] on the current engine; an unknown flag is reported to the hook.
@@ -181,11 +177,8 @@ impl<H: MissingFlag> Flags<H> {
         ctx: &Context,
         env: &mut Env<'_>,
     ) -> Details<Variant> {
-        let engine = self.current.load();
-        if !engine.contains(name) {
-            self.hook.flag_missing(name);
-        }
-        engine.evaluate_variant(name, default, ctx, env)
+        self.engine_for(name)
+            .evaluate_variant(name, default, ctx, env)
     }
 }
 

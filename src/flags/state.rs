@@ -266,6 +266,29 @@ pub enum Operator {
 }
 
 impl Operator {
+    /// Every operator of the Unleash client specification (all but [`Operator::Unknown`]).
+    pub const KNOWN: [Operator; 19] = [
+        Self::In,
+        Self::NotIn,
+        Self::StrStartsWith,
+        Self::StrEndsWith,
+        Self::StrContains,
+        Self::NumEq,
+        Self::NumGt,
+        Self::NumGte,
+        Self::NumLt,
+        Self::NumLte,
+        Self::DateAfter,
+        Self::DateBefore,
+        Self::SemverEq,
+        Self::SemverGt,
+        Self::SemverGte,
+        Self::SemverLt,
+        Self::SemverLte,
+        Self::Regex,
+        Self::InCidr,
+    ];
+
     /// Unleash's name for the operator.
     pub fn as_str(&self) -> &str {
         match self {
@@ -594,31 +617,20 @@ mod tests {
 
     #[test]
     fn every_operator_name_round_trips() {
-        for name in [
-            "IN",
-            "NOT_IN",
-            "STR_STARTS_WITH",
-            "STR_ENDS_WITH",
-            "STR_CONTAINS",
-            "NUM_EQ",
-            "NUM_GT",
-            "NUM_GTE",
-            "NUM_LT",
-            "NUM_LTE",
-            "DATE_AFTER",
-            "DATE_BEFORE",
-            "SEMVER_EQ",
-            "SEMVER_GT",
-            "SEMVER_GTE",
-            "SEMVER_LT",
-            "SEMVER_LTE",
-            "REGEX",
-            "IN_CIDR",
-        ] {
-            let op = Operator::from_name(name);
-            assert!(!matches!(op, Operator::Unknown(_)), "{name}");
-            assert_eq!(op.as_str(), name);
+        for op in Operator::KNOWN {
+            let name = op.as_str();
+            assert_eq!(Operator::from_name(name), op, "{name}");
         }
+        // The names are distinct and upper snake case, as Unleash writes them.
+        let names: std::collections::BTreeSet<&str> =
+            Operator::KNOWN.iter().map(Operator::as_str).collect();
+        assert_eq!(names.len(), Operator::KNOWN.len());
+        assert!(
+            names
+                .iter()
+                .all(|n| n.bytes().all(|b| b.is_ascii_uppercase() || b == b'_'))
+        );
+        assert!(matches!(Operator::from_name("in"), Operator::Unknown(_)));
     }
 
     #[test]

@@ -111,8 +111,11 @@ impl FromStr for NationalLanguage {
 ///     .build();
 /// assert_eq!(segmenter.count("Şişli").segments, 1);
 /// ```
+// The fields are public to read; `non_exhaustive` keeps struct literals out of other crates, so a
+// new option (set through the builder) is not a breaking change.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", default, deny_unknown_fields)]
+#[non_exhaustive]
 pub struct SegmentConfig {
     /// Where UCS-2 text may be cut between parts.
     pub split: SplitPolicy,

@@ -1,32 +1,14 @@
 //! The `smsbatch filter` subcommand's JSON-lines contract.
 #![cfg(feature = "cli")]
 
-use std::io::Write;
-use std::process::{Command, Stdio};
-
 use serde_json::{Value, json};
 
 fn run(args: &[&str], input: &str) -> (Vec<Value>, i32) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_smsbatch"))
-        .arg("filter")
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("spawn smsbatch");
-    // A fatal error exits before reading stdin; a closed pipe is then expected.
-    let _ = child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(input.as_bytes());
-    let out = child.wait_with_output().expect("wait");
-    let lines = String::from_utf8(out.stdout)
-        .expect("utf-8")
-        .lines()
-        .map(|l| serde_json::from_str(l).expect("JSON line"))
+    let args: Vec<&str> = std::iter::once("filter")
+        .chain(args.iter().copied())
         .collect();
-    (lines, out.status.code().unwrap_or(-1))
+    let out = crate::support::cli(&args, input);
+    (out.lines(), out.code)
 }
 
 #[test]

@@ -1,57 +1,21 @@
 //! `smsbatch flags --state FILE`: the JSON-lines contract, checked against every specification file.
 #![cfg(feature = "cli")]
 
-use std::io::Write;
-use std::path::PathBuf;
-use std::process::{Command, Output, Stdio};
-
 use serde_json::{Value, json};
 
 use crate::support;
 
-/// A file in the system's temporary directory, removed when dropped.
-struct TempFile(PathBuf);
-
-impl TempFile {
-    fn new(tag: &str, contents: &str) -> Self {
-        let path =
-            std::env::temp_dir().join(format!("smsbatch-flags-{}-{tag}.json", std::process::id()));
-        std::fs::write(&path, contents).unwrap();
-        Self(path)
-    }
+fn smsbatch(args: &[&str], stdin: &str) -> support::CliRun {
+    support::cli(args, stdin)
 }
 
-impl Drop for TempFile {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.0);
-    }
+fn lines(out: &support::CliRun) -> Vec<Value> {
+    out.lines()
 }
 
-fn smsbatch(args: &[&str], stdin: &str) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_smsbatch"))
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut pipe = child.stdin.take().unwrap();
-    let input = stdin.to_owned();
-    // Write from another thread so a large output cannot deadlock against a full stdin pipe.
-    let writer = std::thread::spawn(move || {
-        let _ = pipe.write_all(input.as_bytes());
-    });
-    let output = child.wait_with_output().unwrap();
-    writer.join().unwrap();
-    output
-}
-
-fn lines(out: &Output) -> Vec<Value> {
-    String::from_utf8(out.stdout.clone())
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{l}: {e}")))
-        .collect()
+/// A state file for one test.
+fn state_file(tag: &str, contents: &str) -> support::TempFile {
+    support::TempFile::new(&format!("flags-{tag}"), "json", contents)
 }
 
 /// Every test of every specification file, through the command line: the output is exactly
@@ -69,7 +33,7 @@ fn answers_every_spec_test() {
     for path in files {
         let doc: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
         let tag = path.file_stem().unwrap().to_string_lossy().into_owned();
-        let state = TempFile::new(&tag, &doc["state"].to_string());
+        let state = state_file(&tag, &doc["state"].to_string());
         let mut input = String::new();
         let mut want = Vec::new();
         for t in doc["tests"].as_array().into_iter().flatten() {
@@ -88,7 +52,7 @@ fn answers_every_spec_test() {
             &["flags", "--state", state.0.to_str().unwrap(), "--seed", "1"],
             &input,
         );
-        assert!(out.status.success(), "{tag}: {out:?}");
+        assert!(out.code == 0, "{tag}: {out:?}");
         assert_eq!(lines(&out), want, "{tag}");
         total += want.len();
     }
@@ -97,7 +61,7 @@ fn answers_every_spec_test() {
 
 #[test]
 fn a_bad_line_gives_an_error_line_in_its_place() {
-    let state = TempFile::new(
+    let state = state_file(
         "bad-lines",
         r#"{"features": [{"name": "on", "enabled": true}]}"#,
     );
@@ -116,7 +80,7 @@ fn a_bad_line_gives_an_error_line_in_its_place() {
     ]
     .join("\n");
     let out = smsbatch(&["flags", "--state", state.0.to_str().unwrap()], &input);
-    assert!(out.status.success(), "{out:?}");
+    assert!(out.code == 0, "{out:?}");
     let got = lines(&out);
     let kinds: Vec<&str> = got
         .iter()
@@ -178,7 +142,7 @@ fn a_bad_line_gives_an_error_line_in_its_place() {
 
 #[test]
 fn date_constraints_use_now_when_the_context_has_no_time() {
-    let state = TempFile::new(
+    let state = state_file(
         "now",
         r#"{"features": [{"name": "launch", "enabled": true, "strategies": [{"name": "default",
             "constraints": [{"contextName": "currentTime", "operator": "DATE_AFTER",
@@ -200,7 +164,7 @@ fn date_constraints_use_now_when_the_context_has_no_time() {
 
 #[test]
 fn warnings_go_to_stderr_and_a_bad_state_is_fatal() {
-    let state = TempFile::new(
+    let state = state_file(
         "warn",
         r#"{"features": [{"name": "x", "enabled": true, "strategies": [{"name": "custom"}]}]}"#,
     );
@@ -208,18 +172,18 @@ fn warnings_go_to_stderr_and_a_bad_state_is_fatal() {
         &["flags", "--state", state.0.to_str().unwrap()],
         "{\"toggleName\": \"x\"}\n",
     );
-    assert!(out.status.success());
+    assert!(out.code == 0);
     assert_eq!(lines(&out), [json!({"enabled": false})]);
-    let stderr = String::from_utf8(out.stderr).unwrap();
+    let stderr = &out.stderr;
     assert!(stderr.contains("unknown strategy \"custom\""), "{stderr}");
 
-    let broken = TempFile::new("broken", r#"{"features": {}}"#);
+    let broken = state_file("broken", r#"{"features": {}}"#);
     let out = smsbatch(&["flags", "--state", broken.0.to_str().unwrap()], "");
-    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(out.code, 2);
     assert_eq!(lines(&out)[0]["error"]["kind"], "invalidFlagState");
 
     let out = smsbatch(&["flags", "--state", "/nonexistent/state.json"], "");
-    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(out.code, 2);
     let err = &lines(&out)[0]["error"];
     assert_eq!(err["kind"], "invalidInput");
     assert!(

@@ -6,7 +6,8 @@ use proptest::prelude::*;
 use serde_json::json;
 use smsbatch::Timestamp;
 use smsbatch::flags::{
-    Context, Engine, Env, ErrorCode, RandomSource, Reason, SeededRandom, State, rollout_bucket,
+    Context, Engine, Env, ErrorCode, Operator, RandomSource, Reason, SeededRandom, State,
+    rollout_bucket,
 };
 
 fn rollout_engine(group: &str, percents: impl IntoIterator<Item = u32>) -> Engine {
@@ -113,28 +114,12 @@ proptest! {
 /// Pieces of rules, valid and not, for the robustness property.
 fn operator() -> impl Strategy<Value = String> {
     prop_oneof![
-        prop::sample::select(vec![
-            "IN",
-            "NOT_IN",
-            "STR_STARTS_WITH",
-            "STR_ENDS_WITH",
-            "STR_CONTAINS",
-            "NUM_EQ",
-            "NUM_GT",
-            "NUM_GTE",
-            "NUM_LT",
-            "NUM_LTE",
-            "DATE_AFTER",
-            "DATE_BEFORE",
-            "SEMVER_EQ",
-            "SEMVER_GT",
-            "SEMVER_GTE",
-            "SEMVER_LT",
-            "SEMVER_LTE",
-            "REGEX",
-            "IN_CIDR",
-        ])
-        .prop_map(String::from),
+        prop::sample::select(
+            Operator::KNOWN
+                .iter()
+                .map(|op| op.as_str().to_owned())
+                .collect::<Vec<_>>()
+        ),
         "[A-Z_]{0,12}",
     ]
 }

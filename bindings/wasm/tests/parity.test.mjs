@@ -229,3 +229,24 @@ test("rendered previews equal the native library's for generated templates and 4
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test("a seeded sample picks the same recipients in the package as on the server", () => {
+  const r = rng(5);
+  const rows = Array.from({ length: 700 }, (_, i) => randomCustomer(r, i));
+  const dir = mkdtempSync(join(tmpdir(), "smsbatch-sample-"));
+  try {
+    const customers = join(dir, "customers.json");
+    writeFileSync(customers, JSON.stringify(rows));
+    const body = "Hi {{default first_name \"you\"}}";
+    const previewer = new smsbatch.Previewer(new smsbatch.Template(body));
+    for (const [size, seed] of [[20, 7], [1, 0], [50, 123456789], [700, 3]]) {
+      const native = runCli(["preview", "--body", body, "--customers", customers, "--sample", String(size), "--seed", String(seed)], "");
+      const nativeIds = native.slice(0, -1).map((line) => line.id ?? line.error);
+      const ours = previewer.sample(rows, { seeded: { size, seed } }).recipients.map((p) => p.id);
+      assert.deepEqual(ours, nativeIds, `size ${size} seed ${seed}`);
+      assert.equal(ours.length, size);
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

@@ -37,22 +37,15 @@ struct CompiledLine<'a> {
     sql: SqlWhere,
 }
 
-fn read(path: &PathBuf, what: &str) -> Result<String, smsbatch::Error> {
-    std::fs::read_to_string(path).map_err(|e| {
-        io::invalid_input(format!(
-            "cannot read the {what} file {}: {e}",
-            path.display()
-        ))
-    })
-}
-
 pub(crate) fn run(args: Args) -> ExitCode {
     let schema = match &args.schema {
         None => Schema::customers(),
-        Some(path) => match read(path, "schema").and_then(|text| Schema::from_json(&text)) {
-            Ok(schema) => schema,
-            Err(e) => return io::fatal(&e),
-        },
+        Some(path) => {
+            match io::read_text(path, "schema file").and_then(|text| Schema::from_json(&text)) {
+                Ok(schema) => schema,
+                Err(e) => return io::fatal(&e),
+            }
+        }
     };
     let mut options = FilterOptions::new();
     if let Some(now) = &args.now {
@@ -64,7 +57,7 @@ pub(crate) fn run(args: Args) -> ExitCode {
     let rows: Option<(Vec<Value>, Table)> = match &args.eval {
         None => None,
         Some(path) => {
-            let parsed = read(path, "rows").and_then(|text| {
+            let parsed = io::read_text(path, "rows file").and_then(|text| {
                 let rows: Vec<Value> = serde_json::from_str(&text).map_err(|e| {
                     io::invalid_input(format!(
                         "the rows file {} is not a JSON array: {e}",

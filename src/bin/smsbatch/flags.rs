@@ -33,14 +33,9 @@ pub(crate) struct Args {
 }
 
 pub(crate) fn run(args: Args) -> ExitCode {
-    let text = match std::fs::read_to_string(&args.state) {
+    let text = match io::read_text(&args.state, "state file") {
         Ok(text) => text,
-        Err(e) => {
-            return io::fatal(&io::invalid_input(format!(
-                "cannot read the state file {}: {e}",
-                args.state.display()
-            )));
-        }
+        Err(e) => return io::fatal(&e),
     };
     let engine = match Engine::from_json(&text) {
         Ok(engine) => engine,

@@ -1,6 +1,8 @@
 //! JSON-lines plumbing shared by every subcommand.
 
+use std::fs::File;
 use std::io::{self, BufRead, BufWriter, Write};
+use std::path::Path;
 use std::process::ExitCode;
 
 use serde::Serialize;
@@ -26,6 +28,18 @@ pub(crate) fn json_lines(
 #[derive(Serialize)]
 pub(crate) struct ErrorLine<'a> {
     pub(crate) error: &'a smsbatch::Error,
+}
+
+/// Opens the `what` file (named in the error: "the customers file ...").
+pub(crate) fn open(path: &Path, what: &str) -> Result<File, smsbatch::Error> {
+    File::open(path)
+        .map_err(|e| invalid_input(format!("cannot open the {what} {}: {e}", path.display())))
+}
+
+/// Reads the whole `what` file as UTF-8 text.
+pub(crate) fn read_text(path: &Path, what: &str) -> Result<String, smsbatch::Error> {
+    std::fs::read_to_string(path)
+        .map_err(|e| invalid_input(format!("cannot read the {what} {}: {e}", path.display())))
 }
 
 /// An `invalidInput` error with the given message.

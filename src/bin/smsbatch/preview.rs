@@ -1,7 +1,6 @@
 //! `smsbatch preview`: every customer's message, segments and cost, then the batch summary.
 
-use std::fs::File;
-use std::io::{self, BufRead, BufReader, Read, Write};
+use std::io::{self, BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -12,7 +11,7 @@ use smsbatch::{
     PreviewSummary, PriceTable, RecipientPreview, Sample, Sampler, Template,
 };
 
-use crate::io::{ErrorLine, Output, fatal, finish, invalid_input, json_lines};
+use crate::io::{ErrorLine, Output, fatal, finish, invalid_input, json_lines, open, read_text};
 
 /// Preview a template for every customer: the message, its encoding, segments and cost, or why
 /// the customer is excluded; then the batch summary.
@@ -251,19 +250,6 @@ fn emit(
             error: &Error::from(r.error.clone()),
         }),
     }
-}
-
-fn open(path: &Path, what: &str) -> Result<File, Error> {
-    File::open(path)
-        .map_err(|e| invalid_input(format!("cannot open the {what} {}: {e}", path.display())))
-}
-
-fn read_text(path: &Path, what: &str) -> Result<String, Error> {
-    let mut text = String::new();
-    open(path, what)?
-        .read_to_string(&mut text)
-        .map_err(|e| invalid_input(format!("cannot read the {what} {}: {e}", path.display())))?;
-    Ok(text)
 }
 
 type Rows = Box<dyn Iterator<Item = Result<Value, Error>>>;

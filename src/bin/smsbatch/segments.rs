@@ -6,7 +6,6 @@
 
 use std::borrow::Cow;
 use std::fmt;
-use std::fs;
 use std::io::{self, BufReader};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -17,7 +16,7 @@ use serde::de::{DeserializeSeed, Deserializer, SeqAccess, Visitor};
 use serde_json::Value;
 use smsbatch::{Encoding, NationalLanguage, SegmentConfig, Segmenter, SplitPolicy};
 
-use crate::io::{Output, fatal, finish, invalid_input, json_lines};
+use crate::io::{Output, fatal, finish, invalid_input, json_lines, read_text};
 
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {
@@ -159,14 +158,9 @@ fn from_stdin(segmenter: &Segmenter, summary_only: bool) -> ExitCode {
 }
 
 fn from_file(segmenter: &Segmenter, path: &PathBuf, summary_only: bool) -> ExitCode {
-    let content = match fs::read_to_string(path) {
+    let content = match read_text(path, "messages file") {
         Ok(c) => c,
-        Err(e) => {
-            return fatal(&invalid_input(format!(
-                "cannot read {}: {e}",
-                path.display()
-            )));
-        }
+        Err(e) => return fatal(&e),
     };
     let mut out = Output::stdout();
     let mut summary = Summary::default();
