@@ -7,7 +7,7 @@
 use std::borrow::Cow;
 use std::fmt;
 use std::io::{self, BufReader};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::ValueEnum;
@@ -157,7 +157,7 @@ fn from_stdin(segmenter: &Segmenter, summary_only: bool) -> ExitCode {
     finish(result)
 }
 
-fn from_file(segmenter: &Segmenter, path: &PathBuf, summary_only: bool) -> ExitCode {
+fn from_file(segmenter: &Segmenter, path: &Path, summary_only: bool) -> ExitCode {
     let content = match read_text(path, "messages file") {
         Ok(c) => c,
         Err(e) => return fatal(&e),
