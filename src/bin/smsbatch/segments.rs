@@ -149,12 +149,7 @@ fn from_stdin(segmenter: &Segmenter, summary_only: bool) -> ExitCode {
             return finish(Err(e));
         }
     }
-    let result = if summary_only {
-        out.line(&summary).and_then(|()| out.flush())
-    } else {
-        out.flush()
-    };
-    finish(result)
+    end(out, summary_only.then_some(&summary))
 }
 
 fn from_file(segmenter: &Segmenter, path: &Path, summary_only: bool) -> ExitCode {
@@ -188,12 +183,16 @@ fn from_file(segmenter: &Segmenter, path: &Path, summary_only: bool) -> ExitCode
     if let Some(e) = write_error {
         return finish(Err(e));
     }
-    let result = if summary_only {
-        out.line(&summary).and_then(|()| out.flush())
-    } else {
-        out.flush()
+    end(out, summary_only.then_some(&summary))
+}
+
+/// Writes the totals when they are what was asked for, and flushes.
+fn end(mut out: Output, summary: Option<&Summary>) -> ExitCode {
+    let written = match summary {
+        Some(summary) => out.line(summary),
+        None => Ok(()),
     };
-    finish(result)
+    finish(written.and_then(|()| out.flush()))
 }
 
 /// Deserialises a JSON array of strings, handing each to the callback.
