@@ -23,9 +23,70 @@ pub(crate) fn parse_f64(s: &str) -> Option<f64> {
     } else if rest.eq_ignore_ascii_case(b"nan") {
         f64::NAN
     } else {
-        decimal(rest)?
+        match short_decimal(rest) {
+            Some(value) => value,
+            None => decimal(rest)?,
+        }
     };
     Some(if negative { -magnitude } else { magnitude })
+}
+
+/// Clinger's fast path without allocating, for the plain decimals flags hold (`"5"`, `"2.5"`,
+/// `"100"`): digits with at most one dot, at most 15 significant digits and a power of ten within
+/// 10^±22. `None` hands anything else, valid or not, to [`decimal`], which gives the same value
+/// for these inputs (it sits on the hot path of every `NUM_*` constraint, so no `Vec` here).
+fn short_decimal(b: &[u8]) -> Option<f64> {
+    // Long text is for the exact path (and this bound keeps the counters below from overflowing).
+    if b.len() > 64 {
+        return None;
+    }
+    let mut mantissa: u64 = 0;
+    // Significant digits folded into `mantissa`, and zeros after them not folded in yet (trailing
+    // zeros only scale the value, so they must not count against the 15 digits).
+    let mut significant = 0u32;
+    let mut zeros = 0u32;
+    let mut exp10: i32 = 0;
+    let mut seen_dot = false;
+    let mut any_digit = false;
+    for &c in b {
+        match c {
+            b'0'..=b'9' => {
+                any_digit = true;
+                if seen_dot {
+                    exp10 -= 1;
+                }
+                if c == b'0' {
+                    zeros += u32::from(significant > 0);
+                } else {
+                    significant += zeros + 1;
+                    if significant > 15 {
+                        return None;
+                    }
+                    mantissa = mantissa * 10u64.pow(zeros + 1) + u64::from(c - b'0');
+                    zeros = 0;
+                }
+            }
+            b'.' if !seen_dot => seen_dot = true,
+            _ => return None,
+        }
+    }
+    if !any_digit {
+        return None;
+    }
+    if mantissa == 0 {
+        return Some(0.0);
+    }
+    let exp10 = exp10 + zeros as i32;
+    if !(-22..=22).contains(&exp10) {
+        return None;
+    }
+    // Both operands are exact, so the one operation rounds correctly.
+    let power = POWERS_OF_TEN[exp10.unsigned_abs() as usize];
+    Some(if exp10 < 0 {
+        mantissa as f64 / power
+    } else {
+        mantissa as f64 * power
+    })
 }
 
 /// `digits[.digits][(e|E)[+|-]digits]` with at least one mantissa digit.
@@ -404,6 +465,45 @@ mod tests {
         ] {
             same(s);
         }
+    }
+
+    /// The allocation-free path's edges: 15 and 16 significant digits, trailing and inner zeros
+    /// (which count only when a digit follows them), and powers of ten at and past 10^±22.
+    #[test]
+    fn short_path_edges_agree_with_the_exact_path() {
+        let cases = [
+            "123456789012345",
+            "1234567890123456",
+            "12345678901234.5",
+            "1.23456789012345",
+            "0.000000000000000000000123456789012345",
+            "100000000000000000000000",
+            "10000000000000000000000",
+            "1000000000000000000000.0",
+            "0.0000000000000000000001",
+            "0.00000000000000000000001",
+            "100000000000000000000001",
+            "120.00",
+            "1000000000000001",
+            "100000000000001",
+            "000",
+            "0.0",
+            ".0",
+            "0.",
+            "007",
+        ];
+        for s in cases {
+            same(s);
+            if let Some(fast) = short_decimal(s.as_bytes()) {
+                let exact = decimal(s.as_bytes()).expect("the exact path parses it too");
+                assert_eq!(fast.to_bits(), exact.to_bits(), "{s:?}");
+            }
+        }
+        assert_eq!(short_decimal(b"1234567890123456"), None);
+        assert_eq!(short_decimal(b"100000000000000000000000"), None);
+        assert_eq!(short_decimal(b"1e5"), None);
+        assert_eq!(short_decimal(b"12.5"), Some(12.5));
+        assert_eq!(short_decimal(b"10000000000000000000000"), Some(1e22));
     }
 
     /// Exact halfway points between adjacent doubles (and a hair either side), written out in
