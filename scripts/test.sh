@@ -58,6 +58,9 @@ step "WebAssembly package: build (web + nodejs targets, wasm-opt)"
 step "WebAssembly package: node tests (the spec files through the package)"
 (cd bindings/wasm && node --test tests/)
 
+step "WebAssembly glue: clippy for wasm32 (the browser tests compile only there)"
+cargo clippy --quiet -p smsbatch-wasm --target wasm32-unknown-unknown --all-targets -- -D warnings
+
 step "WebAssembly glue: wasm-bindgen-test in headless Chromium"
 (cd bindings/wasm && CHROMEDRIVER=/usr/bin/chromedriver \
   cargo test -p smsbatch-wasm --target wasm32-unknown-unknown)
