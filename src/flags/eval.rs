@@ -268,10 +268,7 @@ impl Engine {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn is_enabled(&self, name: &str, ctx: &Context, env: &mut Env<'_>) -> bool {
-        match self.index_of(name) {
-            Some(i) => self.outcome(i, ctx, env).enabled,
-            None => false,
-        }
+        self.is_enabled_at(self.index_of(name), ctx, env)
     }
 
     /// The variant of the flag `name` for `ctx`: the matching strategy's variants if it has any,
@@ -293,10 +290,7 @@ impl Engine {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn variant(&self, name: &str, ctx: &Context, env: &mut Env<'_>) -> Variant {
-        match self.index_of(name) {
-            Some(i) => self.resolve_variant(i, ctx, env).0,
-            None => Variant::disabled(false),
-        }
+        self.variant_at(self.index_of(name), ctx, env)
     }
 
     /// [`Engine::is_enabled`] with the reason; an unknown flag gives `default`, reason
@@ -321,11 +315,7 @@ impl Engine {
         ctx: &Context,
         env: &mut Env<'_>,
     ) -> Details<bool> {
-        let Some(i) = self.index_of(name) else {
-            return not_found(name, default);
-        };
-        let out = self.outcome(i, ctx, env);
-        self.details(out.enabled, None, out.reason, out.problem)
+        self.evaluate_at(self.index_of(name), name, default, ctx, env)
     }
 
     /// [`Engine::variant`] with the reason; an unknown flag gives `default`, reason
@@ -337,7 +327,58 @@ impl Engine {
         ctx: &Context,
         env: &mut Env<'_>,
     ) -> Details<Variant> {
-        let Some(i) = self.index_of(name) else {
+        self.evaluate_variant_at(self.index_of(name), name, default, ctx, env)
+    }
+
+    // The evaluations by the flag's index (from `index_of`, `None` for an unknown flag), so a
+    // caller that already looked the name up (`Flags`, which reports unknown flags) does not look
+    // it up twice.
+
+    pub(crate) fn is_enabled_at(
+        &self,
+        index: Option<usize>,
+        ctx: &Context,
+        env: &mut Env<'_>,
+    ) -> bool {
+        index.is_some_and(|i| self.outcome(i, ctx, env).enabled)
+    }
+
+    pub(crate) fn variant_at(
+        &self,
+        index: Option<usize>,
+        ctx: &Context,
+        env: &mut Env<'_>,
+    ) -> Variant {
+        match index {
+            Some(i) => self.resolve_variant(i, ctx, env).0,
+            None => Variant::disabled(false),
+        }
+    }
+
+    pub(crate) fn evaluate_at(
+        &self,
+        index: Option<usize>,
+        name: &str,
+        default: bool,
+        ctx: &Context,
+        env: &mut Env<'_>,
+    ) -> Details<bool> {
+        let Some(i) = index else {
+            return not_found(name, default);
+        };
+        let out = self.outcome(i, ctx, env);
+        self.details(out.enabled, None, out.reason, out.problem)
+    }
+
+    pub(crate) fn evaluate_variant_at(
+        &self,
+        index: Option<usize>,
+        name: &str,
+        default: Variant,
+        ctx: &Context,
+        env: &mut Env<'_>,
+    ) -> Details<Variant> {
+        let Some(i) = index else {
             return not_found(name, default);
         };
         let (variant, reason, problem) = self.resolve_variant(i, ctx, env);

@@ -139,23 +139,27 @@ impl<H: MissingFlag> Flags<H> {
         &self.hook
     }
 
-    /// The current engine, with `name` reported to the hook when it has no such flag.
-    fn engine_for(&self, name: &str) -> arc_swap::Guard<Arc<Engine>> {
+    /// The current engine and the flag's index in it, with `name` reported to the hook when it
+    /// has no such flag.
+    fn lookup(&self, name: &str) -> (arc_swap::Guard<Arc<Engine>>, Option<usize>) {
         let engine = self.current.load();
-        if !engine.contains(name) {
+        let index = engine.index_of(name);
+        if index.is_none() {
             self.hook.flag_missing(name);
         }
-        engine
+        (engine, index)
     }
 
     /// [`Engine::is_enabled`] on the current engine; an unknown flag is reported to the hook.
     pub fn is_enabled(&self, name: &str, ctx: &Context, env: &mut Env<'_>) -> bool {
-        self.engine_for(name).is_enabled(name, ctx, env)
+        let (engine, index) = self.lookup(name);
+        engine.is_enabled_at(index, ctx, env)
     }
 
     /// [`Engine::variant`] on the current engine; an unknown flag is reported to the hook.
     pub fn variant(&self, name: &str, ctx: &Context, env: &mut Env<'_>) -> Variant {
-        self.engine_for(name).variant(name, ctx, env)
+        let (engine, index) = self.lookup(name);
+        engine.variant_at(index, ctx, env)
     }
 
     /// [`Engine::evaluate`] on the current engine; an unknown flag is reported to the hook.
@@ -166,7 +170,8 @@ impl<H: MissingFlag> Flags<H> {
         ctx: &Context,
         env: &mut Env<'_>,
     ) -> Details<bool> {
-        self.engine_for(name).evaluate(name, default, ctx, env)
+        let (engine, index) = self.lookup(name);
+        engine.evaluate_at(index, name, default, ctx, env)
     }
 
     /// [`Engine::evaluate_variant`] on the current engine; an unknown flag is reported to the hook.
@@ -177,8 +182,8 @@ impl<H: MissingFlag> Flags<H> {
         ctx: &Context,
         env: &mut Env<'_>,
     ) -> Details<Variant> {
-        self.engine_for(name)
-            .evaluate_variant(name, default, ctx, env)
+        let (engine, index) = self.lookup(name);
+        engine.evaluate_variant_at(index, name, default, ctx, env)
     }
 }
 

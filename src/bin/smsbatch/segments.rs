@@ -17,6 +17,7 @@ use serde_json::Value;
 use smsbatch::{Encoding, NationalLanguage, SegmentConfig, Segmenter, SplitPolicy};
 
 use crate::io::{Output, fatal, finish, invalid_input, json_lines, read_text};
+use crate::json::kind_of;
 
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {
@@ -108,25 +109,14 @@ fn text_of(value: &Value) -> Result<&str, smsbatch::Error> {
             Some(Value::String(s)) => Ok(s),
             Some(other) => Err(invalid_input(format!(
                 "\"text\" must be a string, found {}",
-                json_type(other)
+                kind_of(other)
             ))),
             None => Err(invalid_input("the object has no \"text\" field")),
         },
         other => Err(invalid_input(format!(
             "expected a JSON string or {{\"text\": ...}}, found {}",
-            json_type(other)
+            kind_of(other)
         ))),
-    }
-}
-
-fn json_type(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
     }
 }
 
