@@ -35,6 +35,8 @@
 //! - **Rollout** ([`flags`]): feature flags with the Unleash client specification's semantics,
 //!   loaded from an Unleash client-API state, compiled once and evaluated with OpenFeature-style
 //!   details; a user lands in the same rollout bucket and variant as in any Unleash SDK.
+//! - **Send queue** ([`queue`]): the states of batches and messages and the moves between them,
+//!   and the categories of send failures.
 //! - **Time** ([`Timestamp`], [`Date`]): the instants and dates the filters, flags and templates
 //!   use, in UTC with microseconds like PostgreSQL's `timestamptz`, written as RFC 3339.
 //!
@@ -111,6 +113,7 @@ mod error;
 pub mod filter;
 pub mod flags;
 mod json;
+pub mod queue;
 mod random;
 mod segment;
 mod sort;
