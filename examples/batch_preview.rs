@@ -47,7 +47,7 @@ fn main() -> Result<(), Box<dyn Error>> {
         "PostgREST: /rest/v1/customers?{}",
         filter.postgrest().query_string()
     );
-    let sql = filter.sql();
+    let sql = filter.sql_where();
     println!(
         "SQL:       SELECT * FROM customers WHERE {}",
         sql.where_clause()

@@ -36,9 +36,8 @@ impl Error {
     }
 
     /// Attaches the lower-level error that caused this one (reported through `source()`).
-    // Kept for the stores and the send queue of the next issues, which wrap driver and HTTP
-    // errors; a unit test below exercises it meanwhile.
-    #[allow(dead_code)]
+    // Used by the PostgreSQL store; other builds only exercise it in the unit test below.
+    #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
     pub(crate) fn with_source(
         mut self,
         source: impl std::error::Error + Send + Sync + 'static,
@@ -83,6 +82,32 @@ impl Error {
                 | ErrorKind::InvalidFlagContext { .. }
                 | ErrorKind::InvalidFlagRow { .. }
         )
+    }
+
+    /// True for the kinds that say a store could not be reached or did not answer in time:
+    /// [`ErrorKind::ConnectionLost`] and [`ErrorKind::Timeout`]. An operation that failed this way
+    /// may or may not have been applied.
+    pub fn is_transient(&self) -> bool {
+        matches!(
+            self.kind(),
+            ErrorKind::ConnectionLost { .. } | ErrorKind::Timeout { .. }
+        )
+    }
+
+    /// True for [`ErrorKind::LeaseLost`]: a fenced update found the message no longer in the
+    /// claim or state it was fenced on, and changed nothing.
+    pub fn is_lease_lost(&self) -> bool {
+        matches!(self.kind(), ErrorKind::LeaseLost { .. })
+    }
+
+    /// True for [`ErrorKind::NotFound`].
+    pub fn is_not_found(&self) -> bool {
+        matches!(self.kind(), ErrorKind::NotFound { .. })
+    }
+
+    /// True for [`ErrorKind::PermissionDenied`].
+    pub fn is_permission_denied(&self) -> bool {
+        matches!(self.kind(), ErrorKind::PermissionDenied { .. })
     }
 
     /// True for [`ErrorKind::TooManySegments`].
@@ -205,7 +230,8 @@ pub enum ErrorKind {
         /// What is wrong with it.
         message: String,
     },
-    /// A row given to the in-memory evaluator holds a value of the wrong type for its field.
+    /// A row holds a value of the wrong type for its field: a row given to the in-memory
+    /// evaluator, or a customer to store (a missing or unusable `id` included).
     #[error("invalid row value at {}: {message}", pointer(path))]
     InvalidRow {
         /// JSON Pointer of the value (`/<row index>/<field>`, or `/<field>` for a single row).
@@ -295,6 +321,99 @@ pub enum ErrorKind {
         /// What is wrong with it.
         message: String,
     },
+    /// The connection to a store was lost or could not be made; the operation may or may not
+    /// have been applied.
+    #[error("the connection to the store was lost: {message}")]
+    ConnectionLost {
+        /// What the driver reported.
+        message: String,
+    },
+    /// A store did not answer within the configured time; the operation may or may not have
+    /// been applied.
+    #[error("the store did not answer in time: {message}")]
+    Timeout {
+        /// Which operation, and the limit.
+        message: String,
+    },
+    /// A write would have duplicated a unique key (an id, an idempotency key, a provider id).
+    #[error("duplicate key ({constraint}): {message}")]
+    UniqueViolation {
+        /// The constraint or index that refused it.
+        constraint: String,
+        /// What the store reported.
+        message: String,
+    },
+    /// A write broke a check constraint of the schema (a status outside the state machine, a
+    /// negative count...).
+    #[error("check constraint {constraint} violated: {message}")]
+    CheckViolation {
+        /// The constraint that refused it.
+        constraint: String,
+        /// What the store reported.
+        message: String,
+    },
+    /// The acting user may not do this: row-level security refused the row, or the role has no
+    /// privilege on the table (the anonymous role has none).
+    #[error("permission denied: {message}")]
+    PermissionDenied {
+        /// What was refused.
+        message: String,
+    },
+    /// A fenced message update changed nothing: the message is no longer held under that claim
+    /// token (its lease expired and it was rescued or claimed again) or no longer in the status
+    /// the update expected.
+    #[error("message {id}: the update lost its lease or fence and changed nothing")]
+    LeaseLost {
+        /// The message id.
+        id: i64,
+    },
+    /// A row read from a store does not hold what the schema says (an unknown status, a bad
+    /// JSON document).
+    #[error("malformed row in {table}: {message}")]
+    MalformedRow {
+        /// The table it came from.
+        table: String,
+        /// What is wrong with it.
+        message: String,
+    },
+    /// No such record, or the acting user cannot see it.
+    #[error("{what} {id} not found")]
+    NotFound {
+        /// What kind of record (`batch`, `template`, `saved filter`...).
+        what: String,
+        /// Its id as text.
+        id: String,
+    },
+    /// A batch cannot move from its current state to the requested one.
+    #[error("a {from} batch cannot become {to}")]
+    InvalidTransition {
+        /// The batch's current state.
+        from: String,
+        /// The requested state.
+        to: String,
+    },
+    /// Any other error reported by the database, with its SQLSTATE.
+    #[error("database error {code}: {message}")]
+    Database {
+        /// The five-character SQLSTATE (empty when the driver gave none).
+        code: String,
+        /// What the database reported.
+        message: String,
+    },
+    /// A migration cannot be applied, or an applied one was changed since.
+    #[error("migration {version}: {message}")]
+    Migration {
+        /// The migration's version (`0001_init`).
+        version: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// The operation needs something this build or this store does not have.
+    #[error("unsupported: {message}")]
+    Unsupported {
+        /// What is missing, and what to do instead.
+        message: String,
+    },
 }
 
 /// Shows a JSON Pointer in a message; the empty pointer (the whole document) reads as "the root".
@@ -339,6 +458,18 @@ impl ErrorKind {
             Self::InvalidFlagState { .. } => "invalidFlagState",
             Self::InvalidFlagContext { .. } => "invalidFlagContext",
             Self::InvalidFlagRow { .. } => "invalidFlagRow",
+            Self::ConnectionLost { .. } => "connectionLost",
+            Self::Timeout { .. } => "timeout",
+            Self::UniqueViolation { .. } => "uniqueViolation",
+            Self::CheckViolation { .. } => "checkViolation",
+            Self::PermissionDenied { .. } => "permissionDenied",
+            Self::LeaseLost { .. } => "leaseLost",
+            Self::MalformedRow { .. } => "malformedRow",
+            Self::NotFound { .. } => "notFound",
+            Self::InvalidTransition { .. } => "invalidTransition",
+            Self::Database { .. } => "database",
+            Self::Migration { .. } => "migration",
+            Self::Unsupported { .. } => "unsupported",
         }
     }
 
@@ -365,7 +496,19 @@ impl ErrorKind {
             | Self::TemplateRender { .. }
             | Self::InvalidPhone { .. }
             | Self::InvalidRegion { .. }
-            | Self::InvalidPrice { .. } => None,
+            | Self::InvalidPrice { .. }
+            | Self::ConnectionLost { .. }
+            | Self::Timeout { .. }
+            | Self::UniqueViolation { .. }
+            | Self::CheckViolation { .. }
+            | Self::PermissionDenied { .. }
+            | Self::LeaseLost { .. }
+            | Self::MalformedRow { .. }
+            | Self::NotFound { .. }
+            | Self::InvalidTransition { .. }
+            | Self::Database { .. }
+            | Self::Migration { .. }
+            | Self::Unsupported { .. } => None,
         }
     }
 }
@@ -385,7 +528,35 @@ impl serde::Serialize for Error {
             | ErrorKind::InvalidInput { .. }
             | ErrorKind::InvalidFlagState { .. }
             | ErrorKind::InvalidFlagContext { .. }
-            | ErrorKind::InvalidPrice { .. } => {}
+            | ErrorKind::InvalidPrice { .. }
+            | ErrorKind::ConnectionLost { .. }
+            | ErrorKind::Timeout { .. }
+            | ErrorKind::PermissionDenied { .. }
+            | ErrorKind::Unsupported { .. } => {}
+            ErrorKind::UniqueViolation { constraint, .. }
+            | ErrorKind::CheckViolation { constraint, .. } => {
+                map.serialize_entry("constraint", constraint)?;
+            }
+            ErrorKind::LeaseLost { id } => {
+                map.serialize_entry("id", id)?;
+            }
+            ErrorKind::MalformedRow { table, .. } => {
+                map.serialize_entry("table", table)?;
+            }
+            ErrorKind::NotFound { what, id } => {
+                map.serialize_entry("what", what)?;
+                map.serialize_entry("id", id)?;
+            }
+            ErrorKind::InvalidTransition { from, to } => {
+                map.serialize_entry("from", from)?;
+                map.serialize_entry("to", to)?;
+            }
+            ErrorKind::Database { code, .. } => {
+                map.serialize_entry("code", code)?;
+            }
+            ErrorKind::Migration { version, .. } => {
+                map.serialize_entry("version", version)?;
+            }
             ErrorKind::InvalidFlagRow { name, .. } => {
                 map.serialize_entry("name", name)?;
             }

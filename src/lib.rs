@@ -117,14 +117,15 @@ pub mod queue;
 mod random;
 mod segment;
 mod sort;
+pub mod store;
 mod template;
 mod time;
 
 pub use crate::batch::{
     Amount, ByEncoding, EncodingPrices, EncodingTotals, ExcludedRecipient, ExclusionCounts,
     ExclusionReason, FailedRecipient, IncludedRecipient, MissingVariable, PhoneNormalizer, Preview,
-    PreviewConfig, PreviewRun, PreviewStream, PreviewSummary, Previewer, PriceTable, RecipientList,
-    RecipientPreview, Sample, Sampler,
+    PreviewConfig, PreviewRun, PreviewStream, PreviewSummary, Previewer, PriceTable, Purpose,
+    RecipientList, RecipientPreview, Sample, Sampler,
 };
 pub use crate::error::{Error, ErrorKind, Result};
 pub use crate::segment::{

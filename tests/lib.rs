@@ -1,8 +1,10 @@
 //! The one integration-test binary: each module tests one area against the files in `tests/data/`.
 
+mod db;
 mod filter;
 mod flags;
 mod preview;
 mod segment;
+mod store;
 mod support;
 mod template;

@@ -3,6 +3,7 @@
 mod phone;
 mod preview;
 mod price;
+mod purpose;
 mod recipient;
 mod sample;
 
@@ -12,6 +13,7 @@ pub use self::preview::{
     PreviewRun, PreviewStream, PreviewSummary, Previewer, RecipientList,
 };
 pub use self::price::{Amount, EncodingPrices, PriceTable};
+pub use self::purpose::Purpose;
 pub use self::recipient::{
     ExcludedRecipient, ExclusionReason, FailedRecipient, IncludedRecipient, RecipientPreview,
 };

@@ -71,7 +71,7 @@ proptest! {
         match Filter::from_value(&v, &Schema::customers(), &options) {
             Ok(f) => {
                 let _ = f.postgrest().query_string();
-                let _ = f.sql();
+                let _ = f.sql_where();
             }
             Err(e) => {
                 let path = e.kind().path().expect("filter errors carry a path");

@@ -156,7 +156,7 @@ impl JsFilter {
     /// The parameterised SQL: `{where, params}` with `$1..$n` placeholders.
     #[wasm_bindgen(unchecked_return_type = "SqlWhere")]
     pub fn sql(&self) -> Result<JsValue, JsValue> {
-        to_js(&self.inner.sql())
+        to_js(&self.inner.sql_where())
     }
 }
 

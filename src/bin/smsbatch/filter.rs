@@ -113,7 +113,7 @@ pub(crate) fn run(args: Args) -> ExitCode {
                     out.line(&CompiledLine {
                         postgrest: params.pairs(),
                         query: params.query_string(),
-                        sql: filter.sql(),
+                        sql: filter.sql_where(),
                     })?;
                 }
             }
