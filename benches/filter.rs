@@ -39,7 +39,7 @@ fn filter_json() -> Value {
 
 fn options() -> FilterOptions {
     FilterOptions::new()
-        .now_rfc3339("2025-01-01T00:00:00Z")
+        .with_now_rfc3339("2025-01-01T00:00:00Z")
         .expect("valid now")
 }
 

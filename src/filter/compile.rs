@@ -17,7 +17,7 @@ use crate::error::Result;
 /// use serde_json::json;
 /// use smsbatch::filter::{Filter, FilterOptions, Schema};
 ///
-/// let options = FilterOptions::new().now_rfc3339("2024-06-15T10:00:00Z")?;
+/// let options = FilterOptions::new().with_now_rfc3339("2024-06-15T10:00:00Z")?;
 /// let filter = Filter::from_value(
 ///     &json!({"and": [
 ///         {"field": "date_create", "op": "withinLastDays", "value": 30},
@@ -64,7 +64,7 @@ impl Filter {
     /// Parses JSON that is either a node or a document (`{"version": 1, "where": node}`),
     /// validates it and compiles it.
     pub fn from_value(value: &Value, schema: &Schema, options: &FilterOptions) -> Result<Filter> {
-        let (node, base) = node_or_document(value, options.get_limits())?;
+        let (node, base) = node_or_document(value, options.limits())?;
         Self::compile_at(&node, schema, options, base)
     }
 

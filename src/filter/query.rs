@@ -294,7 +294,7 @@ fn search_ir(search: &str, schema: &Schema, options: &FilterOptions) -> Result<I
     // The same length limit as filter values.
     super::ast::check_value_size(
         &Value::String(search.to_owned()),
-        options.get_limits(),
+        options.limits(),
         "/search",
     )?;
     if search.contains('\0') {

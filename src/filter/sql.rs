@@ -536,7 +536,7 @@ mod tests {
 
     fn sql(v: serde_json::Value) -> (String, Vec<String>) {
         let options = FilterOptions::new()
-            .now_rfc3339("2024-03-10T12:00:00Z")
+            .with_now_rfc3339("2024-03-10T12:00:00Z")
             .unwrap();
         let w = Filter::from_value(&v, &Schema::customers(), &options)
             .unwrap()

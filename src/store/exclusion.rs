@@ -87,6 +87,7 @@ pub(crate) fn reason_sql(reason: ExclusionReason) -> &'static str {
         ExclusionReason::InvalidPhone => "invalid_phone",
         ExclusionReason::DuplicatePhone => "duplicate_phone",
         ExclusionReason::OptedOut => "opted_out",
+        ExclusionReason::NoConsent => "no_consent",
         ExclusionReason::MissingVariable => "missing_variable",
         ExclusionReason::EmptyBody => "empty_body",
         ExclusionReason::TooManySegments => "too_many_segments",

@@ -238,6 +238,10 @@ fn rows() -> Vec<Value> {
                 "opted_in".into(),
                 maybe(&mut rng, 25, |r| json!(r.chance(50))),
             );
+            row.insert(
+                "opted_out".into(),
+                maybe(&mut rng, 25, |r| json!(r.chance(10))),
+            );
             Value::Object(row)
         })
         .collect()
@@ -418,7 +422,7 @@ fn sql_and_memory_agree_on_random_filters() {
     let rows = rows();
     let table = Table::from_rows(&schema, &rows).expect("valid rows");
     let pools = pools(&rows);
-    let options = FilterOptions::new().now_rfc3339(NOW).expect("now");
+    let options = FilterOptions::new().with_now_rfc3339(NOW).expect("now");
     let Some(mut db) = TestDb::create("diff") else {
         return;
     };
@@ -581,7 +585,7 @@ fn sql_and_memory_agree_on_random_queries() {
     let schema = Schema::customers();
     let rows = rows();
     let pools = pools(&rows);
-    let options = FilterOptions::new().now_rfc3339(NOW).expect("now");
+    let options = FilterOptions::new().with_now_rfc3339(NOW).expect("now");
     let Some(mut db) = TestDb::create("query") else {
         return;
     };

@@ -13,7 +13,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use serde_json::{Value, json};
 use smsbatch::filter::{
-    Condition, Document, Filter, FilterOptions, FilterTemplate, Limits, Node, Op, Query,
+    AudiencePreset, Condition, Document, Filter, FilterOptions, Limits, Node, Op, Query,
     SavedFilter, Schema, SortKey, Visibility, import_saved,
 };
 use smsbatch::flags::State;
@@ -127,7 +127,7 @@ fn query(json: Value) -> Query {
 }
 
 fn options() -> FilterOptions {
-    FilterOptions::new().now(at(0))
+    FilterOptions::new().with_now(at(0))
 }
 
 fn ids(rows: &[Customer]) -> Vec<i64> {
@@ -754,7 +754,7 @@ fn saved(id: &str, name: &str, owner: u128, visibility: Visibility) -> SavedFilt
         id,
         name,
         uid(owner),
-        FilterTemplate::NoPhone.document().unwrap(),
+        AudiencePreset::NoPhone.document().unwrap(),
         at(0),
     );
     f.visibility = visibility;
@@ -1085,7 +1085,7 @@ pub async fn messages_claim_and_fenced_transitions(h: &dyn Harness) {
     );
     assert_eq!(
         s.messages
-            .insert(Uuid::from_u128(77), &[first.clone()], at(0))
+            .insert(Uuid::from_u128(77), std::slice::from_ref(&first), at(0))
             .await
             .unwrap_err()
             .kind()
@@ -2416,8 +2416,8 @@ pub async fn hostile_values_round_trip_and_match_literally(h: &dyn Harness) {
     }
     let flat: Vec<Value> = rows.iter().map(Customer::to_flat).collect();
     let long = FilterOptions::new()
-        .now(at(0))
-        .limits(Limits::new().max_value_len(20_000));
+        .with_now(at(0))
+        .with_limits(Limits::new().with_max_value_len(20_000));
     // Each value matches literally: equals finds exactly its rows, the others what the in-memory
     // evaluator finds over the same rows (no wildcard, no injection).
     for (n, v) in strings.iter().enumerate() {

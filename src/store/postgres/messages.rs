@@ -63,7 +63,16 @@ fn batch_from_row(row: &Row) -> Result<Batch> {
         pause_reason: reason
             .map(|r| decode(t, PauseReason::from_sql(&r)))
             .transpose()?,
-        purpose: decode(t, Purpose::from_code(&purpose))?,
+        purpose: match purpose.as_str() {
+            "marketing" => Purpose::Marketing,
+            "transactional" => Purpose::Transactional,
+            other => {
+                return Err(Error::new(ErrorKind::MalformedRow {
+                    table: t.into(),
+                    message: format!("unknown purpose {other:?}"),
+                }));
+            }
+        },
         template_id: get(row, t, "template_id")?,
         template_body: get(row, t, "template_body")?,
         sender: get(row, t, "sender")?,
@@ -114,7 +123,7 @@ impl BatchStore for PgView {
         .arg(b.owner)
         .arg(b.team_id.clone())
         .arg(b.state.code())
-        .arg(b.purpose.code())
+        .arg(b.purpose.as_str())
         .arg(b.template_id.clone())
         .arg(b.template_body.clone())
         .arg(b.sender.clone())
