@@ -38,11 +38,16 @@
 //!   details; a user lands in the same rollout bucket and variant as in any Unleash SDK.
 //! - **Send queue** ([`queue`]): the states of batches and messages and the moves between them,
 //!   and the categories of send failures.
+//! - **Stores** ([`store`]): one async repository trait per table (customers, templates, saved
+//!   filters, batches, messages, exclusions, batch logs, flags, suppressions), the in-memory store,
+//!   and with `postgres` the PostgreSQL store and its migrations: the Supabase schema, row-level
+//!   security, and the queue's claim, fence and rescue functions.
 //! - **Time** ([`Timestamp`], [`Date`]): the instants and dates the filters, flags and templates
 //!   use, in UTC with microseconds like PostgreSQL's `timestamptz`, written as RFC 3339.
 //!
 //! The core does no I/O, reads no clock and no global random source, and compiles to
-//! `wasm32-unknown-unknown`; the browser package in `bindings/wasm` is the same code.
+//! `wasm32-unknown-unknown` (the in-memory store included); the browser package in
+//! `bindings/wasm` is the same code.
 //!
 //! # Examples
 //!
@@ -96,9 +101,11 @@
 //!   (crate `phonenumber`); without it the preview accepts only numbers already in E.164 (the
 //!   WebAssembly package leaves the metadata out).
 //! - `cli`: the `smsbatch` command line (`src/bin/smsbatch`), a thin layer whose JSON lines are a
-//!   stable contract.
+//!   stable contract; it turns on `postgres`.
 //! - `tokio`: the async send-queue runner.
-//! - `postgres`: the direct PostgreSQL store.
+//! - `postgres`: the PostgreSQL store ([`store::postgres`]): tokio-postgres with a deadpool
+//!   pool, the versioned migrations (the Supabase schema) and the queue functions; brings in
+//!   tokio.
 //! - `supabase`: the Supabase/PostgREST store.
 //! - `twilio`: the Twilio provider adapter.
 //! - `testing`: deterministic fakes for your own tests.

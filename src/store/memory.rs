@@ -21,7 +21,7 @@ use super::flag::{FlagChanges, FlagRow, FlagStore, SegmentRow, check_flag_rows};
 use super::log::{BatchLog, BatchLogStore, NewBatchLog, check_logs};
 use super::message::{
     Claim, Fence, Message, MessageQuery, MessageStore, NewMessage, Rescued, StatusCounts,
-    Transition, check_change, check_new_messages, lease_lost, lease_millis,
+    Transition, check_change, check_changes, check_new_messages, lease_lost, lease_millis,
 };
 use super::saved::{SavedFilterStore, check_saved, shared_users};
 use super::suppression::{Suppression, SuppressionStore, check_phones};
@@ -1008,6 +1008,57 @@ impl MemoryView {
     }
 }
 
+/// Whether a fenced change may apply to `m`.
+fn holds(m: &Message, fence: Fence, change: &Transition) -> bool {
+    let held = match fence {
+        Fence::Claim(token) => {
+            m.status == MessageStatus::Processing && m.claim_token == Some(token)
+        }
+        Fence::Status(status) => m.status == status,
+    };
+    held && m.status.can_become(change.status)
+}
+
+/// `m` after `change` (the fence already checked).
+fn moved(mut m: Message, change: &Transition, now: Timestamp) -> Message {
+    m.status = change.status;
+    m.claim_token = None;
+    m.lease_expires_at = None;
+    if let Some(run_at) = change.run_at {
+        m.run_at = run_at;
+    }
+    if let Some(p) = &change.provider_id {
+        m.provider_id = Some(p.clone());
+    }
+    if let Some(p) = &change.provider_status {
+        m.provider_status = Some(p.clone());
+    }
+    if let Some(s) = change.provider_segments {
+        m.provider_segments = Some(s);
+    }
+    if let Some(c) = change.error.category {
+        m.error_category = Some(c);
+    }
+    if let Some(c) = &change.error.code {
+        m.error_code = Some(c.clone());
+    }
+    if let Some(msg) = &change.error.message {
+        m.error_message = Some(msg.clone());
+    }
+    if let Some((price, currency)) = &change.price {
+        m.price = Some(*price);
+        m.price_currency = Some(currency.clone());
+    }
+    if change.status.was_accepted() && m.accepted_at.is_none() {
+        m.accepted_at = Some(now);
+    }
+    if change.status == MessageStatus::Delivered && m.delivered_at.is_none() {
+        m.delivered_at = Some(now);
+    }
+    m.updated_at = now;
+    m
+}
+
 fn plus(now: Timestamp, lease: Duration) -> Timestamp {
     let micros = lease_millis(lease).saturating_mul(1000);
     Timestamp::from_unix_micros(now.as_unix_micros().saturating_add(micros))
@@ -1172,51 +1223,70 @@ impl MessageStore for MemoryView {
         let who = self.who("sms_batch_messages")?;
         check_change(change)?;
         let mut data = self.data();
-        let mut m = Self::fenced(&who, &data, id, |m| {
-            let held = match fence {
-                Fence::Claim(token) => {
-                    m.status == MessageStatus::Processing && m.claim_token == Some(token)
+        let m = Self::fenced(&who, &data, id, |m| holds(m, fence, change))?;
+        data.replace(moved(m, change, now))
+    }
+
+    async fn transition_many(
+        &self,
+        changes: &[(i64, Fence, Transition)],
+        now: Timestamp,
+    ) -> Result<Vec<Result<Message>>> {
+        let who = self.who("sms_batch_messages")?;
+        check_changes(changes)?;
+        let mut data = self.data();
+        let outcomes: Vec<Result<Message>> = changes
+            .iter()
+            .map(|(id, fence, change)| {
+                Self::fenced(&who, &data, *id, |m| holds(m, *fence, change))
+                    .map(|m| moved(m, change, now))
+            })
+            .collect();
+        // All or nothing: a provider id may belong to one message only.
+        let mut claimed: HashMap<&str, i64> = HashMap::new();
+        for m in outcomes.iter().flatten() {
+            if let Some(p) = m.provider_id.as_deref() {
+                let taken = data.provider_ids.get(p).is_some_and(|&other| other != m.id)
+                    || claimed.insert(p, m.id).is_some_and(|other| other != m.id);
+                if taken {
+                    return Err(unique(
+                        "sms_batch_messages_provider_idx",
+                        format!("the provider id {p:?} belongs to another message"),
+                    ));
                 }
-                Fence::Status(status) => m.status == status,
-            };
-            held && m.status.can_become(change.status)
-        })?;
-        m.status = change.status;
-        m.claim_token = None;
-        m.lease_expires_at = None;
-        if let Some(run_at) = change.run_at {
-            m.run_at = run_at;
+            }
         }
-        if let Some(p) = &change.provider_id {
-            m.provider_id = Some(p.clone());
-        }
-        if let Some(p) = &change.provider_status {
-            m.provider_status = Some(p.clone());
-        }
-        if let Some(s) = change.provider_segments {
-            m.provider_segments = Some(s);
-        }
-        if let Some(c) = change.error.category {
-            m.error_category = Some(c);
-        }
-        if let Some(c) = &change.error.code {
-            m.error_code = Some(c.clone());
-        }
-        if let Some(msg) = &change.error.message {
-            m.error_message = Some(msg.clone());
-        }
-        if let Some((price, currency)) = &change.price {
-            m.price = Some(*price);
-            m.price_currency = Some(currency.clone());
-        }
-        if change.status.was_accepted() && m.accepted_at.is_none() {
-            m.accepted_at = Some(now);
-        }
-        if change.status == MessageStatus::Delivered && m.delivered_at.is_none() {
-            m.delivered_at = Some(now);
-        }
-        m.updated_at = now;
-        data.replace(m)
+        outcomes
+            .into_iter()
+            .map(|o| match o {
+                Ok(m) => data.replace(m).map(Ok),
+                Err(e) => Ok(Err(e)),
+            })
+            .collect()
+    }
+
+    async fn mark_send_started_many(
+        &self,
+        ids: &[i64],
+        token: Uuid,
+        now: Timestamp,
+    ) -> Result<Vec<Result<Message>>> {
+        let who = self.who("sms_batch_messages")?;
+        let mut data = self.data();
+        ids.iter()
+            .map(|&id| {
+                match Self::fenced(&who, &data, id, |m| {
+                    m.status == MessageStatus::Processing && m.claim_token == Some(token)
+                }) {
+                    Ok(mut m) => {
+                        m.send_started_at = Some(now);
+                        m.updated_at = now;
+                        data.replace(m).map(Ok)
+                    }
+                    Err(e) => Ok(Err(e)),
+                }
+            })
+            .collect()
     }
 
     async fn rescue(&self, now: Timestamp, limit: u32) -> Result<Rescued> {

@@ -433,6 +433,16 @@ pub trait MessageStore: Send + Sync {
     /// Records that the provider is about to be called (before the call, always).
     async fn mark_send_started(&self, id: i64, token: Uuid, now: Timestamp) -> Result<Message>;
 
+    /// [`MessageStore::mark_send_started`] for many messages of one claim, in one round trip:
+    /// one result per id, in order ([`ErrorKind::LeaseLost`] or [`ErrorKind::NotFound`] for those
+    /// not held). The outer error means nothing was recorded.
+    async fn mark_send_started_many(
+        &self,
+        ids: &[i64],
+        token: Uuid,
+        now: Timestamp,
+    ) -> Result<Vec<Result<Message>>>;
+
     /// Extends the claim's lease to `now + lease`.
     async fn extend_lease(
         &self,
@@ -454,6 +464,16 @@ pub trait MessageStore: Send + Sync {
         change: &Transition,
         now: Timestamp,
     ) -> Result<Message>;
+
+    /// Many fenced moves in one round trip (one transaction): each applies on its own fence, and
+    /// its result (the message, or [`ErrorKind::LeaseLost`] / [`ErrorKind::NotFound`]) comes back
+    /// in order. Ids must be distinct. An outer error (a refused change, a duplicate provider id,
+    /// a lost connection) means none was applied.
+    async fn transition_many(
+        &self,
+        changes: &[(i64, Fence, Transition)],
+        now: Timestamp,
+    ) -> Result<Vec<Result<Message>>>;
 
     /// Ends up to `limit` expired leases: a claim whose send never started goes back to
     /// pending, one whose send started to in doubt (to be reconciled, never blindly resent).
@@ -576,6 +596,26 @@ pub(crate) fn check_change(change: &Transition) -> Result<()> {
         check_text(currency, "/priceCurrency")?;
     }
     Ok(())
+}
+
+/// Checks a batch of transitions: each change valid, each id once.
+pub(crate) fn check_changes(changes: &[(i64, Fence, Transition)]) -> Result<()> {
+    let mut seen = std::collections::HashSet::new();
+    for (id, _, change) in changes {
+        check_change(change)?;
+        if !seen.insert(*id) {
+            return Err(invalid(format!("message {id} is listed twice")));
+        }
+    }
+    Ok(())
+}
+
+/// The error for a message the actor cannot see.
+pub(crate) fn message_not_found(id: i64) -> Error {
+    Error::new(ErrorKind::NotFound {
+        what: "message".into(),
+        id: id.to_string(),
+    })
 }
 
 /// The error of a fenced update that changed nothing.

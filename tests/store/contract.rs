@@ -85,6 +85,7 @@ macro_rules! contract_tests {
             batches_lifecycle,
             messages_claim_and_fenced_transitions,
             messages_rescue_release_and_leases,
+            messages_batched_transitions,
             messages_list_count_scan_and_cancel,
             exclusions_and_logs,
             flags_import_load_and_auto_create,
@@ -1423,6 +1424,126 @@ pub async fn messages_rescue_release_and_leases(h: &dyn Harness) {
     assert_eq!((more.pending, more.in_doubt), (1, 0));
     let counts = s.messages.count_by_status(batch).await.unwrap();
     assert_eq!((counts.pending, counts.sent, counts.total()), (3, 2, 5));
+}
+
+pub async fn messages_batched_transitions(h: &dyn Harness) {
+    let Some(f) = fresh(h).await else { return };
+    let s = f.service();
+    let batch = sending_batch(&s, 6).await;
+    let token = Uuid::from_u128(7);
+    let claimed = s
+        .messages
+        .claim(&Claim::new(4, token, Duration::from_secs(30), at(10)))
+        .await
+        .unwrap();
+    let ids: Vec<i64> = claimed.iter().map(|m| m.id).collect();
+    let unclaimed = s
+        .messages
+        .list(&MessageQuery::new(batch, 10).statuses([MessageStatus::Pending]))
+        .await
+        .unwrap()[0]
+        .id;
+    // Send starts: the claimed ones, not the unclaimed one, not an unknown id.
+    let started = s
+        .messages
+        .mark_send_started_many(&[ids[0], unclaimed, ids[1], 999_999], token, at(11))
+        .await
+        .unwrap();
+    assert_eq!(started[0].as_ref().unwrap().send_started_at, Some(at(11)));
+    assert!(started[1].as_ref().unwrap_err().is_lease_lost());
+    assert!(started[2].is_ok());
+    assert!(started[3].as_ref().unwrap_err().is_not_found());
+    // Moves, each on its own fence.
+    let stale = Uuid::from_u128(8);
+    let results = s
+        .messages
+        .transition_many(
+            &[
+                (ids[0], Fence::Claim(token), Transition::sent("B0")),
+                (ids[1], Fence::Claim(stale), Transition::sent("B1")),
+                (
+                    ids[2],
+                    Fence::Claim(token),
+                    Transition::retry(at(60)).category(ErrorCategory::Transient),
+                ),
+                (
+                    unclaimed,
+                    Fence::Status(MessageStatus::Pending),
+                    Transition::to(MessageStatus::Cancelled),
+                ),
+                (
+                    ids[3],
+                    Fence::Status(MessageStatus::Pending),
+                    Transition::sent("B3"),
+                ),
+            ],
+            at(12),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        results[0].as_ref().unwrap().provider_id.as_deref(),
+        Some("B0")
+    );
+    assert!(
+        results[1].as_ref().unwrap_err().is_lease_lost(),
+        "a stale token moves nothing"
+    );
+    assert_eq!(results[2].as_ref().unwrap().run_at, at(60));
+    assert_eq!(
+        results[3].as_ref().unwrap().status,
+        MessageStatus::Cancelled
+    );
+    assert!(results[4].as_ref().unwrap_err().is_lease_lost());
+    assert_eq!(
+        s.messages.get(ids[1]).await.unwrap().unwrap().status,
+        MessageStatus::Processing
+    );
+    // All or nothing: a duplicate provider id, or an id twice, applies none.
+    let err = s
+        .messages
+        .transition_many(
+            &[
+                (ids[1], Fence::Claim(token), Transition::sent("B1")),
+                (ids[3], Fence::Claim(token), Transition::sent("B0")),
+            ],
+            at(13),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind().code(), "uniqueViolation");
+    assert_eq!(
+        s.messages.get(ids[1]).await.unwrap().unwrap().status,
+        MessageStatus::Processing
+    );
+    let twice = s
+        .messages
+        .transition_many(
+            &[
+                (ids[1], Fence::Claim(token), Transition::sent("B1")),
+                (ids[1], Fence::Claim(token), Transition::sent("B9")),
+            ],
+            at(13),
+        )
+        .await;
+    assert!(twice.is_err());
+    assert!(
+        s.messages
+            .transition_many(&[], at(14))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let counts = s.messages.count_by_status(batch).await.unwrap();
+    assert_eq!(
+        (
+            counts.sent,
+            counts.processing,
+            counts.pending,
+            counts.cancelled
+        ),
+        (1, 2, 2, 1)
+    );
 }
 
 pub async fn messages_list_count_scan_and_cancel(h: &dyn Harness) {

@@ -179,3 +179,186 @@ async fn sorts_and_keyset_pages_agree_on_an_icu_database() {
         assert!(total > 350, "{total}");
     }
 }
+
+/// A connection the server dropped is never handed out: the pool checks each one first.
+#[tokio::test]
+async fn dropped_connections_are_replaced() {
+    let Some(db) = TempDb::create("dropped", Locale::CUtf8) else {
+        return;
+    };
+    let pg = PgConfig::new(db.url.clone())
+        .pool_size(2)
+        .connect()
+        .await
+        .unwrap();
+    pg.migrate().await.unwrap();
+    let store = pg.store(Actor::Service).unwrap();
+    store.customers.upsert(&[Customer::new(1)]).await.unwrap();
+    let admin = raw_client(&db).await;
+    for round in 0..3 {
+        let killed: i64 = admin
+            .query_one(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity \
+                 WHERE datname = current_database() AND application_name = 'smsbatch'",
+                &[],
+            )
+            .await
+            .unwrap()
+            .get(0);
+        assert!(killed >= 1, "round {round}: a pooled connection was open");
+        assert_eq!(store.customers.get(1).await.unwrap().map(|c| c.id), Some(1));
+    }
+}
+
+/// An operation past its time limit is cancelled on the server and reported as a timeout; the
+/// store keeps working.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_operations_time_out_and_are_cancelled() {
+    let Some((pg, db)) = migrated("timeout", Locale::CUtf8, Schema::customers()).await else {
+        return;
+    };
+    let admin = raw_client(&db).await;
+    admin
+        .batch_execute(
+            "INSERT INTO customers (id, first_name, last_name, city, email)
+             SELECT g, md5(g::text), md5((g * 7)::text), md5((g * 3)::text), md5((g * 5)::text)
+             FROM generate_series(1, 200000) AS g",
+        )
+        .await
+        .unwrap();
+    let impatient = PgConfig::new(db.url.clone())
+        .timeout(std::time::Duration::from_millis(5))
+        .retries(0)
+        .connect()
+        .await
+        .unwrap()
+        .store(Actor::Service)
+        .unwrap();
+    let slow: Query = serde_json::from_value(json!({
+        "search": "zz yy xx", "count": true,
+        "sort": [{"field": "last_name"}, {"field": "email", "direction": "desc"}], "limit": 5
+    }))
+    .unwrap();
+    let err = impatient
+        .customers
+        .query(&slow, &FilterOptions::new(), None)
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind().code(), "timeout", "{err}");
+    assert!(err.is_transient());
+    // The server stops the statement (the cancel request), and the store still answers.
+    let mut stopped = false;
+    for _ in 0..50 {
+        let active: i64 = admin
+            .query_one(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() \
+                 AND application_name = 'smsbatch' AND state = 'active'",
+                &[],
+            )
+            .await
+            .unwrap()
+            .get(0);
+        if active == 0 {
+            stopped = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(stopped, "the timed-out statement was cancelled");
+    let service = pg.store(Actor::Service).unwrap();
+    assert_eq!(
+        service.customers.get(7).await.unwrap().map(|c| c.id),
+        Some(7)
+    );
+}
+
+/// A row that does not hold what the schema says is reported as malformed, naming the table.
+#[tokio::test]
+async fn malformed_rows_are_reported() {
+    let Some((pg, db)) = migrated("malformed", Locale::CUtf8, Schema::customers()).await else {
+        return;
+    };
+    let admin = raw_client(&db).await;
+    admin
+        .batch_execute(
+            "INSERT INTO sms_saved_filters (id, owner, name, filter, created_at, updated_at)
+             VALUES ('broken', '00000000-0000-0000-0000-000000000001', 'Broken',
+                     '{\"version\": 1, \"where\": 5}', now(), now());
+             INSERT INTO customers (id, attributes) VALUES (1, '{\"points\": \"many\"}')",
+        )
+        .await
+        .unwrap();
+    let store = pg.store(Actor::Service).unwrap();
+    let err = store.saved_filters.get("broken").await.unwrap_err();
+    assert!(
+        matches!(err.kind(), smsbatch::ErrorKind::MalformedRow { table, .. } if table == "sms_saved_filters"),
+        "{err:?}"
+    );
+    // A custom field whose stored value does not cast to its type.
+    let schema = Schema::from_json(
+        r#"{"fields": [{"name": "id", "type": "number", "sortable": true},
+                       {"name": "points", "type": "number"}]}"#,
+    )
+    .unwrap();
+    let typed = PgConfig::new(db.url.clone())
+        .schema(schema)
+        .connect()
+        .await
+        .unwrap()
+        .store(Actor::Service)
+        .unwrap();
+    let q: Query =
+        serde_json::from_value(json!({"where": {"field": "points", "op": "gt", "value": 1}}))
+            .unwrap();
+    let err = typed
+        .customers
+        .query(&q, &FilterOptions::new(), None)
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind().code(), "malformedRow", "{err}");
+}
+
+/// `--jwt` tokens: the store acts as the token's user, with its team from `app_metadata` or a
+/// top-level `team_id` claim.
+#[tokio::test]
+async fn jwt_claims_reach_row_level_security() {
+    let Some((pg, _db)) = migrated("jwt", Locale::CUtf8, Schema::customers()).await else {
+        return;
+    };
+    let service = pg.store(Actor::Service).unwrap();
+    let mut rows = vec![Customer::new(1), Customer::new(2), Customer::new(3)];
+    rows[0].team_id = Some("t1".into());
+    rows[1].team_id = Some("42".into());
+    service.customers.upsert(&rows).await.unwrap();
+    let user = |claims: serde_json::Value| {
+        let claims = match claims {
+            serde_json::Value::Object(map) => map,
+            _ => unreachable!(),
+        };
+        Actor::User(smsbatch::store::UserClaims::from_claims(claims, None).unwrap())
+    };
+    let sub = "6f1c1f40-8a3e-4f6b-9c5d-3a2b1c0d9e8f";
+    for (claims, expected) in [
+        (
+            json!({"sub": sub, "role": "authenticated", "app_metadata": {"team_id": "t1"}}),
+            vec![1],
+        ),
+        (
+            json!({"sub": sub, "role": "authenticated", "team_id": 42}),
+            vec![2],
+        ),
+        (
+            json!({"sub": sub, "role": "authenticated", "user_metadata": {"team_id": "t1"}}),
+            vec![],
+        ),
+    ] {
+        let store = pg.store(user(claims.clone())).unwrap();
+        let page = store
+            .customers
+            .query(&Query::default(), &FilterOptions::new(), None)
+            .await
+            .unwrap();
+        let ids: Vec<i64> = page.rows.iter().map(|c| c.id).collect();
+        assert_eq!(ids, expected, "{claims}");
+    }
+}

@@ -23,7 +23,8 @@ use crate::store::exclusion::{
 use crate::store::log::{BatchLog, BatchLogStore, LogLevel, NewBatchLog, check_logs};
 use crate::store::message::{
     Claim, Fence, Message, MessageQuery, MessageStore, NewMessage, Rescued, StatusCounts,
-    Transition, check_change, check_new_messages, lease_lost, lease_millis,
+    Transition, check_change, check_changes, check_new_messages, lease_lost, lease_millis,
+    message_not_found,
 };
 use crate::time::Timestamp;
 
@@ -46,9 +47,14 @@ fn decode<T>(table: &str, r: Result<T>) -> Result<T> {
 // Batches
 // ---------------------------------------------------------------------------------------------
 
-const BATCH_COLUMNS: &str = "id, owner, team_id, state, pause_reason, purpose, template_id, \
-    template_body, sender, filter, options, idempotency_key, send_at, progress, currency, budget, \
-    budget_reserved, budget_spent, created_at, updated_at, started_at, completed_at";
+/// The columns of a batch (a macro, for `&'static str` statements).
+macro_rules! batch_columns {
+    () => {
+        "id, owner, team_id, state, pause_reason, purpose, template_id, template_body, sender, \
+         filter, options, idempotency_key, send_at, progress, currency, budget, budget_reserved, \
+         budget_spent, created_at, updated_at, started_at, completed_at"
+    };
+}
 
 fn batch_from_row(row: &Row) -> Result<Batch> {
     let t = "sms_batches";
@@ -92,10 +98,6 @@ fn batch_from_row(row: &Row) -> Result<Batch> {
     })
 }
 
-fn batches(sql: String) -> Stmt {
-    Stmt::dynamic(sql)
-}
-
 impl PgView {
     async fn batch_rows(&self, stmt: Stmt, retry: Retry) -> Result<Vec<Batch>> {
         self.rows(stmt, retry)
@@ -111,14 +113,12 @@ impl BatchStore for PgView {
     async fn create(&self, batch: &NewBatch, now: Timestamp) -> Result<CreatedBatch> {
         check_new_batch(batch)?;
         let b = batch;
-        let insert = batches(format!(
-            "INSERT INTO sms_batches (id, owner, team_id, state, purpose, template_id, \
+        let insert = Stmt::new(concat!("INSERT INTO sms_batches (id, owner, team_id, state, purpose, template_id, \
              template_body, sender, filter, options, idempotency_key, send_at, currency, budget, \
              created_at, updated_at) \
              VALUES (coalesce($1, gen_random_uuid()), coalesce($2, auth.uid()), \
              coalesce($3, sms_team_id()), $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $15) \
-             ON CONFLICT DO NOTHING RETURNING {BATCH_COLUMNS}"
-        ))
+             ON CONFLICT DO NOTHING RETURNING ", batch_columns!()))
         .arg(b.id)
         .arg(b.owner)
         .arg(b.team_id.clone())
@@ -134,8 +134,10 @@ impl BatchStore for PgView {
         .arg(b.currency.clone())
         .arg(b.budget)
         .arg(now);
-        let existing = batches(format!(
-            "SELECT {BATCH_COLUMNS} FROM sms_batches \
+        let existing = Stmt::new(concat!(
+            "SELECT ",
+            batch_columns!(),
+            " FROM sms_batches \
              WHERE $2::text IS NOT NULL AND idempotency_key = $2 \
              AND coalesce(owner, '00000000-0000-0000-0000-000000000000') \
                = coalesce($1, auth.uid(), '00000000-0000-0000-0000-000000000000')"
@@ -185,8 +187,10 @@ impl BatchStore for PgView {
     async fn get(&self, id: Uuid) -> Result<Option<Batch>> {
         Ok(self
             .batch_rows(
-                batches(format!(
-                    "SELECT {BATCH_COLUMNS} FROM sms_batches WHERE id = $1"
+                Stmt::new(concat!(
+                    "SELECT ",
+                    batch_columns!(),
+                    " FROM sms_batches WHERE id = $1"
                 ))
                 .arg(id),
                 Retry::Safe,
@@ -198,8 +202,10 @@ impl BatchStore for PgView {
     async fn list(&self, query: &BatchQuery) -> Result<Vec<Batch>> {
         let states: Vec<&'static str> = query.states.iter().map(|s| s.code()).collect();
         self.batch_rows(
-            batches(format!(
-                "SELECT {BATCH_COLUMNS} FROM sms_batches \
+            Stmt::new(concat!(
+                "SELECT ",
+                batch_columns!(),
+                " FROM sms_batches \
                  WHERE (cardinality($1::text[]) = 0 OR state = ANY($1)) \
                  AND ($2::timestamptz IS NULL OR (created_at, id) > ($2, $3::uuid)) \
                  ORDER BY created_at, id LIMIT $4"
@@ -223,8 +229,10 @@ impl BatchStore for PgView {
         check_transition(to, reason)?;
         let moved = self
             .batch_rows(
-                batches(format!(
-                    "SELECT {BATCH_COLUMNS} FROM sms_transition_batch($1, $2, $3, $4)"
+                Stmt::new(concat!(
+                    "SELECT ",
+                    batch_columns!(),
+                    " FROM sms_transition_batch($1, $2, $3, $4)"
                 ))
                 .arg(id)
                 .arg(to.code())
@@ -275,11 +283,17 @@ impl BatchStore for PgView {
 // Messages
 // ---------------------------------------------------------------------------------------------
 
-const MESSAGE_COLUMNS: &str = "id, batch_id, customer_id, phone, sender, country_code, body, \
-    encoding, segments, estimated_cost, variant, time_zone, status, claim_token, \
-    lease_expires_at, attempts, max_attempts, run_at, claimed_at, send_started_at, accepted_at, \
-    delivered_at, provider_id, provider_status, provider_segments, error_category, error_code, \
-    error_message, price, price_currency, created_at, updated_at";
+/// The columns of a message, in a macro so that statements are `&'static str` and prepared once
+/// per connection.
+macro_rules! message_columns {
+    () => {
+        "id, batch_id, customer_id, phone, sender, country_code, body, encoding, segments, \
+         estimated_cost, variant, time_zone, status, claim_token, lease_expires_at, attempts, \
+         max_attempts, run_at, claimed_at, send_started_at, accepted_at, delivered_at, \
+         provider_id, provider_status, provider_segments, error_category, error_code, \
+         error_message, price, price_currency, created_at, updated_at"
+    };
+}
 
 fn count(table: &str, column: &str, n: Option<i32>) -> Result<Option<u32>> {
     n.map(|n| {
@@ -396,6 +410,27 @@ fn change_json(change: &Transition) -> Value {
     Value::Object(map)
 }
 
+/// Per id, in order: the message that moved, else not found (invisible) or lease lost.
+fn outcomes(ids: &[i64], moved: &[Row], visible: &[Row]) -> Result<Vec<Result<Message>>> {
+    let mut by_id = std::collections::HashMap::with_capacity(moved.len());
+    for row in moved {
+        let m = message_from_row(row)?;
+        by_id.insert(m.id, m);
+    }
+    let seen: std::collections::HashSet<i64> = visible
+        .iter()
+        .map(|r| get::<i64>(r, "sms_batch_messages", "id"))
+        .collect::<Result<_>>()?;
+    Ok(ids
+        .iter()
+        .map(|id| match by_id.remove(id) {
+            Some(m) => Ok(m),
+            None if seen.contains(id) => Err(lease_lost(*id)),
+            None => Err(message_not_found(*id)),
+        })
+        .collect())
+}
+
 impl PgView {
     async fn message_rows(&self, stmt: Stmt, retry: Retry) -> Result<Vec<Message>> {
         self.rows(stmt, retry)
@@ -412,10 +447,7 @@ impl PgView {
         }
         match MessageStore::get(self, id).await? {
             Some(_) => Err(lease_lost(id)),
-            None => Err(Error::new(ErrorKind::NotFound {
-                what: "message".into(),
-                id: id.to_string(),
-            })),
+            None => Err(message_not_found(id)),
         }
     }
 }
@@ -471,8 +503,10 @@ impl MessageStore for PgView {
     async fn claim(&self, claim: &Claim) -> Result<Vec<Message>> {
         let mut claimed = self
             .message_rows(
-                batches(format!(
-                    "SELECT {MESSAGE_COLUMNS} FROM sms_claim_messages($1, $2, $3, $4, $5)"
+                Stmt::new(concat!(
+                    "SELECT ",
+                    message_columns!(),
+                    " FROM sms_claim_messages($1, $2, $3, $4, $5)"
                 ))
                 .arg(claim.batch_id)
                 .arg(i32::try_from(claim.limit).unwrap_or(i32::MAX))
@@ -489,8 +523,10 @@ impl MessageStore for PgView {
     async fn mark_send_started(&self, id: i64, token: Uuid, now: Timestamp) -> Result<Message> {
         self.fenced(
             id,
-            batches(format!(
-                "SELECT {MESSAGE_COLUMNS} FROM sms_mark_send_started($1, $2, $3)"
+            Stmt::new(concat!(
+                "SELECT ",
+                message_columns!(),
+                " FROM sms_mark_send_started($1, $2, $3)"
             ))
             .arg(id)
             .arg(token)
@@ -508,8 +544,10 @@ impl MessageStore for PgView {
     ) -> Result<Message> {
         self.fenced(
             id,
-            batches(format!(
-                "SELECT {MESSAGE_COLUMNS} FROM sms_extend_lease($1, $2, $3, $4)"
+            Stmt::new(concat!(
+                "SELECT ",
+                message_columns!(),
+                " FROM sms_extend_lease($1, $2, $3, $4)"
             ))
             .arg(id)
             .arg(token)
@@ -522,14 +560,94 @@ impl MessageStore for PgView {
     async fn release(&self, id: i64, token: Uuid, now: Timestamp) -> Result<Message> {
         self.fenced(
             id,
-            batches(format!(
-                "SELECT {MESSAGE_COLUMNS} FROM sms_release_message($1, $2, $3)"
+            Stmt::new(concat!(
+                "SELECT ",
+                message_columns!(),
+                " FROM sms_release_message($1, $2, $3)"
             ))
             .arg(id)
             .arg(token)
             .arg(now),
         )
         .await
+    }
+
+    async fn mark_send_started_many(
+        &self,
+        ids: &[i64],
+        token: Uuid,
+        now: Timestamp,
+    ) -> Result<Vec<Result<Message>>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let results = self
+            .run(
+                &[
+                    Stmt::new(concat!(
+                        "SELECT ",
+                        message_columns!(),
+                        " FROM sms_mark_send_started_many($1, $2, $3)"
+                    ))
+                    .arg(ids.to_vec())
+                    .arg(token)
+                    .arg(now),
+                    Stmt::new("SELECT id FROM sms_batch_messages WHERE id = ANY($1)")
+                        .arg(ids.to_vec()),
+                ],
+                Retry::Never,
+            )
+            .await?;
+        outcomes(ids, &results[0], &results[1])
+    }
+
+    async fn transition_many(
+        &self,
+        changes: &[(i64, Fence, Transition)],
+        now: Timestamp,
+    ) -> Result<Vec<Result<Message>>> {
+        check_changes(changes)?;
+        if changes.is_empty() {
+            return Ok(Vec::new());
+        }
+        let ids: Vec<i64> = changes.iter().map(|(id, _, _)| *id).collect();
+        let tokens: Vec<Option<Uuid>> = changes
+            .iter()
+            .map(|(_, f, _)| match f {
+                Fence::Claim(t) => Some(*t),
+                Fence::Status(_) => None,
+            })
+            .collect();
+        let froms: Vec<Option<&'static str>> = changes
+            .iter()
+            .map(|(_, f, _)| match f {
+                Fence::Claim(_) => None,
+                Fence::Status(s) => Some(s.as_sql()),
+            })
+            .collect();
+        let tos: Vec<&'static str> = changes.iter().map(|(_, _, c)| c.status.as_sql()).collect();
+        let json: Vec<Value> = changes.iter().map(|(_, _, c)| change_json(c)).collect();
+        let results = self
+            .run(
+                &[
+                    Stmt::new(concat!(
+                        "SELECT ",
+                        message_columns!(),
+                        " FROM sms_transition_messages($1, $2, $3, $4, $5, $6)"
+                    ))
+                    .arg(ids.clone())
+                    .arg(tokens)
+                    .arg(froms)
+                    .arg(tos)
+                    .arg(json)
+                    .arg(now),
+                    Stmt::new("SELECT id FROM sms_batch_messages WHERE id = ANY($1)")
+                        .arg(ids.clone()),
+                ],
+                Retry::Never,
+            )
+            .await?;
+        outcomes(&ids, &results[0], &results[1])
     }
 
     async fn transition(
@@ -546,8 +664,10 @@ impl MessageStore for PgView {
         };
         self.fenced(
             id,
-            batches(format!(
-                "SELECT {MESSAGE_COLUMNS} FROM sms_transition_message($1, $2, $3, $4, $5, $6)"
+            Stmt::new(concat!(
+                "SELECT ",
+                message_columns!(),
+                " FROM sms_transition_message($1, $2, $3, $4, $5, $6)"
             ))
             .arg(id)
             .arg(token)
@@ -604,8 +724,10 @@ impl MessageStore for PgView {
     async fn get(&self, id: i64) -> Result<Option<Message>> {
         Ok(self
             .message_rows(
-                batches(format!(
-                    "SELECT {MESSAGE_COLUMNS} FROM sms_batch_messages WHERE id = $1"
+                Stmt::new(concat!(
+                    "SELECT ",
+                    message_columns!(),
+                    " FROM sms_batch_messages WHERE id = $1"
                 ))
                 .arg(id),
                 Retry::Safe,
@@ -617,8 +739,10 @@ impl MessageStore for PgView {
     async fn find_by_provider_id(&self, provider_id: &str) -> Result<Option<Message>> {
         Ok(self
             .message_rows(
-                batches(format!(
-                    "SELECT {MESSAGE_COLUMNS} FROM sms_batch_messages WHERE provider_id = $1"
+                Stmt::new(concat!(
+                    "SELECT ",
+                    message_columns!(),
+                    " FROM sms_batch_messages WHERE provider_id = $1"
                 ))
                 .arg(provider_id.to_owned()),
                 Retry::Safe,
@@ -630,8 +754,10 @@ impl MessageStore for PgView {
     async fn list(&self, query: &MessageQuery) -> Result<Vec<Message>> {
         let statuses: Vec<&'static str> = query.statuses.iter().map(|s| s.as_sql()).collect();
         self.message_rows(
-            batches(format!(
-                "SELECT {MESSAGE_COLUMNS} FROM sms_batch_messages \
+            Stmt::new(concat!(
+                "SELECT ",
+                message_columns!(),
+                " FROM sms_batch_messages \
                  WHERE batch_id = $1 AND (cardinality($2::text[]) = 0 OR status = ANY($2)) \
                  AND id > $3 ORDER BY id LIMIT $4"
             ))

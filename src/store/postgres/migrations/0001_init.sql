@@ -426,7 +426,8 @@ CREATE POLICY sms_batch_logs_insert ON sms_batch_logs FOR INSERT TO authenticate
 
 -- ---------------------------------------------------------------------------------------------
 -- Queue functions (PostgREST calls them as RPCs; the postgres store calls them directly). They
--- run with the caller's rights, so row-level security applies to a user's calls too.
+-- run with the caller's rights, so row-level security applies to a user's calls too. PL/pgSQL,
+-- not SQL, so each connection plans their statements once.
 -- ---------------------------------------------------------------------------------------------
 
 -- Claims up to `p_limit` pending messages whose `run_at` has come, of batches that are sending
@@ -434,7 +435,9 @@ CREATE POLICY sms_batch_logs_insert ON sms_batch_logs FOR INSERT TO authenticate
 -- claim token `p_token`. SKIP LOCKED: concurrent claimers take different messages and never wait.
 CREATE FUNCTION sms_claim_messages(
   p_batch_id uuid, p_limit integer, p_token uuid, p_lease_ms bigint, p_now timestamptz)
-RETURNS SETOF sms_batch_messages LANGUAGE sql VOLATILE AS $$
+RETURNS SETOF sms_batch_messages LANGUAGE plpgsql VOLATILE AS $$
+BEGIN
+  RETURN QUERY
   WITH c AS (
     SELECT m.id
       FROM sms_batch_messages m
@@ -444,48 +447,66 @@ RETURNS SETOF sms_batch_messages LANGUAGE sql VOLATILE AS $$
        AND (p_batch_id IS NULL OR m.batch_id = p_batch_id)
      ORDER BY m.run_at, m.id
      LIMIT greatest(p_limit, 0)
-       FOR UPDATE OF m SKIP LOCKED)
-  UPDATE sms_batch_messages m
-     SET status = 'processing',
-         claim_token = p_token,
-         claimed_at = p_now,
-         lease_expires_at = p_now + p_lease_ms * interval '1 millisecond',
-         send_started_at = NULL,
-         attempts = m.attempts + 1,
-         updated_at = p_now
-    FROM c
-   WHERE m.id = c.id AND m.status = 'pending'
-  RETURNING m.*
+       FOR UPDATE OF m SKIP LOCKED),
+  u AS (
+    UPDATE sms_batch_messages m
+       SET status = 'processing',
+           claim_token = p_token,
+           claimed_at = p_now,
+           lease_expires_at = p_now + p_lease_ms * interval '1 millisecond',
+           send_started_at = NULL,
+           attempts = m.attempts + 1,
+           updated_at = p_now
+      FROM c
+     WHERE m.id = c.id AND m.status = 'pending'
+    RETURNING m.*)
+  SELECT * FROM u;
+END
 $$;
 
 -- Records that the provider is about to be called (fenced by the claim token).
 CREATE FUNCTION sms_mark_send_started(p_id bigint, p_token uuid, p_now timestamptz)
-RETURNS SETOF sms_batch_messages LANGUAGE sql VOLATILE AS $$
-  UPDATE sms_batch_messages
-     SET send_started_at = p_now, updated_at = p_now
-   WHERE id = p_id AND claim_token = p_token AND status = 'processing'
-  RETURNING *
+RETURNS SETOF sms_batch_messages LANGUAGE plpgsql VOLATILE AS $$
+BEGIN
+  RETURN QUERY
+  WITH u AS (
+    UPDATE sms_batch_messages m
+       SET send_started_at = p_now, updated_at = p_now
+     WHERE m.id = p_id AND m.claim_token = p_token AND m.status = 'processing'
+    RETURNING m.*)
+  SELECT * FROM u;
+END
 $$;
 
 -- Extends a claim's lease (a heartbeat for a slow send).
 CREATE FUNCTION sms_extend_lease(p_id bigint, p_token uuid, p_lease_ms bigint, p_now timestamptz)
-RETURNS SETOF sms_batch_messages LANGUAGE sql VOLATILE AS $$
-  UPDATE sms_batch_messages
-     SET lease_expires_at = p_now + p_lease_ms * interval '1 millisecond', updated_at = p_now
-   WHERE id = p_id AND claim_token = p_token AND status = 'processing'
-  RETURNING *
+RETURNS SETOF sms_batch_messages LANGUAGE plpgsql VOLATILE AS $$
+BEGIN
+  RETURN QUERY
+  WITH u AS (
+    UPDATE sms_batch_messages m
+       SET lease_expires_at = p_now + p_lease_ms * interval '1 millisecond', updated_at = p_now
+     WHERE m.id = p_id AND m.claim_token = p_token AND m.status = 'processing'
+    RETURNING m.*)
+  SELECT * FROM u;
+END
 $$;
 
 -- Gives back a claim whose send never started (graceful shutdown): pending again, the attempt
 -- not counted.
 CREATE FUNCTION sms_release_message(p_id bigint, p_token uuid, p_now timestamptz)
-RETURNS SETOF sms_batch_messages LANGUAGE sql VOLATILE AS $$
-  UPDATE sms_batch_messages
-     SET status = 'pending', claim_token = NULL, lease_expires_at = NULL,
-         attempts = greatest(attempts - 1, 0), updated_at = p_now
-   WHERE id = p_id AND claim_token = p_token AND status = 'processing'
-     AND send_started_at IS NULL
-  RETURNING *
+RETURNS SETOF sms_batch_messages LANGUAGE plpgsql VOLATILE AS $$
+BEGIN
+  RETURN QUERY
+  WITH u AS (
+    UPDATE sms_batch_messages m
+       SET status = 'pending', claim_token = NULL, lease_expires_at = NULL,
+           attempts = greatest(m.attempts - 1, 0), updated_at = p_now
+     WHERE m.id = p_id AND m.claim_token = p_token AND m.status = 'processing'
+       AND m.send_started_at IS NULL
+    RETURNING m.*)
+  SELECT * FROM u;
+END
 $$;
 
 -- Moves one message to `p_to`, fenced: with a claim token, only while that claim holds
@@ -495,62 +516,104 @@ $$;
 -- no row when the fence does not hold: the caller lost its lease and must do nothing more.
 CREATE FUNCTION sms_transition_message(
   p_id bigint, p_token uuid, p_from text, p_to text, p_changes jsonb, p_now timestamptz)
-RETURNS SETOF sms_batch_messages LANGUAGE sql VOLATILE AS $$
-  UPDATE sms_batch_messages m
-     SET status = p_to,
-         claim_token = CASE WHEN p_to = 'processing' THEN m.claim_token END,
-         lease_expires_at = CASE WHEN p_to = 'processing' THEN m.lease_expires_at END,
-         run_at = CASE WHEN p_changes ? 'run_at' THEN (p_changes ->> 'run_at')::timestamptz
-                       ELSE m.run_at END,
-         provider_id = CASE WHEN p_changes ? 'provider_id' THEN p_changes ->> 'provider_id'
-                            ELSE m.provider_id END,
-         provider_status = CASE WHEN p_changes ? 'provider_status'
-                                THEN p_changes ->> 'provider_status' ELSE m.provider_status END,
-         provider_segments = CASE WHEN p_changes ? 'provider_segments'
-                                  THEN (p_changes ->> 'provider_segments')::integer
-                                  ELSE m.provider_segments END,
-         error_category = CASE WHEN p_changes ? 'error_category'
-                               THEN p_changes ->> 'error_category' ELSE m.error_category END,
-         error_code = CASE WHEN p_changes ? 'error_code' THEN p_changes ->> 'error_code'
-                           ELSE m.error_code END,
-         error_message = CASE WHEN p_changes ? 'error_message' THEN p_changes ->> 'error_message'
-                              ELSE m.error_message END,
-         price = CASE WHEN p_changes ? 'price' THEN (p_changes ->> 'price')::numeric
-                      ELSE m.price END,
-         price_currency = CASE WHEN p_changes ? 'price_currency'
-                               THEN p_changes ->> 'price_currency' ELSE m.price_currency END,
-         accepted_at = CASE WHEN p_to IN ('sent', 'delivered', 'undelivered')
-                            THEN coalesce(m.accepted_at, p_now) ELSE m.accepted_at END,
-         delivered_at = CASE WHEN p_to = 'delivered' THEN coalesce(m.delivered_at, p_now)
-                             ELSE m.delivered_at END,
-         updated_at = p_now
-   WHERE m.id = p_id
-     AND CASE WHEN p_token IS NULL THEN m.status = p_from
-              ELSE m.claim_token = p_token AND m.status = 'processing' END
-     AND sms_message_can_become(m.status, p_to)
-  RETURNING m.*
+RETURNS SETOF sms_batch_messages LANGUAGE plpgsql VOLATILE AS $$
+BEGIN
+  RETURN QUERY
+  WITH u AS (
+    UPDATE sms_batch_messages m
+       SET status = p_to,
+           claim_token = NULL,
+           lease_expires_at = NULL,
+           run_at = CASE WHEN p_changes ? 'run_at' THEN (p_changes ->> 'run_at')::timestamptz
+                         ELSE m.run_at END,
+           provider_id = CASE WHEN p_changes ? 'provider_id' THEN p_changes ->> 'provider_id'
+                              ELSE m.provider_id END,
+           provider_status = CASE WHEN p_changes ? 'provider_status'
+                                  THEN p_changes ->> 'provider_status' ELSE m.provider_status END,
+           provider_segments = CASE WHEN p_changes ? 'provider_segments'
+                                    THEN (p_changes ->> 'provider_segments')::integer
+                                    ELSE m.provider_segments END,
+           error_category = CASE WHEN p_changes ? 'error_category'
+                                 THEN p_changes ->> 'error_category' ELSE m.error_category END,
+           error_code = CASE WHEN p_changes ? 'error_code' THEN p_changes ->> 'error_code'
+                             ELSE m.error_code END,
+           error_message = CASE WHEN p_changes ? 'error_message' THEN p_changes ->> 'error_message'
+                                ELSE m.error_message END,
+           price = CASE WHEN p_changes ? 'price' THEN (p_changes ->> 'price')::numeric
+                        ELSE m.price END,
+           price_currency = CASE WHEN p_changes ? 'price_currency'
+                                 THEN p_changes ->> 'price_currency' ELSE m.price_currency END,
+           accepted_at = CASE WHEN p_to IN ('sent', 'delivered', 'undelivered')
+                              THEN coalesce(m.accepted_at, p_now) ELSE m.accepted_at END,
+           delivered_at = CASE WHEN p_to = 'delivered' THEN coalesce(m.delivered_at, p_now)
+                               ELSE m.delivered_at END,
+           updated_at = p_now
+     WHERE m.id = p_id
+       AND p_to <> 'processing'
+       AND CASE WHEN p_token IS NULL THEN m.status = p_from
+                ELSE m.claim_token = p_token AND m.status = 'processing' END
+       AND sms_message_can_become(m.status, p_to)
+    RETURNING m.*)
+  SELECT * FROM u;
+END
+$$;
+
+-- Many fenced moves in one statement (one transaction): each applies on its own fence, as
+-- sms_transition_message; the rows returned are those that moved. Ids must be distinct.
+CREATE FUNCTION sms_transition_messages(
+  p_ids bigint[], p_tokens uuid[], p_froms text[], p_tos text[], p_changes jsonb[],
+  p_now timestamptz)
+RETURNS SETOF sms_batch_messages LANGUAGE plpgsql VOLATILE AS $$
+BEGIN
+  RETURN QUERY
+  SELECT t.*
+    FROM unnest(p_ids, p_tokens, p_froms, p_tos, p_changes) AS x(id, token, from_status,
+         to_status, changes)
+   CROSS JOIN LATERAL sms_transition_message(x.id, x.token, x.from_status, x.to_status,
+         x.changes, p_now) AS t;
+END
+$$;
+
+-- Records the send start of many messages held under one claim token.
+CREATE FUNCTION sms_mark_send_started_many(p_ids bigint[], p_token uuid, p_now timestamptz)
+RETURNS SETOF sms_batch_messages LANGUAGE plpgsql VOLATILE AS $$
+BEGIN
+  RETURN QUERY
+  WITH u AS (
+    UPDATE sms_batch_messages m
+       SET send_started_at = p_now, updated_at = p_now
+     WHERE m.id = ANY (p_ids) AND m.claim_token = p_token AND m.status = 'processing'
+    RETURNING m.*)
+  SELECT * FROM u;
+END
 $$;
 
 -- Expired leases (at most `p_limit`): a claim whose send never started goes back to pending;
 -- one whose send started goes to in_doubt, to be reconciled, never blindly resent. The update
 -- re-checks status and lease (a message completed meanwhile is left alone).
 CREATE FUNCTION sms_rescue_expired(p_now timestamptz, p_limit integer)
-RETURNS TABLE (id bigint, status text) LANGUAGE sql VOLATILE AS $$
+RETURNS TABLE (id bigint, status text) LANGUAGE plpgsql VOLATILE AS $$
+#variable_conflict use_column
+BEGIN
+  RETURN QUERY
   WITH r AS (
     SELECT m.id
       FROM sms_batch_messages m
      WHERE m.status = 'processing' AND m.lease_expires_at < p_now
      ORDER BY m.lease_expires_at
      LIMIT greatest(p_limit, 0)
-       FOR UPDATE OF m SKIP LOCKED)
-  UPDATE sms_batch_messages m
-     SET status = CASE WHEN m.send_started_at IS NULL THEN 'pending' ELSE 'in_doubt' END,
-         claim_token = NULL,
-         lease_expires_at = NULL,
-         updated_at = p_now
-    FROM r
-   WHERE m.id = r.id AND m.status = 'processing' AND m.lease_expires_at < p_now
-  RETURNING m.id, m.status
+       FOR UPDATE OF m SKIP LOCKED),
+  u AS (
+    UPDATE sms_batch_messages m
+       SET status = CASE WHEN m.send_started_at IS NULL THEN 'pending' ELSE 'in_doubt' END,
+           claim_token = NULL,
+           lease_expires_at = NULL,
+           updated_at = p_now
+      FROM r
+     WHERE m.id = r.id AND m.status = 'processing' AND m.lease_expires_at < p_now
+    RETURNING m.id, m.status)
+  SELECT u.id, u.status FROM u;
+END
 $$;
 
 -- Moves a batch to `p_to` if its state machine allows it (a paused batch needs a reason).
