@@ -36,8 +36,8 @@ impl Error {
     }
 
     /// Attaches the lower-level error that caused this one (reported through `source()`).
-    // Kept for the stores and the send queue of the next issues, which wrap driver and HTTP
-    // errors; a unit test below exercises it meanwhile.
+    // The fake provider's record file wraps its I/O errors; the stores and the Twilio adapter will
+    // wrap driver and HTTP errors. Without the `testing` feature nothing calls it yet.
     #[allow(dead_code)]
     pub(crate) fn with_source(
         mut self,
@@ -295,6 +295,22 @@ pub enum ErrorKind {
         /// What is wrong with it.
         message: String,
     },
+    /// A batch's options are malformed: an unknown field, a value of the wrong type or out of
+    /// range, an unknown time zone.
+    #[error("invalid batch options at `{field}`: {message}")]
+    InvalidOptions {
+        /// The field, as a dotted path (`rate.burst`, `variants.templates.b`); `""` for the whole
+        /// document.
+        field: String,
+        /// What is wrong with it.
+        message: String,
+    },
+    /// A file could not be read or written (the fake provider's record file).
+    #[error("{message}")]
+    Io {
+        /// What was being done, and to which file; the operating system's error is the source.
+        message: String,
+    },
 }
 
 /// Shows a JSON Pointer in a message; the empty pointer (the whole document) reads as "the root".
@@ -339,6 +355,8 @@ impl ErrorKind {
             Self::InvalidFlagState { .. } => "invalidFlagState",
             Self::InvalidFlagContext { .. } => "invalidFlagContext",
             Self::InvalidFlagRow { .. } => "invalidFlagRow",
+            Self::InvalidOptions { .. } => "invalidOptions",
+            Self::Io { .. } => "io",
         }
     }
 
@@ -365,7 +383,9 @@ impl ErrorKind {
             | Self::TemplateRender { .. }
             | Self::InvalidPhone { .. }
             | Self::InvalidRegion { .. }
-            | Self::InvalidPrice { .. } => None,
+            | Self::InvalidPrice { .. }
+            | Self::InvalidOptions { .. }
+            | Self::Io { .. } => None,
         }
     }
 }
@@ -385,7 +405,11 @@ impl serde::Serialize for Error {
             | ErrorKind::InvalidInput { .. }
             | ErrorKind::InvalidFlagState { .. }
             | ErrorKind::InvalidFlagContext { .. }
-            | ErrorKind::InvalidPrice { .. } => {}
+            | ErrorKind::InvalidPrice { .. }
+            | ErrorKind::Io { .. } => {}
+            ErrorKind::InvalidOptions { field, .. } => {
+                map.serialize_entry("field", field)?;
+            }
             ErrorKind::InvalidFlagRow { name, .. } => {
                 map.serialize_entry("name", name)?;
             }
