@@ -118,6 +118,9 @@ mod random;
 mod segment;
 mod sort;
 mod template;
+#[cfg(feature = "testing")]
+#[cfg_attr(docsrs, doc(cfg(feature = "testing")))]
+pub mod testing;
 mod time;
 
 pub use crate::batch::{
