@@ -60,7 +60,7 @@ const fn scale(value: Duration, draw: u64) -> Duration {
 /// let (base, cap) = (Duration::from_secs(1), Duration::from_secs(60));
 /// assert_eq!(full_jitter(3, base, cap, u64::MAX), Duration::from_secs(4));
 /// assert_eq!(full_jitter(3, base, cap, 0), Duration::ZERO);
-/// assert_eq!(full_jitter(3, base, cap, u64::MAX / 2), Duration::from_secs(2));
+/// assert_eq!(full_jitter(3, base, cap, 1 << 63), Duration::from_secs(2));
 /// assert_eq!(full_jitter(30, base, cap, u64::MAX), cap);
 /// ```
 pub const fn full_jitter(attempt: u32, base: Duration, cap: Duration, draw: u64) -> Duration {
@@ -642,10 +642,10 @@ pub const fn can_retry_failed(status: MessageStatus, category: Option<ErrorCateg
 /// let mut monitor = ErrorRateMonitor::new(0.5, Duration::from_secs(60), 10);
 /// let t = |s| Timestamp::from_unix_seconds(s).unwrap();
 /// for i in 0..9 {
-///     monitor.record(t(i), false);
+///     monitor.record(t(i), true);
 /// }
 /// assert!(!monitor.should_pause(t(9)), "9 sends are too few to judge");
-/// monitor.record(t(9), true);
+/// monitor.record(t(9), false);
 /// assert!(monitor.should_pause(t(9)));
 /// assert!(!monitor.should_pause(t(200)), "old failures leave the window");
 /// ```

@@ -107,7 +107,7 @@ impl Rate {
 /// assert_eq!(gcra.reserve(at(0), 1), Duration::ZERO);
 /// assert_eq!(gcra.reserve(at(0), 1), Duration::ZERO); // the burst
 /// assert_eq!(gcra.reserve(at(0), 1), at(1));          // then one a second
-/// assert_eq!(gcra.reserve(at(0), 3), at(2));          // longer than the burst: waits for a full bucket
+/// assert_eq!(gcra.reserve(at(0), 3), at(3));          // longer than the burst: waits for a full bucket
 /// assert_eq!(gcra.check(at(4), 1), Err(at(1)));
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

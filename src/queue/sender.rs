@@ -700,7 +700,8 @@ impl std::error::Error for LookupError {}
 /// let bad = OutboundMessage::new(2_i64, "07700900123", "ACME", "Your code is 1234");
 /// assert!(matches!(sender.send(&bad).await, SendOutcome::Failed(f) if f.category == ErrorCategory::InvalidRecipient));
 /// # Ok::<(), Box<dyn std::error::Error>>(())
-/// # })
+/// # })?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[async_trait]
 pub trait Sender: Send + Sync {
