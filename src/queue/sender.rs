@@ -626,7 +626,7 @@ impl std::error::Error for LookupError {}
 /// An SMS provider, as the queue uses it: send one message and say what became of it, look a
 /// message up by the provider's id, and find one whose id we never learned.
 ///
-/// Object-safe (through [`async_trait`]) and `Send + Sync`, so a worker holds an
+/// Object-safe (through the `async-trait` crate) and `Send + Sync`, so a worker holds an
 /// `Arc<dyn Sender>` and calls it from many tasks. The returned futures are `Send`.
 ///
 /// Rules for implementations:
