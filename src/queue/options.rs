@@ -10,7 +10,7 @@ use super::policy::{Backoff, ErrorRateMonitor, InDoubtPolicy, ReconcileTiming, R
 use super::rate::Rate;
 use super::variants::Variants;
 use super::window::{LocalTime, SendWindow, ZoneSource};
-use crate::batch::{Amount, MissingVariable, PreviewConfig, PriceTable};
+use crate::batch::{Amount, MissingVariablePolicy, PreviewConfig, PriceTable};
 use crate::error::{Error, ErrorKind, Result};
 use crate::segment::SegmentConfig;
 
@@ -215,7 +215,7 @@ pub struct BatchOptions {
     /// The most segments a message may have.
     pub max_segments: u32,
     /// What a missing template variable does.
-    pub missing: MissingVariable,
+    pub missing: MissingVariablePolicy,
     /// Default region for phone numbers.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub region: Option<String>,
@@ -260,7 +260,7 @@ impl Default for BatchOptions {
         Self {
             price: PriceTable::credits(),
             max_segments: SegmentConfig::DEFAULT_MAX_SEGMENTS,
-            missing: MissingVariable::Exclude,
+            missing: MissingVariablePolicy::Exclude,
             region: None,
             concurrency: Self::DEFAULT_CONCURRENCY,
             rate: None,
@@ -524,7 +524,7 @@ mod tests {
         .unwrap();
         assert_eq!(o.price.currency(), "USD");
         assert_eq!((o.max_segments, o.concurrency, o.max_attempts), (3, 8, 4));
-        assert_eq!(o.missing, MissingVariable::Fail);
+        assert_eq!(o.missing, MissingVariablePolicy::Fail);
         assert_eq!(o.rate().unwrap().interval(), Duration::from_secs(2));
         let w = o.send_window.as_ref().unwrap();
         assert_eq!(
