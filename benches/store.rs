@@ -41,10 +41,9 @@ fn customers() -> Vec<Customer> {
             let mut c = Customer::new(i);
             c.first_name = Some(format!("Name{}", n % 997));
             c.last_name = Some(format!("Family{}", (n * 31) % 1_009));
-            c.email = !n
-                .is_multiple_of(10)
+            c.email = (!n.is_multiple_of(10))
                 .then(|| format!("c{i}@example.{}", ["com", "fr", "co.uk"][(n % 3) as usize]));
-            c.phone = !n.is_multiple_of(7).then(|| format!("+4474{:08}", n));
+            c.phone = (!n.is_multiple_of(7)).then(|| format!("+4474{:08}", n));
             c.city = Some(cities[(n % cities.len() as u64) as usize].to_owned());
             c.country = Some(["FR", "GB", "DE"][(n % 3) as usize].to_owned());
             c.language = Some(["fr", "en", "de"][(n % 3) as usize].to_owned());
@@ -57,8 +56,7 @@ fn customers() -> Vec<Customer> {
             };
             c.date_create =
                 Timestamp::from_unix_seconds(1_640_995_200 + (n as i64 * 977) % 75_000_000);
-            c.birthday = !n
-                .is_multiple_of(4)
+            c.birthday = (!n.is_multiple_of(4))
                 .then(|| {
                     format!("19{:02}-{:02}-{:02}", 50 + n % 50, 1 + n % 12, 1 + n % 28)
                         .parse()

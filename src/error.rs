@@ -36,8 +36,9 @@ impl Error {
     }
 
     /// Attaches the lower-level error that caused this one (reported through `source()`).
-    // Used by the PostgreSQL store; other builds only exercise it in the unit test below.
-    #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
+    // The PostgreSQL store wraps driver errors and the fake provider's record file its I/O
+    // errors; other builds only exercise it in the unit test below.
+    #[cfg_attr(not(any(feature = "postgres", feature = "testing")), allow(dead_code))]
     pub(crate) fn with_source(
         mut self,
         source: impl std::error::Error + Send + Sync + 'static,
@@ -421,6 +422,22 @@ pub enum ErrorKind {
         /// What is missing, and what to do instead.
         message: String,
     },
+    /// A batch's options are malformed: an unknown field, a value of the wrong type or out of
+    /// range, an unknown time zone.
+    #[error("invalid batch options at `{field}`: {message}")]
+    InvalidOptions {
+        /// The field, as a dotted path (`rate.burst`, `variants.templates.b`); `""` for the whole
+        /// document.
+        field: String,
+        /// What is wrong with it.
+        message: String,
+    },
+    /// A file could not be read or written (the fake provider's record file).
+    #[error("{message}")]
+    Io {
+        /// What was being done, and to which file; the operating system's error is the source.
+        message: String,
+    },
 }
 
 /// Shows a JSON Pointer in a message; the empty pointer (the whole document) reads as "the root".
@@ -478,6 +495,8 @@ impl ErrorKind {
             Self::Database { .. } => "database",
             Self::Migration { .. } => "migration",
             Self::Unsupported { .. } => "unsupported",
+            Self::InvalidOptions { .. } => "invalidOptions",
+            Self::Io { .. } => "io",
         }
     }
 
@@ -517,7 +536,9 @@ impl ErrorKind {
             | Self::InvalidTransition { .. }
             | Self::Database { .. }
             | Self::Migration { .. }
-            | Self::Unsupported { .. } => None,
+            | Self::Unsupported { .. }
+            | Self::InvalidOptions { .. }
+            | Self::Io { .. } => None,
         }
     }
 }
@@ -539,6 +560,7 @@ impl serde::Serialize for Error {
             | ErrorKind::InvalidFlagContext { .. }
             | ErrorKind::InvalidPrice { .. }
             | ErrorKind::AmountOverflow { .. }
+            | ErrorKind::Io { .. }
             | ErrorKind::ConnectionLost { .. }
             | ErrorKind::Timeout { .. }
             | ErrorKind::PermissionDenied { .. }
@@ -566,6 +588,9 @@ impl serde::Serialize for Error {
             }
             ErrorKind::Migration { version, .. } => {
                 map.serialize_entry("version", version)?;
+            }
+            ErrorKind::InvalidOptions { field, .. } => {
+                map.serialize_entry("field", field)?;
             }
             ErrorKind::InvalidFlagRow { name, .. } => {
                 map.serialize_entry("name", name)?;
@@ -725,6 +750,11 @@ fn blank(code: &str) -> Option<ErrorKind> {
             message: s(),
         },
         "unsupported" => ErrorKind::Unsupported { message: s() },
+        "invalidOptions" => ErrorKind::InvalidOptions {
+            field: s(),
+            message: s(),
+        },
+        "io" => ErrorKind::Io { message: s() },
         _ => return None,
     })
 }
@@ -762,6 +792,7 @@ fn kind_from_map(map: &serde_json::Map<String, serde_json::Value>) -> Result<Err
         | ErrorKind::InvalidFlagContext { message }
         | ErrorKind::InvalidPrice { message }
         | ErrorKind::AmountOverflow { message }
+        | ErrorKind::Io { message }
         | ErrorKind::ConnectionLost { message }
         | ErrorKind::Timeout { message }
         | ErrorKind::PermissionDenied { message }
@@ -804,6 +835,10 @@ fn kind_from_map(map: &serde_json::Map<String, serde_json::Value>) -> Result<Err
         }
         ErrorKind::Migration { version, message } => {
             *version = text("version")?;
+            Some(message)
+        }
+        ErrorKind::InvalidOptions { field, message } => {
+            *field = text("field")?;
             Some(message)
         }
         ErrorKind::InvalidFilter { path, message }
@@ -886,6 +921,8 @@ fn set_own_text(kind: &mut ErrorKind, text: String) {
         | ErrorKind::MalformedRow { message, .. }
         | ErrorKind::Database { message, .. }
         | ErrorKind::Migration { message, .. }
+        | ErrorKind::Io { message }
+        | ErrorKind::InvalidOptions { message, .. }
         | ErrorKind::InvalidFilter { message, .. }
         | ErrorKind::FilterTooLarge { message, .. }
         | ErrorKind::InvalidSchema { message, .. }
@@ -1094,6 +1131,15 @@ mod tests {
                 message: t(),
             },
             ErrorKind::Unsupported { message: t() },
+            ErrorKind::InvalidOptions {
+                field: "rate.burst".into(),
+                message: t(),
+            },
+            ErrorKind::InvalidOptions {
+                field: String::new(),
+                message: t(),
+            },
+            ErrorKind::Io { message: t() },
         ];
         // A new kind fails to compile here until it has a sample above (and a `blank` entry).
         for kind in &kinds {
@@ -1131,7 +1177,9 @@ mod tests {
                 | ErrorKind::InvalidTransition { .. }
                 | ErrorKind::Database { .. }
                 | ErrorKind::Migration { .. }
-                | ErrorKind::Unsupported { .. } => {}
+                | ErrorKind::Unsupported { .. }
+                | ErrorKind::InvalidOptions { .. }
+                | ErrorKind::Io { .. } => {}
             }
         }
         kinds
@@ -1141,7 +1189,7 @@ mod tests {
     fn every_kind_reads_back_from_its_json() {
         let kinds = every_kind();
         let codes: std::collections::HashSet<_> = kinds.iter().map(ErrorKind::code).collect();
-        assert_eq!(codes.len(), 34, "one sample or more of each kind");
+        assert_eq!(codes.len(), 36, "one sample or more of each kind");
         for kind in kinds {
             let json = serde_json::to_value(Error::new(kind.clone())).unwrap();
             let back: Error = serde_json::from_value(json.clone()).unwrap();

@@ -36,8 +36,13 @@
 //! - **Rollout** ([`flags`]): feature flags with the Unleash client specification's semantics,
 //!   loaded from an Unleash client-API state, compiled once and evaluated with OpenFeature-style
 //!   details; a user lands in the same rollout bucket and variant as in any Unleash SDK.
-//! - **Send queue** ([`queue`]): the states of batches and messages and the moves between them,
-//!   and the categories of send failures.
+//! - **Send queue** ([`queue`]): the core of a durable send queue, without I/O: the states of
+//!   batches and messages and the moves between them; the [`queue::Sender`] provider trait with
+//!   classified outcomes; Twilio's error codes as data ([`queue::ErrorTable`]) and per-category
+//!   error samples; capped exponential backoff with full jitter, a retry budget, the in-doubt
+//!   policy and the error-rate pause ([`queue::RetryPolicy`]); the budget guard in exact amounts;
+//!   per-sender pacing counted in segments; send windows across midnight and daylight-saving
+//!   changes; A/B templates by flag variant; batch options and progress.
 //! - **Stores** ([`store`]): one async repository trait per table (customers, templates, saved
 //!   filters, batches, messages, exclusions, batch logs, flags, suppressions), the in-memory store,
 //!   and with `postgres` the PostgreSQL store and its migrations: the Supabase schema, row-level
@@ -102,13 +107,17 @@
 //!   WebAssembly package leaves the metadata out).
 //! - `cli`: the `smsbatch` command line (`src/bin/smsbatch`), a thin layer whose JSON lines are a
 //!   stable contract; it turns on `postgres`.
-//! - `tokio`: the async send-queue runner.
+//! - `tokio`: the send queue's runtime parts: `queue::Pacer`, which waits on the per-sender rate
+//!   limit on tokio's clock (so `tokio::time::pause` drives it), and `queue::TzdbZones`, IANA
+//!   time zones from jiff's bundled database for send windows.
 //! - `postgres`: the PostgreSQL store ([`store::postgres`]): tokio-postgres with a deadpool
 //!   pool, the versioned migrations (the Supabase schema) and the queue functions; brings in
 //!   tokio.
 //! - `supabase`: the Supabase/PostgREST store.
 //! - `twilio`: the Twilio provider adapter.
-//! - `testing`: deterministic fakes for your own tests.
+//! - `testing` (turns on `tokio`): `testing::FakeSender`, a provider with programmable latency,
+//!   outcomes and failures, deterministic from a seed, with an append-only record file several
+//!   processes can share.
 //!
 //! # Untrusted input
 //!
@@ -134,6 +143,9 @@ mod segment;
 mod sort;
 pub mod store;
 mod template;
+#[cfg(feature = "testing")]
+#[cfg_attr(docsrs, doc(cfg(feature = "testing")))]
+pub mod testing;
 mod time;
 
 pub use crate::batch::{

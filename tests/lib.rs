@@ -4,6 +4,7 @@ mod db;
 mod filter;
 mod flags;
 mod preview;
+mod queue;
 mod segment;
 mod store;
 mod support;

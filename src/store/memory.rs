@@ -20,8 +20,8 @@ use super::exclusion::{Exclusion, ExclusionStore, NewExclusion, check_exclusions
 use super::flag::{FlagChanges, FlagRow, FlagStore, SegmentRow, check_flag_rows};
 use super::log::{BatchLog, BatchLogStore, NewBatchLog, check_logs};
 use super::message::{
-    Claim, Fence, Message, MessageQuery, MessageStore, NewMessage, Rescued, StatusCounts,
-    Transition, check_change, check_changes, check_new_messages, lease_lost, lease_millis,
+    Claim, Fence, Message, MessageQuery, MessageStore, NewMessage, Rescued, Transition,
+    check_change, check_changes, check_new_messages, lease_lost, lease_millis,
 };
 use super::saved::{SavedFilterStore, check_saved, shared_users};
 use super::suppression::{Suppression, SuppressionStore, check_phones};
@@ -30,7 +30,7 @@ use crate::batch::{Amount, ExclusionReason};
 use crate::error::{Error, ErrorKind, Result};
 use crate::filter::{FilterOptions, Query, SavedFilter, Schema, Visibility};
 use crate::flags::State;
-use crate::queue::{BatchState, MessageStatus, PauseReason};
+use crate::queue::{BatchState, MessageStatus, PauseReason, StatusCounts};
 use crate::random::SplitMix64;
 use crate::template::TemplateRecord;
 use crate::time::Timestamp;
@@ -1045,9 +1045,9 @@ fn moved(mut m: Message, change: &Transition, now: Timestamp) -> Message {
     if let Some(msg) = &change.error.message {
         m.error_message = Some(msg.clone());
     }
-    if let Some((price, currency)) = &change.price {
-        m.price = Some(*price);
-        m.price_currency = Some(currency.clone());
+    if let Some(price) = &change.price {
+        m.price = Some(price.amount);
+        m.price_currency = Some(price.currency.clone());
     }
     if change.status.was_accepted() && m.accepted_at.is_none() {
         m.accepted_at = Some(now);

@@ -11,7 +11,7 @@ use uuid::Uuid;
 use super::customer::check_text;
 use crate::batch::Amount;
 use crate::error::{Error, ErrorKind, Result};
-use crate::queue::{ErrorCategory, MessageStatus};
+use crate::queue::{ErrorCategory, MessageStatus, Price, StatusCounts};
 use crate::segment::Encoding;
 use crate::time::Timestamp;
 
@@ -226,8 +226,8 @@ pub struct Transition {
     pub provider_segments: Option<u32>,
     /// The failure.
     pub error: MessageError,
-    /// What the provider charged, and the currency.
-    pub price: Option<(Amount, String)>,
+    /// What the provider charged.
+    pub price: Option<Price>,
 }
 
 impl Transition {
@@ -306,7 +306,7 @@ impl Transition {
 
     /// Records what the provider charged.
     pub fn price(mut self, amount: Amount, currency: impl Into<String>) -> Self {
-        self.price = Some((amount, currency.into()));
+        self.price = Some(Price::new(amount, currency));
         self
     }
 }
@@ -319,59 +319,6 @@ pub struct Rescued {
     pub pending: u64,
     /// Claims whose send started, now in doubt.
     pub in_doubt: u64,
-}
-
-/// How many of a batch's messages are in each status (JSON keys: the camelCase status names).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct StatusCounts {
-    /// Pending.
-    pub pending: u64,
-    /// Processing.
-    pub processing: u64,
-    /// Sent.
-    pub sent: u64,
-    /// Delivered.
-    pub delivered: u64,
-    /// Undelivered.
-    pub undelivered: u64,
-    /// Failed.
-    pub failed: u64,
-    /// In doubt.
-    pub in_doubt: u64,
-    /// Cancelled.
-    pub cancelled: u64,
-}
-
-impl StatusCounts {
-    /// The count for `status`.
-    pub fn get(&self, status: MessageStatus) -> u64 {
-        let mut copy = *self;
-        *copy.slot_mut(status)
-    }
-
-    /// Adds `n` to `status`'s count.
-    pub fn add(&mut self, status: MessageStatus, n: u64) {
-        *self.slot_mut(status) += n;
-    }
-
-    /// Every message.
-    pub fn total(&self) -> u64 {
-        MessageStatus::ALL.iter().map(|&s| self.get(s)).sum()
-    }
-
-    fn slot_mut(&mut self, status: MessageStatus) -> &mut u64 {
-        match status {
-            MessageStatus::Pending => &mut self.pending,
-            MessageStatus::Processing => &mut self.processing,
-            MessageStatus::Sent => &mut self.sent,
-            MessageStatus::Delivered => &mut self.delivered,
-            MessageStatus::Undelivered => &mut self.undelivered,
-            MessageStatus::Failed => &mut self.failed,
-            MessageStatus::InDoubt => &mut self.in_doubt,
-            MessageStatus::Cancelled => &mut self.cancelled,
-        }
-    }
 }
 
 /// Which of a batch's messages to list: in id order, after an id (keyset), by status.
@@ -592,8 +539,8 @@ pub(crate) fn check_change(change: &Transition) -> Result<()> {
             check_text(text, &format!("/{field}"))?;
         }
     }
-    if let Some((_, currency)) = &change.price {
-        check_text(currency, "/priceCurrency")?;
+    if let Some(price) = &change.price {
+        check_text(&price.currency, "/priceCurrency")?;
     }
     Ok(())
 }

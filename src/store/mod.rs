@@ -28,7 +28,7 @@ pub use self::log::{BatchLog, BatchLogStore, LogLevel, NewBatchLog};
 pub use self::memory::MemoryStore;
 pub use self::message::{
     Claim, Fence, Message, MessageError, MessageQuery, MessageScan, MessageStore, NewMessage,
-    Rescued, StatusCounts, Transition,
+    Rescued, Transition,
 };
 pub use self::saved::SavedFilterStore;
 pub use self::suppression::{Suppression, SuppressionStore};

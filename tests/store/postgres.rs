@@ -362,3 +362,76 @@ async fn jwt_claims_reach_row_level_security() {
         assert_eq!(ids, expected, "{claims}");
     }
 }
+
+/// Every name the library writes is one the schema's check constraints accept.
+#[tokio::test]
+async fn check_constraints_accept_every_name_the_library_writes() {
+    use smsbatch::ExclusionReason;
+    use smsbatch::queue::{ErrorCategory, PauseReason};
+    let Some((_pg, db)) = migrated("names", Locale::CUtf8, Schema::customers()).await else {
+        return;
+    };
+    let client = raw_client(&db).await;
+    let constraint = |name: &'static str| {
+        let client = &client;
+        async move {
+            let row = client
+                .query_one(
+                    "SELECT pg_get_constraintdef(oid) FROM pg_constraint WHERE conname = $1",
+                    &[&name],
+                )
+                .await
+                .unwrap_or_else(|e| panic!("{name}: {e}"));
+            row.get::<_, String>(0)
+        }
+    };
+    let quoted = |s: &str| format!("'{s}'");
+    let def = constraint("sms_batch_messages_status").await;
+    for s in MessageStatus::ALL {
+        assert!(def.contains(&quoted(s.as_sql())), "{s}: {def}");
+    }
+    let def = constraint("sms_batch_messages_error_category").await;
+    for c in ErrorCategory::ALL {
+        assert!(def.contains(&quoted(c.as_sql())), "{c}: {def}");
+    }
+    let def = constraint("sms_batches_state").await;
+    for s in BatchState::ALL {
+        assert!(def.contains(&quoted(s.code())), "{s}: {def}");
+    }
+    let def = constraint("sms_batches_pause_reason").await;
+    for r in PauseReason::ALL {
+        assert!(def.contains(&quoted(r.as_sql())), "{r}: {def}");
+    }
+    let def = constraint("sms_batch_excluded_reason").await;
+    let store = PgStore::connect(db.url.clone())
+        .await
+        .unwrap()
+        .store(Actor::Service)
+        .unwrap();
+    let batch = store
+        .batches
+        .create(
+            &smsbatch::store::NewBatch::new(smsbatch::Purpose::Marketing),
+            "2024-01-01T00:00:00Z".parse().unwrap(),
+        )
+        .await
+        .unwrap()
+        .batch
+        .id;
+    let all: Vec<smsbatch::store::NewExclusion> = ExclusionReason::ALL
+        .iter()
+        .enumerate()
+        .map(|(i, r)| smsbatch::store::NewExclusion::new(i as i64, *r, ""))
+        .collect();
+    assert_eq!(
+        store
+            .exclusions
+            .insert(batch, &all, "2024-01-01T00:00:00Z".parse().unwrap())
+            .await
+            .unwrap(),
+        ExclusionReason::ALL.len() as u64,
+        "{def}"
+    );
+    let counts = store.exclusions.count_by_reason(batch).await.unwrap();
+    assert_eq!(counts.len(), ExclusionReason::ALL.len());
+}

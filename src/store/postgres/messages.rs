@@ -11,7 +11,7 @@ use uuid::Uuid;
 use super::{PgView, Retry, Stmt, get, malformed};
 use crate::batch::{ExclusionReason, Purpose};
 use crate::error::{Error, ErrorKind, Result};
-use crate::queue::{BatchState, ErrorCategory, MessageStatus, PauseReason};
+use crate::queue::{BatchState, ErrorCategory, MessageStatus, PauseReason, StatusCounts};
 use crate::segment::Encoding;
 use crate::store::batch::{
     Batch, BatchQuery, BatchStore, CreatedBatch, NewBatch, batch_not_found, check_new_batch,
@@ -22,9 +22,8 @@ use crate::store::exclusion::{
 };
 use crate::store::log::{BatchLog, BatchLogStore, LogLevel, NewBatchLog, check_logs};
 use crate::store::message::{
-    Claim, Fence, Message, MessageQuery, MessageStore, NewMessage, Rescued, StatusCounts,
-    Transition, check_change, check_changes, check_new_messages, lease_lost, lease_millis,
-    message_not_found,
+    Claim, Fence, Message, MessageQuery, MessageStore, NewMessage, Rescued, Transition,
+    check_change, check_changes, check_new_messages, lease_lost, lease_millis, message_not_found,
 };
 use crate::time::Timestamp;
 
@@ -403,9 +402,9 @@ fn change_json(change: &Transition) -> Value {
     if let Some(m) = &change.error.message {
         put("error_message", Value::String(m.clone()));
     }
-    if let Some((price, currency)) = &change.price {
-        put("price", Value::String(price.to_string()));
-        put("price_currency", Value::String(currency.clone()));
+    if let Some(price) = &change.price {
+        put("price", Value::String(price.amount.to_string()));
+        put("price_currency", Value::String(price.currency.clone()));
     }
     Value::Object(map)
 }

@@ -272,8 +272,8 @@ CREATE TABLE sms_batch_messages (
   error_category    text
                     CONSTRAINT sms_batch_messages_error_category CHECK (error_category IN ('rate_limited',
                       'backpressure', 'transient', 'provider_error', 'in_doubt', 'invalid_recipient',
-                      'opted_out', 'blocked', 'filtered', 'content', 'config', 'account', 'compliance',
-                      'unknown')),
+                      'opted_out', 'unreachable', 'blocked', 'filtered', 'content', 'config', 'account',
+                      'compliance', 'unknown')),
   error_code        text,
   error_message     text,
   price             numeric CONSTRAINT sms_batch_messages_price CHECK (price >= 0),
