@@ -8,7 +8,7 @@ use serde_json::Value;
 
 use super::ast::{Node, clip};
 use super::compile::Filter;
-use super::eval::{Cell, parse_cell};
+use super::eval::{Cell, Table, parse_cell};
 use super::ir::{Bound, FilterOptions, Ir, Leaf, LikeKind, Pred, Scalar, lower, parse_scalar};
 use super::postgrest::{PostgrestParams, query_string};
 use super::schema::{FieldType, Schema, check_identifier};
@@ -678,6 +678,39 @@ impl CompiledQuery {
         } else {
             Some(self.selection.evaluator().count(rows)?)
         };
+        self.sort_and_page(rows, matched, total)
+    }
+
+    /// [`CompiledQuery::run`] with the filtering done over `table`, the same rows parsed once
+    /// (what a store that answers many queries over the same rows keeps).
+    pub fn run_table<R: Borrow<Value>>(&self, rows: &[R], table: &Table) -> Result<QueryPage> {
+        if table.len() != rows.len() {
+            return Err(query_error(
+                "",
+                format!(
+                    "the table has {} rows, not the {} given",
+                    table.len(),
+                    rows.len()
+                ),
+            ));
+        }
+        let matched = self.page.evaluator().filter_table(table)?;
+        let total = if !self.count {
+            None
+        } else if self.page.ir == self.selection.ir {
+            Some(matched.len())
+        } else {
+            Some(self.selection.evaluator().filter_table(table)?.len())
+        };
+        self.sort_and_page(rows, matched, total)
+    }
+
+    fn sort_and_page<R: Borrow<Value>>(
+        &self,
+        rows: &[R],
+        matched: Vec<usize>,
+        total: Option<usize>,
+    ) -> Result<QueryPage> {
         let mut keyed: Vec<(usize, Vec<Cell<'_>>)> = Vec::with_capacity(matched.len());
         for i in matched {
             let mut cells = Vec::with_capacity(self.keys.len());

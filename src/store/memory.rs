@@ -28,7 +28,7 @@ use super::suppression::{Suppression, SuppressionStore, check_phones};
 use super::template::{TemplateStore, check_template};
 use crate::batch::{Amount, ExclusionReason};
 use crate::error::{Error, ErrorKind, Result};
-use crate::filter::{FilterOptions, Query, SavedFilter, Schema, Visibility};
+use crate::filter::{FilterOptions, Query, SavedFilter, Schema, Table, Visibility};
 use crate::flags::State;
 use crate::queue::{BatchState, MessageStatus, PauseReason, StatusCounts};
 use crate::random::SplitMix64;
@@ -55,25 +55,34 @@ use crate::time::Timestamp;
 /// assert_eq!(page.total, Some(0)); // search is case-insensitive, not accent-insensitive
 /// # Ok(()) }
 /// ```
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct MemoryStore {
     inner: Arc<Inner>,
 }
 
-#[derive(Debug)]
 struct Inner {
     schema: Schema,
     data: Mutex<Data>,
 }
 
-#[derive(Debug)]
+impl std::fmt::Debug for MemoryStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The data can be large: only its size.
+        let data = self.inner.data.lock().unwrap_or_else(|p| p.into_inner());
+        f.debug_struct("MemoryStore")
+            .field("customers", &data.customers.len())
+            .field("batches", &data.batches.len())
+            .field("messages", &data.messages.len())
+            .finish_non_exhaustive()
+    }
+}
+
 struct TemplateRow {
     record: TemplateRecord,
     team: Option<String>,
     owner: Option<Uuid>,
 }
 
-#[derive(Debug)]
 struct SavedRow {
     filter: SavedFilter,
     owner: Uuid,
@@ -81,12 +90,15 @@ struct SavedRow {
     team: Option<String>,
 }
 
-#[derive(Debug, Default)]
+#[derive(Default)]
 struct Data {
     /// Customers in insertion order, their flat form (what filters see), and an index by id.
     customers: Vec<Customer>,
     flat: Vec<Value>,
     by_id: HashMap<i64, usize>,
+    /// The flat rows parsed into typed columns, built by the first query after a write (so
+    /// repeated queries, a page typing a filter, do not parse every row again).
+    table: Option<Arc<Table>>,
     templates: BTreeMap<String, TemplateRow>,
     saved: BTreeMap<String, SavedRow>,
     batches: HashMap<Uuid, Batch>,
@@ -151,10 +163,17 @@ impl Backend for MemoryStore {
 }
 
 /// The store acting for one actor.
-#[derive(Debug)]
 struct MemoryView {
     inner: Arc<Inner>,
     actor: Actor,
+}
+
+impl std::fmt::Debug for MemoryView {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MemoryView")
+            .field("actor", &self.actor)
+            .finish_non_exhaustive()
+    }
 }
 
 fn denied(what: impl Into<String>) -> Error {
@@ -307,6 +326,7 @@ impl CustomerStore for MemoryView {
             c.normalize(&self.inner.schema)?;
         }
         let mut data = self.data();
+        data.table = None;
         for c in rows {
             let flat = c.to_flat();
             match data.by_id.get(&c.id).copied() {
@@ -339,6 +359,7 @@ impl CustomerStore for MemoryView {
     async fn delete(&self, ids: &[i64]) -> Result<u64> {
         self.service_only("customers", "delete from")?;
         let mut data = self.data();
+        data.table = None;
         let mut deleted = 0;
         for id in ids {
             let Some(i) = data.by_id.remove(id) else {
@@ -362,12 +383,20 @@ impl CustomerStore for MemoryView {
     ) -> Result<CustomerPage> {
         let who = self.who("customers")?;
         let compiled = query.compile(&self.inner.schema, options)?;
-        let data = self.data();
+        let mut data = self.data();
         let scoped = |c: &Customer| {
             Self::sees_customer(&who, c) && team.is_none_or(|t| c.team_id.as_deref() == Some(t))
         };
         let page = if data.customers.iter().all(scoped) {
-            let page = compiled.run(&data.flat)?;
+            let table = match &data.table {
+                Some(table) => Arc::clone(table),
+                None => {
+                    let table = Arc::new(Table::from_rows(&self.inner.schema, &data.flat)?);
+                    data.table = Some(Arc::clone(&table));
+                    table
+                }
+            };
+            let page = compiled.run_table(&data.flat, &table)?;
             let rows = page.rows.iter().map(|&i| data.customers[i].clone());
             (rows.collect(), page.total, page.next)
         } else {

@@ -584,6 +584,7 @@ fn query_strategy(schema: &Schema, pools: &Pools) -> BoxedStrategy<QueryCase> {
 fn sql_and_memory_agree_on_random_queries() {
     let schema = Schema::customers();
     let rows = rows();
+    let table = Table::from_rows(&schema, &rows).expect("valid rows");
     let pools = pools(&rows);
     let options = FilterOptions::new().with_now_rfc3339(NOW).expect("now");
     let Some(mut db) = TestDb::create("query") else {
@@ -624,6 +625,11 @@ fn sql_and_memory_agree_on_random_queries() {
             let memory = compiled
                 .run(&rows)
                 .map_err(|e| TestCaseError::fail(e.to_string()))?;
+            // The same page from the rows parsed once into a table.
+            let from_table = compiled
+                .run_table(&rows, &table)
+                .map_err(|e| TestCaseError::fail(e.to_string()))?;
+            prop_assert_eq!(&from_table, &memory);
             let sql = compiled
                 .sql_query("customers", &["id"])
                 .map_err(|e| TestCaseError::fail(e.to_string()))?;

@@ -29,6 +29,14 @@ static SELECT_LIST: LazyLock<String> = LazyLock::new(|| {
         .join(", ")
 });
 
+/// One customer by id.
+static GET: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "SELECT {} FROM customers WHERE \"customers\".\"id\" = $1",
+        *SELECT_LIST
+    )
+});
+
 /// The upsert: every column of the row replaces the stored one.
 static UPSERT: LazyLock<String> = LazyLock::new(|| {
     let columns: Vec<&str> = CUSTOMER_COLUMNS
@@ -138,7 +146,7 @@ impl CustomerStore for PgView {
                         message: format!("cannot write customers as JSON: {e}"),
                     })
                 })?;
-                Ok(Stmt::dynamic(UPSERT.clone()).arg(json))
+                Ok(Stmt::new(UPSERT.as_str()).arg(json))
             })
             .collect::<Result<Vec<_>>>()?;
         if stmts.is_empty() {
@@ -150,11 +158,9 @@ impl CustomerStore for PgView {
     }
 
     async fn get(&self, id: i64) -> Result<Option<Customer>> {
-        let sql = format!(
-            "SELECT {} FROM customers WHERE \"customers\".\"id\" = $1",
-            *SELECT_LIST
-        );
-        let rows = self.rows(Stmt::dynamic(sql).arg(id), Retry::Safe).await?;
+        let rows = self
+            .rows(Stmt::new(GET.as_str()).arg(id), Retry::Safe)
+            .await?;
         rows.first().map(customer_from_row).transpose()
     }
 

@@ -314,18 +314,13 @@ impl PgView {
             .unwrap_or_default())
     }
 
-    /// Full-jitter capped exponential backoff: a random delay up to min(2 s, 50 ms × 2^attempt).
+    /// The delay before retry `attempt` (from 0), with a fresh random draw.
     fn backoff(&self, attempt: u32) -> Duration {
-        let cap = Duration::from_millis(50)
-            .saturating_mul(1 << attempt.min(10))
-            .min(Duration::from_secs(2));
         let state = self
             .inner
             .jitter
             .fetch_add(0x9E37_79B9_7F4A_7C15, Ordering::Relaxed);
-        let r = crate::random::mix(state);
-        let micros = cap.as_micros() as u64;
-        Duration::from_micros(if micros == 0 { 0 } else { r % (micros + 1) })
+        retry_delay(attempt, crate::random::mix(state))
     }
 
     async fn attempt(&self, stmts: &[Stmt]) -> Result<Vec<Vec<Row>>> {
@@ -392,6 +387,17 @@ impl PgView {
     }
 }
 
+/// Full-jitter capped exponential backoff for retry `attempt` (from 0): a delay drawn by `random`
+/// from `[0, min(2 s, 50 ms × 2^attempt)]`. Full jitter keeps workers that failed together from
+/// retrying together.
+fn retry_delay(attempt: u32, random: u64) -> Duration {
+    let cap = Duration::from_millis(50)
+        .saturating_mul(1 << attempt.min(10))
+        .min(Duration::from_secs(2));
+    let micros = cap.as_micros() as u64;
+    Duration::from_micros(random % (micros + 1))
+}
+
 /// Reads a column, reporting a bad value as a malformed row of `table`.
 fn get<'a, T: tokio_postgres::types::FromSql<'a>>(
     row: &'a Row,
@@ -412,4 +418,64 @@ fn malformed(table: &str, e: &Error) -> Error {
         table: table.into(),
         message: e.to_string(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_delays_are_capped_full_jitter() {
+        let mut rng = crate::random::SplitMix64::new(7);
+        for attempt in 0..20 {
+            let cap =
+                Duration::from_millis(50 * (1u64 << attempt.min(10))).min(Duration::from_secs(2));
+            let mut longest = Duration::ZERO;
+            for _ in 0..2_000 {
+                let d = retry_delay(attempt, rng.next_u64());
+                assert!(d <= cap, "attempt {attempt}: {d:?} > {cap:?}");
+                longest = longest.max(d);
+            }
+            // The draws reach the top of the range, so the cap is what bounds them.
+            assert!(
+                longest * 10 >= cap * 9,
+                "attempt {attempt}: {longest:?} of {cap:?}"
+            );
+        }
+        assert_eq!(retry_delay(0, 0), Duration::ZERO);
+        assert!(retry_delay(40, u64::MAX) <= Duration::from_secs(2));
+    }
+
+    #[test]
+    fn only_errors_that_may_pass_are_transient() {
+        let kind = |k: ErrorKind| Error::new(k);
+        assert!(error::is_transient(&kind(ErrorKind::ConnectionLost {
+            message: String::new()
+        })));
+        assert!(error::is_transient(&kind(ErrorKind::Timeout {
+            message: String::new()
+        })));
+        for code in ["40001", "40P01", "53300", "57P03"] {
+            assert!(error::is_transient(&kind(ErrorKind::Database {
+                code: code.into(),
+                message: String::new()
+            })));
+        }
+        for k in [
+            ErrorKind::Database {
+                code: "23503".into(),
+                message: String::new(),
+            },
+            ErrorKind::UniqueViolation {
+                constraint: String::new(),
+                message: String::new(),
+            },
+            ErrorKind::PermissionDenied {
+                message: String::new(),
+            },
+            ErrorKind::LeaseLost { id: 1 },
+        ] {
+            assert!(!error::is_transient(&kind(k)));
+        }
+    }
 }
