@@ -3,6 +3,7 @@
 mod filter;
 mod flags;
 mod preview;
+mod queue;
 mod segment;
 mod support;
 mod template;
