@@ -638,15 +638,7 @@ pub async fn customers_team_scope_and_scan(h: &dyn Harness) {
 // ---------------------------------------------------------------------------------------------
 
 fn template(id: &str, name: &str, body: &str) -> TemplateRecord {
-    TemplateRecord {
-        id: id.into(),
-        name: name.into(),
-        body: body.into(),
-        description: String::new(),
-        tags: vec![],
-        created_at: at(0),
-        updated_at: at(0),
-    }
+    TemplateRecord::new(id, name, body, at(0))
 }
 
 pub async fn templates_crud_and_search(h: &dyn Harness) {

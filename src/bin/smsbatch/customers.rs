@@ -110,7 +110,9 @@ fn read_rows(path: &Path, schema: &Schema) -> Result<Vec<Row>, Error> {
                 csv::ReaderBuilder::new().from_reader(io::open(path, "customers file")?);
             let headers = reader
                 .headers()
-                .map_err(|e| io::invalid_input(format!("cannot read the CSV header: {e}")))?
+                .map_err(|e| {
+                    smsbatch::Error::invalid_input(format!("cannot read the CSV header: {e}"))
+                })?
                 .clone();
             let mut rows = Vec::new();
             for record in reader.records() {
@@ -124,7 +126,9 @@ fn read_rows(path: &Path, schema: &Schema) -> Result<Vec<Row>, Error> {
                         let line = e.position().map_or(0, |p| p.line());
                         rows.push((
                             At::Line(line),
-                            Err(io::invalid_input(format!("not a CSV record: {e}"))),
+                            Err(smsbatch::Error::invalid_input(format!(
+                                "not a CSV record: {e}"
+                            ))),
                         ));
                     }
                 }
@@ -134,7 +138,7 @@ fn read_rows(path: &Path, schema: &Schema) -> Result<Vec<Row>, Error> {
         Some("json") => {
             let text = io::read_text(path, "customers file")?;
             let values: Vec<Value> = serde_json::from_str(&text).map_err(|e| {
-                io::invalid_input(format!(
+                smsbatch::Error::invalid_input(format!(
                     "the customers file {} is not a JSON array: {e}",
                     path.display()
                 ))
@@ -150,19 +154,22 @@ fn read_rows(path: &Path, schema: &Schema) -> Result<Vec<Row>, Error> {
             let mut rows = Vec::new();
             for (i, line) in reader.lines().enumerate() {
                 let at = At::Line(i as u64 + 1);
-                let line = line
-                    .map_err(|e| io::invalid_input(format!("cannot read line {}: {e}", i + 1)))?;
+                let line = line.map_err(|e| {
+                    smsbatch::Error::invalid_input(format!("cannot read line {}: {e}", i + 1))
+                })?;
                 if line.trim().is_empty() {
                     continue;
                 }
                 let row = serde_json::from_str::<Value>(&line)
-                    .map_err(|e| io::invalid_input(format!("line {} is not JSON: {e}", i + 1)))
+                    .map_err(|e| {
+                        smsbatch::Error::invalid_input(format!("line {} is not JSON: {e}", i + 1))
+                    })
                     .and_then(|v| Customer::from_flat(&v));
                 rows.push((at, row));
             }
             Ok(rows)
         }
-        _ => Err(io::invalid_input(format!(
+        _ => Err(smsbatch::Error::invalid_input(format!(
             "the customers file {} must end in .csv, .json or .jsonl",
             path.display()
         ))),

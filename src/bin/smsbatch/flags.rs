@@ -48,7 +48,7 @@ pub(crate) fn run(args: Args) -> ExitCode {
         return crate::records::import_flags(import);
     }
     let Some(state) = &args.state else {
-        return io::fatal(&io::invalid_input("flags needs --state FILE"));
+        return io::fatal(&smsbatch::Error::invalid_input("flags needs --state FILE"));
     };
     let text = match io::read_text(state, "state file") {
         Ok(text) => text,
@@ -93,23 +93,31 @@ pub(crate) fn run(args: Args) -> ExitCode {
 /// Reads `{"toggleName", "context"?, "variant"?}`; anything else is an error naming it.
 fn request(value: Value) -> Result<(String, Context, bool), smsbatch::Error> {
     let Value::Object(mut map) = value else {
-        return Err(io::invalid_input(
+        return Err(smsbatch::Error::invalid_input(
             "a line must be an object {\"toggleName\": ..., \"context\": {...}}",
         ));
     };
     let name = match map.remove("toggleName") {
         Some(Value::String(name)) => name,
-        Some(_) => return Err(io::invalid_input("toggleName must be a string")),
-        None => return Err(io::invalid_input("the line has no toggleName")),
+        Some(_) => {
+            return Err(smsbatch::Error::invalid_input(
+                "toggleName must be a string",
+            ));
+        }
+        None => return Err(smsbatch::Error::invalid_input("the line has no toggleName")),
     };
     let ctx = Context::from_value(map.remove("context").unwrap_or(Value::Null))?;
     let variant = match map.remove("variant") {
         None | Some(Value::Null) => false,
         Some(Value::Bool(b)) => b,
-        Some(_) => return Err(io::invalid_input("variant must be true or false")),
+        Some(_) => {
+            return Err(smsbatch::Error::invalid_input(
+                "variant must be true or false",
+            ));
+        }
     };
     if let Some(key) = map.keys().next() {
-        return Err(io::invalid_input(format!(
+        return Err(smsbatch::Error::invalid_input(format!(
             "unknown field {key:?} (a line has toggleName, context and variant)"
         )));
     }

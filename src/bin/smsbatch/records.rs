@@ -50,7 +50,7 @@ pub(crate) fn templates(command: TemplatesCommand) -> ExitCode {
 async fn import_templates(args: TemplatesImportArgs) -> Result<ExitCode, Error> {
     let text = io::read_text(&args.file, "templates file")?;
     let values: Vec<Value> = serde_json::from_str(&text).map_err(|e| {
-        io::invalid_input(format!(
+        smsbatch::Error::invalid_input(format!(
             "the templates file {} is not a JSON array: {e}",
             args.file.display()
         ))
@@ -66,7 +66,7 @@ async fn import_templates(args: TemplatesImportArgs) -> Result<ExitCode, Error> 
             }
         }
         let record = serde_json::from_value::<TemplateRecord>(value)
-            .map_err(|e| io::invalid_input(format!("not a template record: {e}")))
+            .map_err(|e| smsbatch::Error::invalid_input(format!("not a template record: {e}")))
             .and_then(|t| t.compile().map(|_| t));
         match record {
             Ok(t) => good.push(t),
@@ -76,7 +76,7 @@ async fn import_templates(args: TemplatesImportArgs) -> Result<ExitCode, Error> 
     let store = args.store.store().await?;
     let changes = store.templates.upsert(&good, args.team.as_deref()).await?;
     let mut report = serde_json::to_value(&changes)
-        .map_err(|e| io::invalid_input(format!("cannot write the report: {e}")))?;
+        .map_err(|e| smsbatch::Error::invalid_input(format!("cannot write the report: {e}")))?;
     report["rejected"] = json!(
         rejected
             .iter()
@@ -273,16 +273,20 @@ fn read_phones(path: &Path) -> Result<Vec<(Where, String, Option<String>)>, Erro
             let mut reader = csv::Reader::from_reader(io::open(path, "suppressions file")?);
             let headers = reader
                 .headers()
-                .map_err(|e| io::invalid_input(format!("cannot read the CSV header: {e}")))?
+                .map_err(|e| {
+                    smsbatch::Error::invalid_input(format!("cannot read the CSV header: {e}"))
+                })?
                 .clone();
             let column = |name: &str| headers.iter().position(|h| h.trim() == name);
-            let phone = column("phone")
-                .ok_or_else(|| io::invalid_input("the suppressions CSV needs a `phone` column"))?;
+            let phone = column("phone").ok_or_else(|| {
+                smsbatch::Error::invalid_input("the suppressions CSV needs a `phone` column")
+            })?;
             let reason = column("reason");
             let mut out = Vec::new();
             for record in reader.records() {
-                let record =
-                    record.map_err(|e| io::invalid_input(format!("not a CSV record: {e}")))?;
+                let record = record.map_err(|e| {
+                    smsbatch::Error::invalid_input(format!("not a CSV record: {e}"))
+                })?;
                 let line = record.position().map_or(0, |p| p.line());
                 let get = |i: usize| record.get(i).map(str::to_owned);
                 out.push((
@@ -296,7 +300,7 @@ fn read_phones(path: &Path) -> Result<Vec<(Where, String, Option<String>)>, Erro
         Some("json") => {
             let text = io::read_text(path, "suppressions file")?;
             let values: Vec<Value> = serde_json::from_str(&text).map_err(|e| {
-                io::invalid_input(format!(
+                smsbatch::Error::invalid_input(format!(
                     "the suppressions file {} is not a JSON array: {e}",
                     path.display()
                 ))
@@ -311,12 +315,15 @@ fn read_phones(path: &Path) -> Result<Vec<(Where, String, Option<String>)>, Erro
                         Value::Object(map) => {
                             let phone =
                                 map.get("phone").and_then(Value::as_str).ok_or_else(|| {
-                                    io::invalid_input(format!("entry {} has no \"phone\"", i + 1))
+                                    smsbatch::Error::invalid_input(format!(
+                                        "entry {} has no \"phone\"",
+                                        i + 1
+                                    ))
                                 })?;
                             let reason = map.get("reason").and_then(Value::as_str);
                             Ok((at, phone.to_owned(), reason.map(str::to_owned)))
                         }
-                        _ => Err(io::invalid_input(format!(
+                        _ => Err(smsbatch::Error::invalid_input(format!(
                             "entry {} is neither a number nor {{\"phone\", \"reason\"}}",
                             i + 1
                         ))),
@@ -328,8 +335,9 @@ fn read_phones(path: &Path) -> Result<Vec<(Where, String, Option<String>)>, Erro
             let reader = std::io::BufReader::new(io::open(path, "suppressions file")?);
             let mut out = Vec::new();
             for (i, line) in reader.lines().enumerate() {
-                let line = line
-                    .map_err(|e| io::invalid_input(format!("cannot read line {}: {e}", i + 1)))?;
+                let line = line.map_err(|e| {
+                    smsbatch::Error::invalid_input(format!("cannot read line {}: {e}", i + 1))
+                })?;
                 let text = line.trim();
                 if text.is_empty() || text.starts_with('#') {
                     continue;

@@ -33,7 +33,7 @@ enum Target {
 }
 
 fn no_store() -> Error {
-    io::invalid_input(
+    smsbatch::Error::invalid_input(
         "no store: pass --database-url URL (or --supabase-url URL --supabase-key KEY), \
          or set DATABASE_URL (or SUPABASE_URL and SUPABASE_KEY)",
     )
@@ -47,13 +47,13 @@ impl StoreArgs {
     fn target(&self) -> Result<Target, Error> {
         let supabase_flags = self.supabase_url.is_some() || self.supabase_key.is_some();
         match (&self.database_url, supabase_flags) {
-            (Some(_), true) => Err(io::invalid_input(
+            (Some(_), true) => Err(smsbatch::Error::invalid_input(
                 "give either --database-url or the Supabase flags, not both",
             )),
             (Some(url), false) => Ok(Target::Postgres(url.clone())),
             (None, true) => match (&self.supabase_url, &self.supabase_key) {
                 (Some(_), Some(_)) => Ok(Target::Supabase),
-                _ => Err(io::invalid_input(
+                _ => Err(smsbatch::Error::invalid_input(
                     "--supabase-url and --supabase-key go together",
                 )),
             },
@@ -103,7 +103,7 @@ pub(crate) fn block_on(
     {
         Ok(rt) => rt,
         Err(e) => {
-            return io::fatal(&io::invalid_input(format!(
+            return io::fatal(&smsbatch::Error::invalid_input(format!(
                 "cannot start the async runtime: {e}"
             )));
         }
@@ -125,7 +125,7 @@ pub(crate) struct MigrateArgs {
 pub(crate) fn migrate(args: MigrateArgs) -> ExitCode {
     block_on(async {
         if args.store.jwt.is_some() {
-            return Err(io::invalid_input(
+            return Err(smsbatch::Error::invalid_input(
                 "migrate runs as the database owner; --jwt does not apply",
             ));
         }
