@@ -64,8 +64,7 @@ impl Actor {
 /// store sends it on).
 ///
 /// ```
-/// use smsbatch::store::UserClaims;
-/// use uuid::Uuid;
+/// use smsbatch::store::{UserClaims, Uuid};
 ///
 /// let id = Uuid::from_u128(7);
 /// let user = UserClaims::new(id).team("team-a");

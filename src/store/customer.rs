@@ -53,7 +53,7 @@ pub const CUSTOMER_COLUMNS: &[(&str, FieldType)] = &[
 /// assert_eq!(json["city"], serde_json::Value::Null);
 /// // What templates and filters see: the attributes at the top level, under the columns.
 /// assert_eq!(customer.to_flat()["loyalty"], "gold");
-/// # Ok::<(), smsbatch::Error>(())
+/// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]

@@ -33,3 +33,6 @@ pub use self::message::{
 pub use self::saved::SavedFilterStore;
 pub use self::suppression::{Suppression, SuppressionStore};
 pub use self::template::TemplateStore;
+/// The id type of users, batches and claim tokens (the `uuid` crate's), so callers need not
+/// depend on it themselves.
+pub use uuid::Uuid;

@@ -2,13 +2,13 @@
 //!
 //! ```no_run
 //! use smsbatch::store::postgres::PgConfig;
-//! use smsbatch::store::{Actor, Backend, UserClaims};
+//! use smsbatch::store::{Actor, Backend, UserClaims, Uuid};
 //!
 //! # async fn demo() -> smsbatch::Result<()> {
 //! let pg = PgConfig::new("postgres://postgres@127.0.0.1:5432/app").connect().await?;
 //! pg.migrate().await?;
 //! let service = pg.store(Actor::Service)?; // bypasses row-level security
-//! let alice = pg.store(Actor::User(UserClaims::new(uuid::Uuid::from_u128(1)).team("t1")))?;
+//! let alice = pg.store(Actor::User(UserClaims::new(Uuid::from_u128(1)).team("t1")))?;
 //! assert!(alice.batches.list(&Default::default()).await?.is_empty());
 //! # let _ = service;
 //! # Ok(()) }
