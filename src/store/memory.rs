@@ -21,7 +21,7 @@ use super::flag::{FlagChanges, FlagRow, FlagStore, SegmentRow, check_flag_rows};
 use super::log::{BatchLog, BatchLogStore, NewBatchLog, check_logs};
 use super::message::{
     Claim, Fence, Message, MessageQuery, MessageStore, NewMessage, Rescued, Transition,
-    check_change, check_changes, check_new_messages, lease_lost, lease_millis,
+    check_change, check_changes, check_new_messages, lease_lost, lease_millis, message_not_found,
 };
 use super::saved::{SavedFilterStore, check_saved, shared_users};
 use super::suppression::{Suppression, SuppressionStore, check_phones};
@@ -1030,7 +1030,7 @@ impl MemoryView {
         holds: impl FnOnce(&Message) -> bool,
     ) -> Result<Message> {
         match Self::visible_message(who, data, id) {
-            None => Err(not_found("message", id)),
+            None => Err(message_not_found(id)),
             Some(m) if holds(m) => Ok(m.clone()),
             Some(_) => Err(lease_lost(id)),
         }

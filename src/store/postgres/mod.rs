@@ -27,7 +27,7 @@
 //! The pool checks every connection before handing it out (deadpool's verified recycling), so a
 //! connection the server dropped is replaced rather than failing a query. Each operation has a
 //! time limit ([`PgConfig::timeout`]); past it the statement is cancelled on the server and the
-//! operation fails with [`ErrorKind::Timeout`](crate::ErrorKind::Timeout). Reads and other
+//! operation fails with [`ErrorKind::Timeout`]. Reads and other
 //! operations that cannot apply twice are retried on a lost connection, a timeout, a
 //! serialization failure or a deadlock, with capped exponential backoff ([`PgConfig::retries`]);
 //! claims, fenced transitions, inserts and appends are never retried. Connections are plain TCP
