@@ -39,7 +39,7 @@ fn filter_json() -> Value {
 
 fn options() -> FilterOptions {
     FilterOptions::new()
-        .now_rfc3339("2025-01-01T00:00:00Z")
+        .with_now_rfc3339("2025-01-01T00:00:00Z")
         .expect("valid now")
 }
 
@@ -96,7 +96,7 @@ fn compile(c: &mut Criterion) {
         b.iter(|| black_box(&filter).postgrest().query_string())
     });
     c.bench_function("filter/emit sql (20 conditions)", |b| {
-        b.iter(|| black_box(&filter).sql())
+        b.iter(|| black_box(&filter).sql_where())
     });
     c.bench_function("filter/build evaluator (20 conditions)", |b| {
         b.iter(|| black_box(&filter).evaluator())

@@ -14,7 +14,7 @@ use std::path::Path;
 use serde_json::{Value, json};
 use smsbatch::filter::{Filter, FilterOptions, Schema, Table};
 use smsbatch::flags::{Context, Engine, Env, SeededRandom};
-use smsbatch::{PreviewConfig, PriceTable, RecipientPreview, Template, TemplateRecord};
+use smsbatch::{PreviewConfig, PriceTable, Purpose, RecipientPreview, Template, TemplateRecord};
 
 /// The moment the job runs; passed in, as the library never reads a clock.
 const NOW: &str = "2026-11-29T12:00:00Z";
@@ -31,11 +31,11 @@ fn main() -> Result<(), Box<dyn Error>> {
         serde_json::from_str(&read("bindings/wasm/demo/data/templates.json")?)?;
     let flags = Engine::from_json(&read("bindings/wasm/demo/data/flags.json")?)?;
 
-    // 1. The audience: opted in (or unknown), with a city, created within the last year.
+    // 1. The audience: not opted out, with a city, created within the last year.
     let schema = Schema::customers();
-    let options = FilterOptions::new().now_rfc3339(NOW)?;
+    let options = FilterOptions::new().with_now_rfc3339(NOW)?;
     let audience = json!({"version": 1, "where": {"and": [
-        {"field": "opted_in", "op": "isNotFalse"},
+        {"field": "opted_out", "op": "isNotTrue"},
         {"field": "city", "op": "isNotEmpty"},
         {"field": "date_create", "op": "withinLastDays", "value": 365}
     ]}});
@@ -47,7 +47,7 @@ fn main() -> Result<(), Box<dyn Error>> {
         "PostgREST: /rest/v1/customers?{}",
         filter.postgrest().query_string()
     );
-    let sql = filter.sql();
+    let sql = filter.sql_where();
     println!(
         "SQL:       SELECT * FROM customers WHERE {}",
         sql.where_clause()
@@ -89,7 +89,12 @@ fn main() -> Result<(), Box<dyn Error>> {
         r#"{"currency": "USD", "default": {"GSM-7": 0.0079, "UCS-2": 0.0079},
             "byCountry": {"44": {"GSM-7": 0.04, "UCS-2": 0.04}, "33": {"GSM-7": 0.075, "UCS-2": 0.075}}}"#,
     )?;
-    let previewer = PreviewConfig::new().prices(prices).build(&template)?;
+    // "Your order is ready" is transactional: it needs no marketing consent (`opted_in`), only
+    // that the customer did not opt out.
+    let previewer = PreviewConfig::new()
+        .purpose(Purpose::Transactional)
+        .prices(prices)
+        .build(&template)?;
     let preview = previewer.preview(selected.iter().map(|&i| &customers[i]))?;
     println!("\n== preview of {:?}: {}", record.name, record.body);
     for r in preview.recipients.iter().take(8) {
@@ -101,10 +106,11 @@ fn main() -> Result<(), Box<dyn Error>> {
             RecipientPreview::Excluded(x) => println!(
                 "  #{:<4} excluded: {} ({})",
                 x.id,
-                x.excluded.code(),
+                x.reason.code(),
                 x.detail
             ),
             RecipientPreview::Failed(f) => println!("  #{} failed: {}", f.index, f.error),
+            other => println!("  #{}: {}", other.index(), serde_json::to_string(other)?),
         }
     }
     let summary = &preview.summary;

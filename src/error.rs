@@ -295,6 +295,13 @@ pub enum ErrorKind {
         /// What is wrong with it.
         message: String,
     },
+    /// A cost or a total passed the largest [`Amount`](crate::Amount) (about 3.4 × 10^29 units);
+    /// money is never rounded or saturated instead.
+    #[error("amount overflow: {message}")]
+    AmountOverflow {
+        /// Which sum or product, and where.
+        message: String,
+    },
 }
 
 /// Shows a JSON Pointer in a message; the empty pointer (the whole document) reads as "the root".
@@ -328,6 +335,7 @@ impl ErrorKind {
             Self::InvalidPhone { .. } => "invalidPhone",
             Self::InvalidRegion { .. } => "invalidRegion",
             Self::InvalidPrice { .. } => "invalidPrice",
+            Self::AmountOverflow { .. } => "amountOverflow",
             Self::InvalidFilter { .. } => "invalidFilter",
             Self::UnknownField { .. } => "unknownField",
             Self::FilterTooLarge { .. } => "filterTooLarge",
@@ -365,7 +373,8 @@ impl ErrorKind {
             | Self::TemplateRender { .. }
             | Self::InvalidPhone { .. }
             | Self::InvalidRegion { .. }
-            | Self::InvalidPrice { .. } => None,
+            | Self::InvalidPrice { .. }
+            | Self::AmountOverflow { .. } => None,
         }
     }
 }
@@ -385,7 +394,8 @@ impl serde::Serialize for Error {
             | ErrorKind::InvalidInput { .. }
             | ErrorKind::InvalidFlagState { .. }
             | ErrorKind::InvalidFlagContext { .. }
-            | ErrorKind::InvalidPrice { .. } => {}
+            | ErrorKind::InvalidPrice { .. }
+            | ErrorKind::AmountOverflow { .. } => {}
             ErrorKind::InvalidFlagRow { name, .. } => {
                 map.serialize_entry("name", name)?;
             }
@@ -434,6 +444,214 @@ impl serde::Serialize for Error {
             }
         }
         map.end()
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Error {
+    /// Reads the shape [`Serialize`](serde::Serialize) writes, back into the same kind with the
+    /// same fields, so a stored result (a failed recipient kept in a JSONB column) reads back as
+    /// it was. A kind's own text that is only part of `message` (`invalidInput`'s, for instance)
+    /// is recovered by removing the kind's fixed wording; a cause attached with `source()` is not
+    /// serialised and does not come back.
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let map = serde_json::Map::deserialize(deserializer)?;
+        kind_from_map(&map)
+            .map(Error::new)
+            .map_err(serde::de::Error::custom)
+    }
+}
+
+/// A kind with every field empty, from its [`ErrorKind::code`].
+fn blank(code: &str) -> Option<ErrorKind> {
+    let s = String::new;
+    Some(match code {
+        "emptyMessage" => ErrorKind::EmptyMessage,
+        "tooManySegments" => ErrorKind::TooManySegments {
+            segments: 0,
+            max: 0,
+        },
+        "invalidInput" => ErrorKind::InvalidInput { message: s() },
+        "invalidFilter" => ErrorKind::InvalidFilter {
+            path: s(),
+            message: s(),
+        },
+        "unknownField" => ErrorKind::UnknownField {
+            path: s(),
+            field: s(),
+        },
+        "filterTooLarge" => ErrorKind::FilterTooLarge {
+            path: s(),
+            message: s(),
+        },
+        "missingNow" => ErrorKind::MissingNow { path: s() },
+        "invalidSchema" => ErrorKind::InvalidSchema {
+            path: s(),
+            message: s(),
+        },
+        "invalidQuery" => ErrorKind::InvalidQuery {
+            path: s(),
+            message: s(),
+        },
+        "invalidRow" => ErrorKind::InvalidRow {
+            path: s(),
+            message: s(),
+        },
+        "invalidSavedFilter" => ErrorKind::InvalidSavedFilter {
+            path: s(),
+            message: s(),
+        },
+        "invalidFlagState" => ErrorKind::InvalidFlagState { message: s() },
+        "invalidFlagContext" => ErrorKind::InvalidFlagContext { message: s() },
+        "invalidFlagRow" => ErrorKind::InvalidFlagRow {
+            name: s(),
+            message: s(),
+        },
+        "templateSyntax" => ErrorKind::TemplateSyntax {
+            line: 0,
+            column: 0,
+            message: s(),
+        },
+        "templateTooLarge" => ErrorKind::TemplateTooLarge { bytes: 0, max: 0 },
+        "missingVariable" => ErrorKind::MissingVariable {
+            id: None,
+            variable: s(),
+        },
+        "templateRender" => ErrorKind::TemplateRender {
+            id: None,
+            message: s(),
+        },
+        "invalidPhone" => ErrorKind::InvalidPhone {
+            phone: s(),
+            reason: s(),
+        },
+        "invalidRegion" => ErrorKind::InvalidRegion { region: s() },
+        "invalidPrice" => ErrorKind::InvalidPrice { message: s() },
+        "amountOverflow" => ErrorKind::AmountOverflow { message: s() },
+        _ => return None,
+    })
+}
+
+fn kind_from_map(map: &serde_json::Map<String, serde_json::Value>) -> Result<ErrorKind, String> {
+    let text = |key: &str| match map.get(key) {
+        Some(serde_json::Value::String(s)) => Ok(s.clone()),
+        _ => Err(format!("an error needs a string `{key}`")),
+    };
+    let number = |key: &str| {
+        map.get(key)
+            .and_then(serde_json::Value::as_u64)
+            .and_then(|n| u32::try_from(n).ok())
+            .ok_or_else(|| format!("an error of this kind needs a number `{key}`"))
+    };
+    let code = text("kind")?;
+    let message = text("message")?;
+    let mut kind = blank(&code).ok_or_else(|| format!("unknown error kind {code:?}"))?;
+    // Every field the serialiser writes, then the kind's own text (last: its wording may show
+    // the other fields).
+    let own_text = match &mut kind {
+        ErrorKind::EmptyMessage => None,
+        ErrorKind::TooManySegments { segments, max } => {
+            *segments = number("segments")?;
+            *max = number("max")?;
+            None
+        }
+        ErrorKind::TemplateTooLarge { bytes, max } => {
+            *bytes = number("bytes")?;
+            *max = number("max")?;
+            None
+        }
+        ErrorKind::InvalidInput { message }
+        | ErrorKind::InvalidFlagState { message }
+        | ErrorKind::InvalidFlagContext { message }
+        | ErrorKind::InvalidPrice { message }
+        | ErrorKind::AmountOverflow { message } => Some(message),
+        ErrorKind::InvalidFilter { path, message }
+        | ErrorKind::FilterTooLarge { path, message }
+        | ErrorKind::InvalidSchema { path, message }
+        | ErrorKind::InvalidQuery { path, message }
+        | ErrorKind::InvalidRow { path, message }
+        | ErrorKind::InvalidSavedFilter { path, message } => {
+            *path = text("path")?;
+            Some(message)
+        }
+        ErrorKind::UnknownField { path, field } => {
+            *path = text("path")?;
+            *field = text("field")?;
+            None
+        }
+        ErrorKind::MissingNow { path } => {
+            *path = text("path")?;
+            None
+        }
+        ErrorKind::InvalidFlagRow { name, message } => {
+            *name = text("name")?;
+            Some(message)
+        }
+        ErrorKind::TemplateSyntax {
+            line,
+            column,
+            message,
+        } => {
+            *line = number("line")?;
+            *column = number("column")?;
+            Some(message)
+        }
+        ErrorKind::MissingVariable { id, variable } => {
+            *id = map.get("id").cloned();
+            *variable = text("variable")?;
+            None
+        }
+        ErrorKind::TemplateRender { id, message } => {
+            *id = map.get("id").cloned();
+            Some(message)
+        }
+        ErrorKind::InvalidPhone { phone, reason } => {
+            *phone = text("phone")?;
+            *reason = text("reason")?;
+            None
+        }
+        ErrorKind::InvalidRegion { region } => {
+            *region = text("region")?;
+            None
+        }
+    }
+    .is_some();
+    if own_text {
+        // With its own text still empty, the kind displays exactly the wording before it.
+        let wording = kind.to_string();
+        let own = message
+            .strip_prefix(&wording)
+            .unwrap_or(&message)
+            .to_owned();
+        set_own_text(&mut kind, own);
+    }
+    Ok(kind)
+}
+
+/// Sets the free text of the kinds that have one (`message`).
+fn set_own_text(kind: &mut ErrorKind, text: String) {
+    match kind {
+        ErrorKind::InvalidInput { message }
+        | ErrorKind::InvalidFlagState { message }
+        | ErrorKind::InvalidFlagContext { message }
+        | ErrorKind::InvalidPrice { message }
+        | ErrorKind::AmountOverflow { message }
+        | ErrorKind::InvalidFilter { message, .. }
+        | ErrorKind::FilterTooLarge { message, .. }
+        | ErrorKind::InvalidSchema { message, .. }
+        | ErrorKind::InvalidQuery { message, .. }
+        | ErrorKind::InvalidRow { message, .. }
+        | ErrorKind::InvalidSavedFilter { message, .. }
+        | ErrorKind::InvalidFlagRow { message, .. }
+        | ErrorKind::TemplateSyntax { message, .. }
+        | ErrorKind::TemplateRender { message, .. } => *message = text,
+        ErrorKind::EmptyMessage
+        | ErrorKind::TooManySegments { .. }
+        | ErrorKind::TemplateTooLarge { .. }
+        | ErrorKind::UnknownField { .. }
+        | ErrorKind::MissingNow { .. }
+        | ErrorKind::MissingVariable { .. }
+        | ErrorKind::InvalidPhone { .. }
+        | ErrorKind::InvalidRegion { .. } => {}
     }
 }
 
@@ -505,5 +723,143 @@ mod tests {
         });
         assert_eq!(err.to_string(), "missing variable \"x\"");
         assert!(err.is_missing_variable());
+    }
+
+    /// One error of every kind, with awkward text (the wording of another kind inside, quotes,
+    /// a path that is not the root).
+    fn every_kind() -> Vec<ErrorKind> {
+        let t = || "bad: \"x\" at `/a`: invalid input: y".to_owned();
+        let kinds = vec![
+            ErrorKind::EmptyMessage,
+            ErrorKind::TooManySegments {
+                segments: 12,
+                max: 10,
+            },
+            ErrorKind::InvalidInput { message: t() },
+            ErrorKind::InvalidFilter {
+                path: "/and/0".into(),
+                message: t(),
+            },
+            ErrorKind::UnknownField {
+                path: "".into(),
+                field: "fax".into(),
+            },
+            ErrorKind::FilterTooLarge {
+                path: "/not".into(),
+                message: t(),
+            },
+            ErrorKind::MissingNow {
+                path: "/or/1".into(),
+            },
+            ErrorKind::InvalidSchema {
+                path: "/fields/0".into(),
+                message: t(),
+            },
+            ErrorKind::InvalidQuery {
+                path: "/sort".into(),
+                message: t(),
+            },
+            ErrorKind::InvalidRow {
+                path: "/3/city".into(),
+                message: t(),
+            },
+            ErrorKind::InvalidSavedFilter {
+                path: "/name".into(),
+                message: t(),
+            },
+            ErrorKind::InvalidFlagState { message: t() },
+            ErrorKind::InvalidFlagContext { message: t() },
+            ErrorKind::InvalidFlagRow {
+                name: "f\"1".into(),
+                message: t(),
+            },
+            ErrorKind::TemplateSyntax {
+                line: 2,
+                column: 7,
+                message: t(),
+            },
+            ErrorKind::TemplateTooLarge {
+                bytes: 70_000,
+                max: 65_536,
+            },
+            ErrorKind::MissingVariable {
+                id: Some(serde_json::json!({"a": [1]})),
+                variable: "x".into(),
+            },
+            ErrorKind::MissingVariable {
+                id: None,
+                variable: "order.total".into(),
+            },
+            ErrorKind::TemplateRender {
+                id: Some(serde_json::json!("c-1")),
+                message: t(),
+            },
+            ErrorKind::TemplateRender {
+                id: None,
+                message: t(),
+            },
+            ErrorKind::InvalidPhone {
+                phone: "0770".into(),
+                reason: t(),
+            },
+            ErrorKind::InvalidRegion {
+                region: "ZZ".into(),
+            },
+            ErrorKind::InvalidPrice { message: t() },
+            ErrorKind::AmountOverflow { message: t() },
+        ];
+        // A new kind fails to compile here until it has a sample above (and a `blank` entry).
+        for kind in &kinds {
+            match kind {
+                ErrorKind::EmptyMessage
+                | ErrorKind::TooManySegments { .. }
+                | ErrorKind::InvalidInput { .. }
+                | ErrorKind::InvalidFilter { .. }
+                | ErrorKind::UnknownField { .. }
+                | ErrorKind::FilterTooLarge { .. }
+                | ErrorKind::MissingNow { .. }
+                | ErrorKind::InvalidSchema { .. }
+                | ErrorKind::InvalidQuery { .. }
+                | ErrorKind::InvalidRow { .. }
+                | ErrorKind::InvalidSavedFilter { .. }
+                | ErrorKind::InvalidFlagState { .. }
+                | ErrorKind::InvalidFlagContext { .. }
+                | ErrorKind::InvalidFlagRow { .. }
+                | ErrorKind::TemplateSyntax { .. }
+                | ErrorKind::TemplateTooLarge { .. }
+                | ErrorKind::MissingVariable { .. }
+                | ErrorKind::TemplateRender { .. }
+                | ErrorKind::InvalidPhone { .. }
+                | ErrorKind::InvalidRegion { .. }
+                | ErrorKind::InvalidPrice { .. }
+                | ErrorKind::AmountOverflow { .. } => {}
+            }
+        }
+        kinds
+    }
+
+    #[test]
+    fn every_kind_reads_back_from_its_json() {
+        let kinds = every_kind();
+        let codes: std::collections::HashSet<_> = kinds.iter().map(ErrorKind::code).collect();
+        assert_eq!(codes.len(), 22, "one sample or more of each kind");
+        for kind in kinds {
+            let json = serde_json::to_value(Error::new(kind.clone())).unwrap();
+            let back: Error = serde_json::from_value(json.clone()).unwrap();
+            assert_eq!(back.kind(), &kind, "{json}");
+            let text = serde_json::to_string(&json).unwrap();
+            assert_eq!(serde_json::from_str::<Error>(&text).unwrap().kind(), &kind);
+        }
+        for bad in [
+            serde_json::json!({"kind": "noSuchKind", "message": "x"}),
+            serde_json::json!({"message": "x"}),
+            serde_json::json!({"kind": "tooManySegments", "message": "x"}),
+            serde_json::json!("invalidInput"),
+        ] {
+            assert!(
+                serde_json::from_value::<Error>(bad.clone()).is_err(),
+                "{bad}"
+            );
+        }
     }
 }

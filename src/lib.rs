@@ -27,11 +27,12 @@
 //! - **Templates and preview** ([`Template`], [`PreviewConfig`]): Handlebars templates compiled
 //!   once (plain text, strict about missing variables, SMS helpers) and a per-recipient preview of
 //!   every message's text, encoding, segments and exact cost, with the exclusions (no phone,
-//!   invalid or duplicate phone, opted out, missing variable, empty body, too many segments) and
-//!   the batch totals; over a sample, a whole list, or a stream with flat memory.
+//!   invalid or duplicate phone, opted out, no consent for the batch's [`Purpose`], missing
+//!   variable, empty body, too many segments) and the batch totals; over a sample, a whole list,
+//!   or a stream with flat memory. Money is an exact decimal ([`Amount`]), a string in JSON.
 //! - **Audience** ([`filter`]): typed customer filters with exact NULL/empty rules, one wire form
 //!   compiled to PostgREST query parameters, to parameterised PostgreSQL SQL and to an in-memory
-//!   evaluator that select the same rows; search, sort, pagination, saved filters and templates.
+//!   evaluator that select the same rows; search, sort, pagination, saved filters and presets.
 //! - **Rollout** ([`flags`]): feature flags with the Unleash client specification's semantics,
 //!   loaded from an Unleash client-API state, compiled once and evaluated with OpenFeature-style
 //!   details; a user lands in the same rollout bucket and variant as in any Unleash SDK.
@@ -61,22 +62,29 @@
 //! assert_eq!(result.encoding.as_str(), "GSM-7");
 //! ```
 //!
-//! A preview renders a template for each customer and prices the batch:
+//! A preview renders a template for each customer and prices the batch. A message about an
+//! order is transactional: it reaches every customer who did not opt out (a marketing one would
+//! also need `opted_in` true).
 //!
 //! ```
 //! use serde_json::json;
-//! use smsbatch::{PreviewConfig, Template};
+//! use smsbatch::{PreviewConfig, Purpose, Template};
 //!
 //! let template = Template::compile("Hi {{default first_name \"there\"}}, your order ships today")?;
-//! let previewer = PreviewConfig::new().e164_only(true).build(&template)?;
+//! let previewer = PreviewConfig::new()
+//!     .purpose(Purpose::Transactional)
+//!     .e164_only(true)
+//!     .build(&template)?;
 //! let preview = previewer.preview([
 //!     json!({"id": 1, "phone": "+447400123456", "first_name": "Zoë"}),
 //!     json!({"id": 2, "phone": "+447400123457"}),
 //!     json!({"id": 3, "phone": ""}),
+//!     json!({"id": 4, "phone": "+447400123458", "opted_out": true}),
 //! ])?;
 //! assert_eq!(preview.recipients[1].included().unwrap().text, "Hi there, your order ships today");
-//! assert_eq!((preview.summary.recipients, preview.summary.excluded.no_phone), (2, 1));
-//! assert_eq!(preview.summary.pushed_to_ucs2.ids, [json!(1)]);
+//! let summary = &preview.summary;
+//! assert_eq!((summary.recipients, summary.excluded.no_phone, summary.excluded.opted_out), (2, 1, 1));
+//! assert_eq!(summary.pushed_to_ucs2.ids, [json!(1)]);
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
@@ -122,9 +130,9 @@ mod time;
 
 pub use crate::batch::{
     Amount, ByEncoding, EncodingPrices, EncodingTotals, ExcludedRecipient, ExclusionCounts,
-    ExclusionReason, FailedRecipient, IncludedRecipient, MissingVariable, PhoneNormalizer, Preview,
-    PreviewConfig, PreviewRun, PreviewStream, PreviewSummary, Previewer, PriceTable, RecipientList,
-    RecipientPreview, Sample, Sampler,
+    ExclusionReason, FailedRecipient, IncludedRecipient, MissingVariablePolicy, PhoneNormalizer,
+    Preview, PreviewConfig, PreviewRun, PreviewStream, PreviewSummary, Previewer, PriceTable,
+    Purpose, RecipientList, RecipientPreview, Sample, Sampler,
 };
 pub use crate::error::{Error, ErrorKind, Result};
 pub use crate::segment::{

@@ -1,13 +1,15 @@
-//! The batch preview against the cases in `tests/data/preview/cases.json`, phone normalisation,
-//! samples, streaming, the missing-variable policies, a property test tying every recipient's
-//! count to the segment counter, and the `smsbatch preview` command line.
+//! The batch preview against the cases in `tests/data/preview/cases.json`, the consent rule of
+//! `tests/data/preview/consent.json`, phone normalisation, samples, streaming, the
+//! missing-variable policies, exact money, results that read back from their JSON, a property
+//! test tying every recipient's count to the segment counter, and the `smsbatch preview` command
+//! line.
 
 use proptest::prelude::*;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use smsbatch::{
-    ErrorKind, ExclusionReason, MissingVariable, PreviewConfig, RecipientPreview, Sample,
-    SegmentConfig, Segmenter, Template,
+    Amount, ErrorKind, ExclusionReason, MissingVariablePolicy, Preview, PreviewConfig, PriceTable,
+    Purpose, RecipientPreview, Sample, SegmentConfig, Segmenter, Template,
 };
 
 use crate::support::data;
@@ -69,7 +71,7 @@ fn cases_from_data() {
             let n = preview
                 .recipients
                 .iter()
-                .filter(|r| r.excluded().is_some_and(|e| e.excluded == reason))
+                .filter(|r| r.excluded().is_some_and(|e| e.reason == reason))
                 .count() as u64;
             assert_eq!(s.excluded.get(reason), n, "{}: {reason:?}", case.name);
         }
@@ -88,20 +90,20 @@ fn previewer(template: &str, config: PreviewConfig) -> smsbatch::Previewer {
 #[test]
 fn missing_variable_exclude_or_fail() {
     let rows = [
-        json!({"id": 1, "phone": "+447400123456", "first": "Ana", "city": "Porto"}),
-        json!({"id": "c-2", "phone": "+447400123457", "first": "Bea"}),
-        json!({"id": 3, "phone": "+447400123458", "first": "Cy", "city": null}),
+        json!({"id": 1, "phone": "+447400123456", "first": "Ana", "city": "Porto", "opted_in": true}),
+        json!({"id": "c-2", "phone": "+447400123457", "first": "Bea", "opted_in": true}),
+        json!({"id": 3, "phone": "+447400123458", "first": "Cy", "city": null, "opted_in": true}),
     ];
     let exclude = previewer("Hi {{first}} from {{city}}", PreviewConfig::new());
     let preview = exclude.preview(&rows).unwrap();
     let excluded = preview.recipients[1].excluded().unwrap();
     assert_eq!(excluded.id, json!("c-2"));
-    assert_eq!(excluded.excluded, ExclusionReason::MissingVariable);
+    assert_eq!(excluded.reason, ExclusionReason::MissingVariable);
     assert_eq!(excluded.detail, "missing variable \"city\"");
 
     let fail = previewer(
         "Hi {{first}} from {{city}}",
-        PreviewConfig::new().missing(MissingVariable::Fail),
+        PreviewConfig::new().missing(MissingVariablePolicy::Fail),
     );
     let err = fail.preview(&rows).unwrap_err();
     assert_eq!(
@@ -123,9 +125,9 @@ fn missing_variable_exclude_or_fail() {
     // A missing variable inside a helper or a block is reported the same way.
     let err = previewer(
         "{{#if vip}}{{upper title}}{{/if}}",
-        PreviewConfig::new().missing(MissingVariable::Fail),
+        PreviewConfig::new().missing(MissingVariablePolicy::Fail),
     )
-    .preview([json!({"id": 9, "phone": "+447400123456", "vip": true})])
+    .preview([json!({"id": 9, "phone": "+447400123456", "vip": true, "opted_in": true})])
     .unwrap_err();
     assert!(
         matches!(err.kind(), ErrorKind::MissingVariable { id: Some(id), variable } if id == &json!(9) && variable == "title")
@@ -135,7 +137,7 @@ fn missing_variable_exclude_or_fail() {
 #[test]
 fn samples_first_and_seeded() {
     let rows: Vec<Value> = (0..500)
-        .map(|i| json!({"id": i, "phone": format!("+4474001{i:05}"), "n": i}))
+        .map(|i| json!({"id": i, "phone": format!("+4474001{i:05}"), "n": i, "opted_in": true}))
         .collect();
     let p = previewer("#{{n}}", PreviewConfig::new().parts(true));
     let first = p.sample(&rows, Sample::First(3)).unwrap();
@@ -180,7 +182,7 @@ fn samples_first_and_seeded() {
 #[test]
 fn pushed_lists_are_bounded_but_counted() {
     let rows: Vec<Value> = (0..50)
-        .map(|i| json!({"id": i, "phone": format!("+4474001{i:05}"), "name": "Zoë"}))
+        .map(|i| json!({"id": i, "phone": format!("+4474001{i:05}"), "name": "Zoë", "opted_in": true}))
         .collect();
     let p = previewer("Hi {{name}}", PreviewConfig::new().list_limit(5));
     let s = p.preview(&rows).unwrap().summary;
@@ -203,7 +205,9 @@ fn smart_encoding_previews_the_text_sent() {
         PreviewConfig::new().segments(SegmentConfig::new().smart_encoding(true)),
     );
     let preview = p
-        .preview([json!({"id": 1, "phone": "+447400123456", "quote": "“Hi” — ok…"})])
+        .preview([
+            json!({"id": 1, "phone": "+447400123456", "quote": "“Hi” — ok…", "opted_in": true}),
+        ])
         .unwrap();
     let r = preview.recipients[0].included().unwrap();
     assert_eq!(r.text, "\"Hi\" - ok...");
@@ -227,7 +231,9 @@ fn suppression_list_entries_must_be_valid() {
 #[cfg(feature = "phone")]
 #[test]
 fn phones_are_normalised_with_the_region() {
-    let p = previewer("hi", PreviewConfig::new().region("GB"));
+    // A transactional message: no opted_in needed.
+    let transactional = || PreviewConfig::new().purpose(Purpose::Transactional);
+    let p = previewer("hi", transactional().region("GB"));
     let rows = [
         json!({"id": 1, "phone": "07400 123456"}),
         json!({"id": 2, "phone": "+44 (0)7400 123457"}),
@@ -244,8 +250,8 @@ fn phones_are_normalised_with_the_region() {
         .iter()
         .map(|r| match r {
             RecipientPreview::Included(r) => r.phone.clone(),
-            RecipientPreview::Excluded(r) => format!("{:?}", r.excluded),
-            RecipientPreview::Failed(r) => format!("{:?}", r.error),
+            RecipientPreview::Excluded(r) => format!("{:?}", r.reason),
+            other => format!("{other:?}"),
         })
         .collect();
     assert_eq!(
@@ -262,7 +268,7 @@ fn phones_are_normalised_with_the_region() {
         ]
     );
     // Without a region, a national number cannot be valid.
-    let p = previewer("hi", PreviewConfig::new());
+    let p = previewer("hi", transactional());
     let r = p
         .preview([json!({"id": 1, "phone": "07400 123456"})])
         .unwrap();
@@ -271,20 +277,25 @@ fn phones_are_normalised_with_the_region() {
     // The suppression list is normalised the same way.
     let p = previewer(
         "hi",
-        PreviewConfig::new().region("GB").suppress(["07400 123456"]),
+        transactional().region("GB").suppress(["07400 123456"]),
     );
     let r = p
         .preview([json!({"id": 1, "phone": "+447400123456"})])
         .unwrap();
     assert_eq!(
-        r.recipients[0].excluded().unwrap().excluded,
+        r.recipients[0].excluded().unwrap().reason,
         ExclusionReason::OptedOut
     );
 }
 
 #[test]
 fn e164_only_accepts_e164_syntax_only() {
-    let p = previewer("hi", PreviewConfig::new().e164_only(true));
+    let p = previewer(
+        "hi",
+        PreviewConfig::new()
+            .purpose(Purpose::Transactional)
+            .e164_only(true),
+    );
     let r = p
         .preview([
             json!({"id": 1, "phone": "+447400123456"}),
@@ -297,6 +308,289 @@ fn e164_only_accepts_e164_syntax_only() {
     assert!(detail.contains("only digits may follow the +"), "{detail}");
     let detail = &r.recipients[2].excluded().unwrap().detail;
     assert!(detail.contains("must start with +"), "{detail}");
+}
+
+#[derive(Debug, Deserialize)]
+struct ConsentCases {
+    template: String,
+    suppress: Vec<String>,
+    rows: Vec<Value>,
+    expect: std::collections::BTreeMap<String, Vec<String>>,
+}
+
+/// What a result says in `consent.json`'s words: `"included"` or the exclusion reason.
+fn outcome(r: &RecipientPreview) -> String {
+    match r {
+        RecipientPreview::Included(_) => "included".to_owned(),
+        RecipientPreview::Excluded(e) => e.reason.code().to_owned(),
+        other => panic!("unexpected {other:?}"),
+    }
+}
+
+#[test]
+fn consent_for_every_combination_and_purpose() {
+    let cases: ConsentCases = serde_json::from_str(&data("preview/consent.json")).unwrap();
+    assert_eq!(cases.rows.len(), 32);
+    let template = Template::compile(&cases.template).unwrap();
+    for (name, purpose) in [
+        ("marketing", Purpose::Marketing),
+        ("transactional", Purpose::Transactional),
+    ] {
+        let previewer = PreviewConfig::new()
+            .purpose(purpose)
+            .suppress(&cases.suppress)
+            .e164_only(true)
+            .build(&template)
+            .unwrap();
+        let preview = previewer.preview(&cases.rows).unwrap();
+        let got: Vec<String> = preview.recipients.iter().map(outcome).collect();
+        for (i, (got, want)) in got.iter().zip(&cases.expect[name]).enumerate() {
+            assert_eq!(got, want, "{name}: row {}", cases.rows[i]);
+        }
+        let s = &preview.summary;
+        let count = |what: &str| cases.expect[name].iter().filter(|w| *w == what).count() as u64;
+        assert_eq!(
+            (s.recipients, s.excluded.opted_out, s.excluded.no_consent),
+            (count("included"), count("optedOut"), count("noConsent")),
+            "{name}"
+        );
+    }
+    // Marketing is the default.
+    let default = PreviewConfig::new()
+        .e164_only(true)
+        .build(&template)
+        .unwrap();
+    let got: Vec<String> = default
+        .preview(&cases.rows)
+        .unwrap()
+        .recipients
+        .iter()
+        .map(outcome)
+        .collect();
+    // Without the suppression list, the second half of the rows is like the first.
+    let unsuppressed: Vec<String> = (0..32)
+        .map(|i| cases.expect["marketing"][i % 16].clone())
+        .collect();
+    assert_eq!(got, unsuppressed);
+}
+
+#[test]
+fn consent_details_and_field_names() {
+    let rows = [
+        json!({"customer_id": "a", "mobile": "+447400123456", "sms_ok": "yes", "stop": ""}),
+        json!({"customer_id": "b", "mobile": "+447400123457", "sms_ok": "no"}),
+        json!({"customer_id": "c", "mobile": "+447400123458", "sms_ok": true, "stop": "Y"}),
+        json!({"customer_id": "d", "mobile": "+447400123459", "sms_ok": "maybe"}),
+        json!({"customer_id": "e", "mobile": "+447400123460", "sms_ok": true, "stop": 2}),
+        json!({"id": "f", "mobile": "+447400123461", "sms_ok": true}),
+        json!({"customer_id": "g", "phone": "+447400123462", "sms_ok": true}),
+    ];
+    let previewer = PreviewConfig::new()
+        .id_field("customer_id")
+        .phone_field("mobile")
+        .opted_in_field("sms_ok")
+        .opted_out_field("stop")
+        .e164_only(true)
+        .build(&Template::compile("Hi").unwrap())
+        .unwrap();
+    let preview = previewer.preview(&rows).unwrap();
+    let detail = |i: usize| preview.recipients[i].excluded().unwrap().detail.clone();
+    assert_eq!(preview.recipients[0].id(), Some(&json!("a")));
+    assert!(preview.recipients[0].included().is_some());
+    assert_eq!(
+        detail(1),
+        "a marketing message needs sms_ok true, and it is false"
+    );
+    assert_eq!(detail(2), "stop is true");
+    assert_eq!(
+        detail(3),
+        "a marketing message needs sms_ok true; sms_ok is \"maybe\", which is neither true nor false"
+    );
+    assert_eq!(
+        detail(4),
+        "stop is 2, which is neither true nor false; treated as opted out"
+    );
+    assert_eq!(
+        preview.recipients[4].excluded().unwrap().reason,
+        ExclusionReason::OptedOut
+    );
+    let RecipientPreview::Failed(failed) = &preview.recipients[5] else {
+        panic!("{:?}", preview.recipients[5]);
+    };
+    assert_eq!(
+        failed.error.to_string(),
+        "invalid input: row 6 has no customer_id"
+    );
+    assert_eq!(detail(6), "the row has no mobile");
+    assert_eq!(
+        preview.recipients[6].excluded().unwrap().reason,
+        ExclusionReason::NoPhone
+    );
+}
+
+#[test]
+fn consent_comes_after_the_phone_checks_and_before_the_message() {
+    let previewer = previewer(
+        "{{name}}",
+        PreviewConfig::new()
+            .e164_only(true)
+            .segments(SegmentConfig::new().max_segments(1)),
+    );
+    let long = "x".repeat(200);
+    let rows = [
+        json!({"id": 1, "phone": "", "opted_out": true}),
+        json!({"id": 2, "phone": "07400", "opted_out": true}),
+        json!({"id": 3, "phone": "+447400123456", "name": "a", "opted_in": true}),
+        json!({"id": 4, "phone": "+447400123456", "opted_out": true}),
+        json!({"id": 5, "phone": "+447400123457", "opted_out": true, "opted_in": false}),
+        json!({"id": 6, "phone": "+447400123458"}),
+        json!({"id": 7, "phone": "+447400123459", "name": " "}),
+        json!({"id": 8, "phone": "+447400123460", "name": long}),
+        json!({"id": 9, "phone": "+447400123461", "opted_in": true}),
+        json!({"id": 10, "phone": "+447400123462", "name": " ", "opted_in": true}),
+        json!({"id": 11, "phone": "+447400123463", "name": long, "opted_in": true}),
+    ];
+    let got: Vec<String> = previewer
+        .preview(&rows)
+        .unwrap()
+        .recipients
+        .iter()
+        .map(outcome)
+        .collect();
+    assert_eq!(
+        got,
+        [
+            "noPhone",
+            "invalidPhone",
+            "included",
+            "duplicatePhone",
+            "optedOut",
+            "noConsent",
+            "noConsent",
+            "noConsent",
+            "missingVariable",
+            "emptyBody",
+            "tooManySegments",
+        ]
+    );
+}
+
+/// The preview's JSON reads back into the same values: what a store keeps in a JSONB column.
+#[test]
+fn results_read_back_from_their_json() {
+    let previewer = previewer(
+        "Hi {{name}} {{date visit \"%d\"}}",
+        PreviewConfig::new()
+            .purpose(Purpose::Transactional)
+            .parts(true)
+            .prices(
+                PriceTable::from_json(
+                    r#"{"currency": "EUR", "default": {"GSM-7": "0.0079", "UCS-2": 0.01}}"#,
+                )
+                .unwrap(),
+            ),
+    );
+    let rows = [
+        json!({"id": 1, "phone": "+447400123456", "name": "Zoë 🎉", "visit": "2025-03-14"}),
+        json!({"id": "two", "phone": "+447400123457", "name": "Bo", "visit": "2025-03-14"}),
+        json!({"id": 3, "phone": "+447400123457", "name": "Cy", "visit": "2025-03-14"}),
+        json!({"id": 4, "phone": "+447400123458", "visit": "2025-03-14"}),
+        json!({"id": 5, "phone": "+447400123459", "name": "Di", "visit": "soon"}),
+        json!({"phone": "+447400123460"}),
+        json!([1, 2]),
+    ];
+    let preview = previewer.preview(&rows).unwrap();
+    let json = serde_json::to_string(&preview).unwrap();
+    let back: Preview = serde_json::from_str(&json).unwrap();
+    assert_eq!(back, preview);
+    let value = serde_json::to_value(&preview).unwrap();
+    assert_eq!(
+        serde_json::from_value::<Preview>(value.clone()).unwrap(),
+        preview
+    );
+    assert_eq!(value["summary"]["cost"], json!("0.0179"));
+    assert_eq!(value["recipients"][0]["cost"], json!("0.01"));
+    assert!(matches!(back.recipients[4], RecipientPreview::Failed(_)));
+    // Each part on its own, too.
+    for r in &preview.recipients {
+        let v = serde_json::to_value(r).unwrap();
+        assert_eq!(&serde_json::from_value::<RecipientPreview>(v).unwrap(), r);
+    }
+    let err = serde_json::from_value::<RecipientPreview>(
+        json!({"index": 0, "id": 1, "excluded": "bored", "detail": ""}),
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("bored"), "{err}");
+    assert!(serde_json::from_value::<RecipientPreview>(json!(7)).is_err());
+}
+
+/// Money is exact at any size: a price of `u64::MAX` per segment sums exactly, and a total past
+/// the largest amount is an error, never a float or a saturated number.
+#[test]
+fn huge_prices_give_exact_totals_or_an_overflow_error() {
+    let rows: Vec<Value> = (0..3)
+        .map(|i| json!({"id": i, "phone": format!("+4474001{i:05}"), "body": "x".repeat(200)}))
+        .collect();
+    let config = |price: &str| {
+        PreviewConfig::new()
+            .purpose(Purpose::Transactional)
+            .e164_only(true)
+            .prices(
+                PriceTable::from_json(&format!(
+                    r#"{{"currency": "XTS", "default": {{"GSM-7": {price}, "UCS-2": {price}}}}}"#
+                ))
+                .unwrap(),
+            )
+    };
+    // 3 recipients × 2 segments × (2^64 − 1).
+    let preview = previewer("{{body}}", config("18446744073709551615"))
+        .preview(&rows)
+        .unwrap();
+    assert_eq!(preview.summary.segments, 6);
+    assert_eq!(preview.summary.cost.to_string(), "110680464442257309690");
+    assert_eq!(
+        serde_json::to_value(&preview.summary).unwrap()["cost"],
+        json!("110680464442257309690")
+    );
+    assert_eq!(
+        preview.recipients[0].included().unwrap().cost,
+        "36893488147419103230".parse::<Amount>().unwrap()
+    );
+    // A price near the largest amount: one recipient's two segments already pass it.
+    let err = previewer("{{body}}", config("\"200000000000000000000000000000\""))
+        .preview(&rows)
+        .unwrap_err();
+    assert_eq!(err.kind().code(), "amountOverflow");
+    assert!(
+        err.to_string()
+            .contains("recipient 0: 2 segments at 200000000000000000000000000000 each"),
+        "{err}"
+    );
+    // One segment each: the second recipient's cost fits, the batch's total does not.
+    let short: Vec<Value> = rows
+        .iter()
+        .map(|r| {
+            let mut r = r.clone();
+            r["body"] = json!("hi");
+            r
+        })
+        .collect();
+    let previewer = previewer("{{body}}", config("\"200000000000000000000000000000\""));
+    let mut run = previewer.start();
+    run.push(&short[0]).unwrap();
+    let err = run.push(&short[1]).unwrap_err();
+    assert_eq!(err.kind().code(), "amountOverflow");
+    assert!(err.to_string().contains("the batch's cost"), "{err}");
+    // The row that failed is not counted: the summary is still exact.
+    assert_eq!(run.summary().recipients, 1);
+    assert_eq!(
+        run.summary().cost.to_string(),
+        "200000000000000000000000000000"
+    );
+    // A stream yields the error and ends.
+    let results: Vec<_> = previewer.stream(&short).collect();
+    assert_eq!(results.len(), 2);
+    assert!(results[1].is_err());
 }
 
 /// Templates for the property test: text with GSM, extension and non-GSM characters around
@@ -354,7 +648,7 @@ proptest! {
         let rows: Vec<Value> = rows
             .into_iter()
             .enumerate()
-            .map(|(i, (a, b, c))| json!({"id": i, "phone": format!("+4474001{i:05}"), "a": a, "b": b, "c": c}))
+            .map(|(i, (a, b, c))| json!({"id": i, "phone": format!("+4474001{i:05}"), "a": a, "b": b, "c": c, "opted_in": true}))
             .collect();
         let preview = previewer.preview(&rows).unwrap();
         for (row, result) in rows.iter().zip(&preview.recipients) {
@@ -367,7 +661,7 @@ proptest! {
                     prop_assert_eq!(r.graphemes, Segmenter::default().segment(&rendered).graphemes);
                     prop_assert!(r.segments <= max);
                 }
-                RecipientPreview::Excluded(r) => match r.excluded {
+                RecipientPreview::Excluded(r) => match r.reason {
                     ExclusionReason::MissingVariable => prop_assert!(template.render(row).is_err()),
                     ExclusionReason::TooManySegments => {
                         prop_assert!(segmenter.count(&template.render(row).unwrap()).segments > max)
@@ -377,7 +671,7 @@ proptest! {
                     }
                     other => prop_assert!(false, "unexpected exclusion {:?}", other),
                 },
-                RecipientPreview::Failed(r) => prop_assert!(false, "unexpected failure {:?}", r),
+                other => prop_assert!(false, "unexpected result {:?}", other),
             }
         }
         prop_assert_eq!(
@@ -391,7 +685,7 @@ proptest! {
 mod cli {
     use serde_json::{Value, json};
 
-    use crate::support::{CliRun, cli, data_path};
+    use crate::support::{CliRun, TempFile, cli, data_path};
 
     fn smsbatch(args: &[&str]) -> CliRun {
         cli(args, "")
@@ -425,6 +719,9 @@ mod cli {
             &path("preview/prices.json"),
             "--suppress",
             &path("preview/suppress.txt"),
+            // Order updates: transactional, so customers without opted_in get them.
+            "--purpose",
+            "transactional",
         ]);
         assert_eq!(status, 0);
         let expected: Vec<Value> =
@@ -466,7 +763,7 @@ mod cli {
         assert_eq!(
             json[0],
             json!({"id": 1, "phone": "+447400123456", "text": "Hi Ana, PORTO", "encoding": "GSM-7",
-                   "segments": 1, "units": 13, "graphemes": 13, "cost": 1})
+                   "segments": 1, "units": 13, "graphemes": 13, "cost": "1"})
         );
         // An empty CSV cell is an empty string, not a missing value; `default` replaces it.
         assert_eq!(json[1]["text"], "Hi Bea, ");
@@ -477,10 +774,18 @@ mod cli {
         assert_eq!(summary["currency"], "credits");
     }
 
-    /// `preview` over `customers.jsonl` with region GB and `extra` arguments.
+    /// `preview` over `customers.jsonl` (order updates, so transactional) with region GB and
+    /// `extra` arguments.
     fn jsonl(extra: &[&str]) -> (Vec<Value>, i32) {
         let customers = path("preview/customers.jsonl");
-        let mut args = vec!["--customers", customers.as_str(), "--region", "GB"];
+        let mut args = vec![
+            "--customers",
+            customers.as_str(),
+            "--region",
+            "GB",
+            "--purpose",
+            "transactional",
+        ];
         args.extend_from_slice(extra);
         preview(&args)
     }
@@ -521,6 +826,8 @@ mod cli {
             &path("preview/customers.jsonl"),
             "--region",
             "GB",
+            "--purpose",
+            "transactional",
             "--missing",
             "fail",
         ]);
@@ -593,5 +900,79 @@ mod cli {
             assert_eq!(lines.len(), 1, "{args:?}");
             assert_eq!(lines[0]["error"]["kind"], kind, "{args:?}: {lines:?}");
         }
+    }
+
+    /// The consent rule through the command line: `consent.json`'s rows for both purposes
+    /// (marketing by default), and the same lines as the library's.
+    #[test]
+    fn purpose_and_consent() {
+        let cases: Value =
+            serde_json::from_str(&crate::support::data("preview/consent.json")).unwrap();
+        let customers = TempFile::new(
+            "consent-customers",
+            "json",
+            &serde_json::to_string(&cases["rows"]).unwrap(),
+        );
+        let suppress = TempFile::new(
+            "consent-suppress",
+            "txt",
+            &cases["suppress"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|p| format!("{}\n", p.as_str().unwrap()))
+                .collect::<String>(),
+        );
+        let template = cases["template"].as_str().unwrap();
+        let run = |purpose: Option<&str>| {
+            let mut args = vec![
+                "--body",
+                template,
+                "--customers",
+                customers.arg(),
+                "--suppress",
+                suppress.arg(),
+            ];
+            if let Some(p) = purpose {
+                args.extend(["--purpose", p]);
+            }
+            let (lines, status) = preview(&args);
+            assert_eq!(status, 0, "{lines:?}");
+            lines
+        };
+        for purpose in ["marketing", "transactional"] {
+            let lines = run(Some(purpose));
+            let want = cases["expect"][purpose].as_array().unwrap();
+            assert_eq!(lines.len(), want.len() + 1);
+            for (line, want) in lines.iter().zip(want) {
+                let got = line.get("excluded").cloned().unwrap_or(json!("included"));
+                assert_eq!(&got, want, "{purpose}: {line}");
+            }
+            let summary = &lines.last().unwrap()["summary"];
+            let count = |w: &str| want.iter().filter(|x| *x == w).count();
+            assert_eq!(summary["recipients"], count("included"), "{purpose}");
+            assert_eq!(
+                summary["excluded"]["noConsent"],
+                count("noConsent"),
+                "{purpose}"
+            );
+            assert_eq!(
+                summary["excluded"]["optedOut"],
+                count("optedOut"),
+                "{purpose}"
+            );
+            if purpose == "marketing" {
+                assert_eq!(run(None), lines, "marketing is the default");
+            }
+        }
+        let (lines, status) = preview(&[
+            "--body",
+            "x",
+            "--customers",
+            customers.arg(),
+            "--purpose",
+            "promotional",
+        ]);
+        assert_eq!(status, 2, "{lines:?}");
     }
 }

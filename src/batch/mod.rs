@@ -1,14 +1,16 @@
 //! The batch preview: per-recipient messages, segments and cost, exclusions and the batch summary.
 
+mod consent;
 mod phone;
 mod preview;
 mod price;
 mod recipient;
 mod sample;
 
+pub use self::consent::Purpose;
 pub use self::phone::PhoneNormalizer;
 pub use self::preview::{
-    ByEncoding, EncodingTotals, ExclusionCounts, MissingVariable, Preview, PreviewConfig,
+    ByEncoding, EncodingTotals, ExclusionCounts, MissingVariablePolicy, Preview, PreviewConfig,
     PreviewRun, PreviewStream, PreviewSummary, Previewer, RecipientList,
 };
 pub use self::price::{Amount, EncodingPrices, PriceTable};

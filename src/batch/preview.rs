@@ -8,11 +8,12 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use unicode_segmentation::UnicodeSegmentation;
 
+use super::consent::{Consent, Purpose, consent};
 use super::phone::PhoneNormalizer;
 use super::price::{Amount, PriceIndex, PriceTable};
 use super::recipient::{
     ExcludedRecipient, ExclusionReason, FailedRecipient, IncludedRecipient, PhoneField,
-    RecipientPreview, opted_out, phone_field,
+    RecipientPreview, phone_field,
 };
 use super::sample::{Sample, Sampler};
 use crate::error::{Error, ErrorKind, Result};
@@ -21,10 +22,12 @@ use crate::segment::{Encoding, SegmentConfig, SegmentCount, Segmenter};
 use crate::template::{Failure, Template, failure_error};
 
 /// What a preview does when a recipient's data lacks a variable the template uses.
+///
+/// JSON: `"exclude"` or `"fail"`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub enum MissingVariable {
-    /// Exclude the recipient with reason `missingVariable` and go on.
+pub enum MissingVariablePolicy {
+    /// Exclude the recipient with reason [`ExclusionReason::MissingVariable`] and go on.
     #[default]
     Exclude,
     /// Stop the preview with [`ErrorKind::MissingVariable`] at the first such recipient.
@@ -33,20 +36,22 @@ pub enum MissingVariable {
 
 /// Options for a batch preview; [`PreviewConfig::build`] turns them into a [`Previewer`].
 ///
-/// Deserialises from camelCase JSON (`{"segments": {...}, "region": "GB", "prices": {...},
-/// "suppress": ["+44..."], "missing": "fail", "parts": true, "listLimit": 100, "e164Only":
-/// true}`), every field optional.
+/// Deserialises from camelCase JSON (`{"purpose": "transactional", "segments": {...},
+/// "region": "GB", "prices": {...}, "suppress": ["+44..."], "missing": "fail", "parts": true,
+/// "listLimit": 100, "e164Only": true, "idField": "customer_id", "phoneField": "mobile",
+/// "optedInField": "sms_consent", "optedOutField": "sms_stop"}`), every field optional.
 ///
 /// ```
 /// use serde_json::json;
-/// use smsbatch::{MissingVariable, PreviewConfig, PriceTable, Template};
+/// use smsbatch::{MissingVariablePolicy, PreviewConfig, PriceTable, Purpose, Template};
 ///
 /// let template = Template::compile("Hi {{first_name}}, your table is ready")?;
 /// let previewer = PreviewConfig::new()
+///     .purpose(Purpose::Transactional)
 ///     .prices(PriceTable::from_json(
-///         r#"{"currency": "USD", "default": {"GSM-7": 0.0079, "UCS-2": 0.0079}}"#,
+///         r#"{"currency": "USD", "default": {"GSM-7": "0.0079", "UCS-2": "0.0079"}}"#,
 ///     )?)
-///     .missing(MissingVariable::Exclude)
+///     .missing(MissingVariablePolicy::Exclude)
 ///     .e164_only(true)
 ///     .build(&template)?;
 /// let rows = [
@@ -67,27 +72,37 @@ pub enum MissingVariable {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", default, deny_unknown_fields)]
 pub struct PreviewConfig {
+    purpose: Purpose,
     segments: SegmentConfig,
     region: Option<String>,
     e164_only: bool,
     prices: PriceTable,
     suppress: Vec<String>,
-    missing: MissingVariable,
+    missing: MissingVariablePolicy,
     parts: bool,
     list_limit: usize,
+    id_field: String,
+    phone_field: String,
+    opted_in_field: String,
+    opted_out_field: String,
 }
 
 impl Default for PreviewConfig {
     fn default() -> Self {
         Self {
+            purpose: Purpose::Marketing,
             segments: SegmentConfig::default(),
             region: None,
             e164_only: false,
             prices: PriceTable::credits(),
             suppress: Vec::new(),
-            missing: MissingVariable::Exclude,
+            missing: MissingVariablePolicy::Exclude,
             parts: false,
             list_limit: Self::DEFAULT_LIST_LIMIT,
+            id_field: "id".to_owned(),
+            phone_field: "phone".to_owned(),
+            opted_in_field: "opted_in".to_owned(),
+            opted_out_field: "opted_out".to_owned(),
         }
     }
 }
@@ -96,10 +111,18 @@ impl PreviewConfig {
     /// How many ids the summary's lists of pushed recipients keep by default.
     pub const DEFAULT_LIST_LIMIT: usize = 100;
 
-    /// The defaults: default segmenter (at most 10 segments), no region, prices in credits,
-    /// nothing suppressed, missing variables exclude the recipient, no parts, lists of 100 ids.
+    /// The defaults: marketing messages, the default segmenter (at most 10 segments), no
+    /// region, prices in credits, nothing suppressed, missing variables exclude the recipient,
+    /// no parts, lists of 100 ids, and the fields `id`, `phone`, `opted_in` and `opted_out`.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// What the messages are for, which decides whose consent they need (default:
+    /// [`Purpose::Marketing`], which needs `opted_in` true).
+    pub fn purpose(mut self, purpose: Purpose) -> Self {
+        self.purpose = purpose;
+        self
     }
 
     /// How messages are counted and the maximum number of segments.
@@ -128,15 +151,15 @@ impl PreviewConfig {
         self
     }
 
-    /// Phone numbers never to message (normalised like the recipients'); recipients with one
-    /// are excluded as `optedOut`.
+    /// Phone numbers never to message (normalised like the recipients'); a recipient with one
+    /// counts as opted out.
     pub fn suppress<S: Into<String>>(mut self, phones: impl IntoIterator<Item = S>) -> Self {
         self.suppress = phones.into_iter().map(Into::into).collect();
         self
     }
 
     /// What a missing variable does (default: exclude the recipient).
-    pub fn missing(mut self, policy: MissingVariable) -> Self {
+    pub fn missing(mut self, policy: MissingVariablePolicy) -> Self {
         self.missing = policy;
         self
     }
@@ -155,12 +178,49 @@ impl PreviewConfig {
         self
     }
 
+    /// The field that identifies a customer (default `id`): any JSON value, kept as it is in
+    /// the results.
+    pub fn id_field(mut self, name: impl Into<String>) -> Self {
+        self.id_field = name.into();
+        self
+    }
+
+    /// The field holding the phone number (default `phone`).
+    pub fn phone_field(mut self, name: impl Into<String>) -> Self {
+        self.phone_field = name.into();
+        self
+    }
+
+    /// The field holding consent to marketing messages (default `opted_in`).
+    pub fn opted_in_field(mut self, name: impl Into<String>) -> Self {
+        self.opted_in_field = name.into();
+        self
+    }
+
+    /// The field saying that the customer asked to stop (default `opted_out`).
+    pub fn opted_out_field(mut self, name: impl Into<String>) -> Self {
+        self.opted_out_field = name.into();
+        self
+    }
+
     /// Builds the previewer for `template`.
     ///
     /// Errors: [`ErrorKind::InvalidRegion`] (or `InvalidInput` without the `phone` feature) for
     /// the region, [`ErrorKind::InvalidPhone`] for a suppression-list entry that is not a valid
-    /// number.
+    /// number, [`ErrorKind::InvalidInput`] for an empty field name.
     pub fn build(self, template: &Template) -> Result<Previewer> {
+        for (option, name) in [
+            ("idField", &self.id_field),
+            ("phoneField", &self.phone_field),
+            ("optedInField", &self.opted_in_field),
+            ("optedOutField", &self.opted_out_field),
+        ] {
+            if name.is_empty() {
+                return Err(Error::new(ErrorKind::InvalidInput {
+                    message: format!("the preview option `{option}` names no field"),
+                }));
+            }
+        }
         let mut phones = PhoneNormalizer::new().e164_only(self.e164_only);
         if let Some(region) = &self.region {
             phones = phones.region(region)?;
@@ -214,13 +274,22 @@ impl Hasher for PhoneHasher {
 
 /// Previews a template for customer rows: compiled once, run over any number of batches.
 ///
-/// A row is a JSON object with at least `id` (any JSON type, kept as is) and `phone`; an
-/// `opted_out` field excludes the customer when true; every other field is template data.
-/// Each row goes through these steps, and the first that fails excludes it: `noPhone` (absent,
-/// null or empty), `invalidPhone`, `duplicatePhone` (a number already claimed by an earlier
-/// *included* recipient), `optedOut` (`opted_out`, or the suppression list), `missingVariable`,
-/// `emptyBody`, `tooManySegments`. A row that is not an object or has no `id`, or whose data a
-/// helper rejects (a malformed date), is reported as failed and the batch goes on.
+/// A row is a JSON object with an id (any JSON type, kept as is), a phone number and the
+/// consent fields `opted_in` and `opted_out` (the names are options of [`PreviewConfig`]); the
+/// whole row is the template's data. Each row goes through these steps, and the first that
+/// fails excludes it:
+///
+/// 1. `noPhone`: the phone is absent, null or empty;
+/// 2. `invalidPhone`: it is not a valid number;
+/// 3. `duplicatePhone`: an earlier *included* recipient has the same number;
+/// 4. `optedOut`: `opted_out` is true (or neither true nor false), or the number is on the
+///    suppression list;
+/// 5. `noConsent`: the [`Purpose`] needs consent the row does not give (a marketing message
+///    needs `opted_in` true);
+/// 6. `missingVariable`, 7. `emptyBody`, 8. `tooManySegments`: the message itself.
+///
+/// A row that is not an object or has no id, or whose data a helper rejects (a malformed date),
+/// is reported as failed and the batch goes on.
 ///
 /// Build one with [`PreviewConfig::build`]. Previews hold no I/O, clock or global randomness;
 /// the same rows give the same preview everywhere.
@@ -236,7 +305,11 @@ pub struct Previewer {
 }
 
 /// A finished preview: every row's result in input order, and the summary.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+///
+/// Every result type of the preview serialises to the JSON the command line prints and
+/// deserialises from it, so a store can keep it (in a JSONB column, say) and read it back.
+#[non_exhaustive]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Preview {
     /// One entry per row previewed, in input order.
@@ -245,9 +318,11 @@ pub struct Preview {
     pub summary: PreviewSummary,
 }
 
-/// Counts per exclusion reason (camelCase JSON, in order of precedence).
+/// Counts per exclusion reason (camelCase JSON, in order of precedence; a count absent from
+/// the JSON reads as 0).
+#[non_exhaustive]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", default)]
 pub struct ExclusionCounts {
     /// Rows without a phone number.
     pub no_phone: u64,
@@ -257,6 +332,8 @@ pub struct ExclusionCounts {
     pub duplicate_phone: u64,
     /// Rows that opted out, or whose number is suppressed.
     pub opted_out: u64,
+    /// Rows without the consent the batch's purpose needs.
+    pub no_consent: u64,
     /// Rows that lack a variable the template uses.
     pub missing_variable: u64,
     /// Rows whose message renders empty.
@@ -287,6 +364,7 @@ impl ExclusionCounts {
             ExclusionReason::InvalidPhone => &mut self.invalid_phone,
             ExclusionReason::DuplicatePhone => &mut self.duplicate_phone,
             ExclusionReason::OptedOut => &mut self.opted_out,
+            ExclusionReason::NoConsent => &mut self.no_consent,
             ExclusionReason::MissingVariable => &mut self.missing_variable,
             ExclusionReason::EmptyBody => &mut self.empty_body,
             ExclusionReason::TooManySegments => &mut self.too_many_segments,
@@ -295,7 +373,8 @@ impl ExclusionCounts {
 }
 
 /// Included recipients, segments and cost of one encoding.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct EncodingTotals {
     /// Included recipients whose message has this encoding.
@@ -307,7 +386,8 @@ pub struct EncodingTotals {
 }
 
 /// Totals per encoding (`{"GSM-7": {...}, "UCS-2": {...}}`).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ByEncoding {
     /// GSM-7 messages.
     #[serde(rename = "GSM-7")]
@@ -319,7 +399,8 @@ pub struct ByEncoding {
 
 /// How many recipients are in a list, and the ids of the first of them (up to the configured
 /// [`list_limit`](PreviewConfig::list_limit)).
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RecipientList {
     /// Recipients in the list.
@@ -339,9 +420,10 @@ impl RecipientList {
 
 /// The batch's totals (camelCase JSON).
 ///
-/// `cost` sums `segments × price` exactly (see [`Amount`]); in JSON it is the number nearest to
-/// that exact decimal, never a float accumulated over recipients.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+/// `cost` sums `segments × price` exactly (see [`Amount`]): in JSON a decimal string, never a
+/// float accumulated over recipients.
+#[non_exhaustive]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PreviewSummary {
     /// Rows previewed.
@@ -409,8 +491,9 @@ impl Previewer {
 
     /// Previews every row and keeps every result.
     ///
-    /// Errors only under [`MissingVariable::Fail`], with the first missing variable and the
-    /// recipient's id.
+    /// Errors under [`MissingVariablePolicy::Fail`], with the first missing variable and the
+    /// recipient's id, and with [`ErrorKind::AmountOverflow`] when a cost or a total passes
+    /// [`Amount::MAX`].
     pub fn preview<R: Borrow<Value>>(&self, rows: impl IntoIterator<Item = R>) -> Result<Preview> {
         let mut run = self.start();
         let mut recipients = Vec::new();
@@ -427,8 +510,8 @@ impl Previewer {
     /// grow with the audience (beyond 8 bytes per included phone number for the duplicate
     /// check), with the summary so far at [`PreviewStream::summary`].
     ///
-    /// Under [`MissingVariable::Fail`] the first missing variable is yielded as an error and
-    /// the stream ends.
+    /// The first error [`PreviewRun::push`] would return (a missing variable under
+    /// [`MissingVariablePolicy::Fail`], an amount overflow) is yielded and the stream ends.
     pub fn stream<I>(&self, rows: I) -> PreviewStream<'_, I::IntoIter>
     where
         I: IntoIterator,
@@ -475,10 +558,13 @@ impl Previewer {
 ///
 /// ```
 /// use serde_json::json;
-/// use smsbatch::{PreviewConfig, Template};
+/// use smsbatch::{PreviewConfig, Purpose, Template};
 ///
 /// let template = Template::compile("Your code is {{code}}")?;
-/// let previewer = PreviewConfig::new().e164_only(true).build(&template)?;
+/// let previewer = PreviewConfig::new()
+///     .purpose(Purpose::Transactional)
+///     .e164_only(true)
+///     .build(&template)?;
 /// let mut run = previewer.start();
 /// let r = run.push(&json!({"id": "a", "phone": "+447700900123", "code": 1234}))?;
 /// assert_eq!(r.included().unwrap().text, "Your code is 1234");
@@ -498,13 +584,17 @@ pub struct PreviewRun<'p> {
 impl PreviewRun<'_> {
     /// Previews the next row.
     ///
-    /// Errors only under [`MissingVariable::Fail`]: [`ErrorKind::MissingVariable`] with the
-    /// recipient's id; the summary then does not count that row.
+    /// Errors, and the summary then does not count the row: [`ErrorKind::MissingVariable`] with
+    /// the recipient's id under [`MissingVariablePolicy::Fail`]; [`ErrorKind::AmountOverflow`]
+    /// when the recipient's cost or a total of the summary would pass [`Amount::MAX`].
     pub fn push(&mut self, row: &Value) -> Result<RecipientPreview> {
         let index = self.next_index;
         self.next_index += 1;
         let result = self.preview_row(index, row)?;
-        self.record(&result);
+        if let RecipientPreview::Included(r) = &result {
+            self.add_cost(r)?;
+        }
+        self.count(&result);
         Ok(result)
     }
 
@@ -518,7 +608,7 @@ impl PreviewRun<'_> {
             id: None,
             error: error.into_kind(),
         });
-        self.record(&result);
+        self.count(&result);
         result
     }
 
@@ -556,12 +646,13 @@ impl PreviewRun<'_> {
                 },
             ));
         };
-        let id = match fields.get("id") {
+        let config = &p.config;
+        let id = match fields.get(&config.id_field) {
             None | Some(Value::Null) => {
                 return Ok(failed(
                     None,
                     ErrorKind::InvalidInput {
-                        message: format!("row {} has no id", index + 1),
+                        message: format!("row {} has no {}", index + 1, config.id_field),
                     },
                 ));
             }
@@ -571,14 +662,14 @@ impl PreviewRun<'_> {
             Ok(RecipientPreview::Excluded(ExcludedRecipient {
                 index,
                 id: id.clone(),
-                excluded: reason,
+                reason,
                 detail,
             }))
         };
 
-        let raw_phone = match phone_field(fields) {
+        let raw_phone = match phone_field(fields, &config.phone_field) {
             PhoneField::Text(text) => text,
-            PhoneField::Missing(why) => return exclude(ExclusionReason::NoPhone, why.to_owned()),
+            PhoneField::Missing(why) => return exclude(ExclusionReason::NoPhone, why),
             PhoneField::Invalid(why) => return exclude(ExclusionReason::InvalidPhone, why),
         };
         let phone = match p.phones.parse(&raw_phone) {
@@ -596,34 +687,37 @@ impl PreviewRun<'_> {
                 format!("{} is already in the batch", phone.e164),
             );
         }
-        match opted_out(fields) {
-            Ok(false) => {}
-            Ok(true) => return exclude(ExclusionReason::OptedOut, "opted_out is true".to_owned()),
-            Err(why) => {
-                return exclude(
-                    ExclusionReason::OptedOut,
-                    format!("{why}; treated as opted out"),
-                );
-            }
+        let consent = consent(
+            fields,
+            config.purpose,
+            &config.opted_in_field,
+            &config.opted_out_field,
+        );
+        if let Consent::OptedOut(why) = consent {
+            return exclude(ExclusionReason::OptedOut, why);
         }
+        // The suppression list is an opt-out too, so it comes before the purpose's consent.
         if p.suppressed.contains(&phone.key) {
             return exclude(
                 ExclusionReason::OptedOut,
                 format!("{} is on the suppression list", phone.e164),
             );
         }
+        if let Consent::Missing(why) = consent {
+            return exclude(ExclusionReason::NoConsent, why);
+        }
 
         self.buf.clear();
         match p.template.render_failure(row, &mut self.buf) {
             Ok(()) => {}
             Err(Failure::Missing(variable)) => match p.config.missing {
-                MissingVariable::Exclude => {
+                MissingVariablePolicy::Exclude => {
                     return exclude(
                         ExclusionReason::MissingVariable,
                         format!("missing variable {variable:?}"),
                     );
                 }
-                MissingVariable::Fail => {
+                MissingVariablePolicy::Fail => {
                     return Err(failure_error(Failure::Missing(variable), Some(id)));
                 }
             },
@@ -675,10 +769,15 @@ impl PreviewRun<'_> {
             Some(s) => s.graphemes,
             None => graphemes(&text),
         };
-        let cost = p
-            .prices
-            .price(&phone.e164, count.encoding)
-            .times(u64::from(count.segments));
+        let price = p.prices.price(&phone.e164, count.encoding);
+        let cost = price
+            .checked_mul(u64::from(count.segments))
+            .ok_or_else(|| {
+                overflow(format!(
+                    "recipient {id}: {} segments at {price} each",
+                    count.segments
+                ))
+            })?;
         Ok(RecipientPreview::Included(IncludedRecipient {
             index,
             id: id.clone(),
@@ -696,7 +795,28 @@ impl PreviewRun<'_> {
         }))
     }
 
-    fn record(&mut self, result: &RecipientPreview) {
+    /// Adds an included recipient's cost to the totals, all or nothing.
+    fn add_cost(&mut self, r: &IncludedRecipient) -> Result<()> {
+        let s = &mut self.summary;
+        let by = match r.encoding {
+            Encoding::Gsm7 => &mut s.by_encoding.gsm7,
+            Encoding::Ucs2 => &mut s.by_encoding.ucs2,
+        };
+        let total = s.cost.checked_add(r.cost);
+        let by_encoding = by.cost.checked_add(r.cost);
+        let (Some(total), Some(by_encoding)) = (total, by_encoding) else {
+            return Err(overflow(format!(
+                "the batch's cost, {} plus {} for recipient {}",
+                s.cost, r.cost, r.id
+            )));
+        };
+        s.cost = total;
+        by.cost = by_encoding;
+        Ok(())
+    }
+
+    /// Counts a result in the summary (its cost is [`add_cost`](Self::add_cost)'s).
+    fn count(&mut self, result: &RecipientPreview) {
         let s = &mut self.summary;
         let limit = self.previewer.config.list_limit;
         s.total += 1;
@@ -705,14 +825,12 @@ impl PreviewRun<'_> {
                 s.recipients += 1;
                 let segments = u64::from(r.segments);
                 s.segments += segments;
-                s.cost = s.cost.plus(r.cost);
                 let by = match r.encoding {
                     Encoding::Gsm7 => &mut s.by_encoding.gsm7,
                     Encoding::Ucs2 => &mut s.by_encoding.ucs2,
                 };
                 by.recipients += 1;
                 by.segments += segments;
-                by.cost = by.cost.plus(r.cost);
                 *s.histogram.entry(r.segments).or_insert(0) += 1;
                 if r.pushed_to_ucs2 {
                     s.pushed_to_ucs2.add(&r.id, limit);
@@ -721,10 +839,16 @@ impl PreviewRun<'_> {
                     s.pushed_to_extra_segment.add(&r.id, limit);
                 }
             }
-            RecipientPreview::Excluded(r) => s.excluded.add(r.excluded),
+            RecipientPreview::Excluded(r) => s.excluded.add(r.reason),
             RecipientPreview::Failed(_) => s.errors += 1,
         }
     }
+}
+
+fn overflow(what: String) -> Error {
+    Error::new(ErrorKind::AmountOverflow {
+        message: format!("{what} would pass the largest amount ({})", Amount::MAX),
+    })
 }
 
 /// User-visible characters (extended grapheme clusters) of `text`, without running Unicode
@@ -871,27 +995,45 @@ mod tests {
     #[test]
     fn config_from_json() {
         let config: PreviewConfig = serde_json::from_value(json!({
+            "purpose": "transactional",
             "missing": "fail",
-            "prices": {"currency": "USD", "default": {"GSM-7": 0.01, "UCS-2": 0.02}},
+            "prices": {"currency": "USD", "default": {"GSM-7": 0.01, "UCS-2": "0.02"}},
             "segments": {"maxSegments": 3},
             "e164Only": true,
             "listLimit": 5,
+            "idField": "customer_id",
+            "phoneField": "mobile",
+            "optedInField": "sms_ok",
+            "optedOutField": "stop",
         }))
         .unwrap();
         assert_eq!(
             config,
             PreviewConfig::new()
-                .missing(MissingVariable::Fail)
+                .purpose(Purpose::Transactional)
+                .missing(MissingVariablePolicy::Fail)
                 .prices(
                     PriceTable::from_json(
-                        r#"{"currency": "USD", "default": {"GSM-7": 0.01, "UCS-2": 0.02}}"#
+                        r#"{"currency": "USD", "default": {"GSM-7": "0.01", "UCS-2": 0.02}}"#
                     )
                     .unwrap()
                 )
                 .segments(SegmentConfig::new().max_segments(3))
                 .e164_only(true)
                 .list_limit(5)
+                .id_field("customer_id")
+                .phone_field("mobile")
+                .opted_in_field("sms_ok")
+                .opted_out_field("stop")
         );
         assert!(serde_json::from_value::<PreviewConfig>(json!({"missng": "fail"})).is_err());
+        let round: PreviewConfig =
+            serde_json::from_str(&serde_json::to_string(&config).unwrap()).unwrap();
+        assert_eq!(round, config);
+        let err = PreviewConfig::new()
+            .phone_field("")
+            .build(&Template::compile("x").unwrap())
+            .unwrap_err();
+        assert!(err.to_string().contains("phoneField"), "{err}");
     }
 }

@@ -1,6 +1,6 @@
 //! One recipient's preview, and reading the fields the preview needs from a customer row.
 
-use serde::{Deserialize, Serialize, Serializer};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::{Map, Value};
 
 use crate::error::{Error, ErrorKind};
@@ -11,6 +11,10 @@ use crate::json::kind_of;
 
 /// Why a recipient is left out of a batch. When several apply, the first in this order is
 /// reported (the order of the variants).
+///
+/// New reasons may be added in any release (each in its place in the order), so match with a
+/// wildcard arm.
+#[non_exhaustive]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub enum ExclusionReason {
@@ -20,8 +24,12 @@ pub enum ExclusionReason {
     InvalidPhone,
     /// An earlier included recipient has the same (normalised) number.
     DuplicatePhone,
-    /// `opted_out` is true, or the number is on the suppression list.
+    /// `opted_out` is true (or cannot be read as true or false), or the number is on the
+    /// suppression list.
     OptedOut,
+    /// The batch's [`Purpose`](crate::Purpose) needs consent the recipient did not give: a
+    /// marketing message needs `opted_in` true.
+    NoConsent,
     /// A variable the template uses is absent or null for this recipient.
     MissingVariable,
     /// The rendered message is empty or only whitespace.
@@ -32,11 +40,12 @@ pub enum ExclusionReason {
 
 impl ExclusionReason {
     /// Every reason, in order of precedence.
-    pub const ALL: [ExclusionReason; 7] = [
+    pub const ALL: [ExclusionReason; 8] = [
         ExclusionReason::NoPhone,
         ExclusionReason::InvalidPhone,
         ExclusionReason::DuplicatePhone,
         ExclusionReason::OptedOut,
+        ExclusionReason::NoConsent,
         ExclusionReason::MissingVariable,
         ExclusionReason::EmptyBody,
         ExclusionReason::TooManySegments,
@@ -49,6 +58,7 @@ impl ExclusionReason {
             Self::InvalidPhone => "invalidPhone",
             Self::DuplicatePhone => "duplicatePhone",
             Self::OptedOut => "optedOut",
+            Self::NoConsent => "noConsent",
             Self::MissingVariable => "missingVariable",
             Self::EmptyBody => "emptyBody",
             Self::TooManySegments => "tooManySegments",
@@ -60,6 +70,9 @@ impl ExclusionReason {
 ///
 /// Serialises (camelCase) as the object of the variant: an included recipient has `text`,
 /// `encoding`, `segments`..., an excluded one `excluded` and `detail`, a failed one `error`.
+/// Reads back from the same JSON (an object with `error` is failed, one with `excluded` is
+/// excluded, any other included), so a store can keep results as JSON.
+#[non_exhaustive]
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(untagged)]
 pub enum RecipientPreview {
@@ -67,9 +80,32 @@ pub enum RecipientPreview {
     Included(IncludedRecipient),
     /// The recipient is left out, for a reason.
     Excluded(ExcludedRecipient),
-    /// The row cannot be previewed (it is not an object, has no `id`, or a helper rejected its
+    /// The row cannot be previewed (it is not an object, has no id, or a helper rejected its
     /// data); the batch goes on without it.
     Failed(FailedRecipient),
+}
+
+impl<'de> Deserialize<'de> for RecipientPreview {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        use serde::de::Error as _;
+        // Dispatch on the member that tells the variants apart, so a malformed entry gets the
+        // error of its own variant rather than serde's "did not match any variant".
+        let value = Value::deserialize(deserializer)?;
+        let Some(object) = value.as_object() else {
+            return Err(D::Error::custom(format!(
+                "a recipient preview is an object, not {}",
+                kind_of(&value)
+            )));
+        };
+        let result = if object.contains_key("error") {
+            FailedRecipient::deserialize(value).map(Self::Failed)
+        } else if object.contains_key("excluded") {
+            ExcludedRecipient::deserialize(value).map(Self::Excluded)
+        } else {
+            IncludedRecipient::deserialize(value).map(Self::Included)
+        };
+        result.map_err(D::Error::custom)
+    }
 }
 
 impl RecipientPreview {
@@ -109,7 +145,8 @@ impl RecipientPreview {
 }
 
 /// A recipient who gets a message, with what it says and costs.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[non_exhaustive]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct IncludedRecipient {
     /// The row's position in the input, from 0.
@@ -136,38 +173,44 @@ pub struct IncludedRecipient {
     /// Segments beyond those of the template's static text, added by this recipient's data.
     pub extra_segments: u32,
     /// For a message pushed to UCS-2: the characters that forced it, with UTF-16 offsets.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub non_gsm: Vec<NonGsmChar>,
     /// The text of each part, when the preview was asked for parts.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub parts: Option<Vec<String>>,
 }
 
 /// A recipient left out of the batch.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ExcludedRecipient {
     /// The row's position in the input, from 0.
     pub index: u64,
     /// The row's `id`, with its JSON type.
     pub id: Value,
-    /// Why.
-    pub excluded: ExclusionReason,
+    /// Why (`"excluded"` in JSON).
+    #[serde(rename = "excluded")]
+    pub reason: ExclusionReason,
     /// The particulars: which variable is missing, why the number is invalid...
     pub detail: String,
 }
 
 /// A row the preview could not handle.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct FailedRecipient {
     /// The row's position in the input, from 0.
     pub index: u64,
     /// The row's `id`, if it has one.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub id: Option<Value>,
-    /// What went wrong; serialised like [`Error`] (`{"kind", "message", ...}`).
-    #[serde(serialize_with = "serialize_kind")]
+    /// What went wrong; in JSON like [`Error`] (`{"kind", "message", ...}`).
+    #[serde(
+        serialize_with = "serialize_kind",
+        deserialize_with = "deserialize_kind"
+    )]
     pub error: ErrorKind,
 }
 
@@ -175,48 +218,31 @@ fn serialize_kind<S: Serializer>(kind: &ErrorKind, s: S) -> Result<S::Ok, S::Err
     Error::new(kind.clone()).serialize(s)
 }
 
-/// The row's `phone` field as text to normalise, or why there is none.
+fn deserialize_kind<'de, D: Deserializer<'de>>(d: D) -> Result<ErrorKind, D::Error> {
+    Error::deserialize(d).map(Error::into_kind)
+}
+
+/// The row's phone field as text to normalise, or why there is none.
 pub(crate) enum PhoneField<'a> {
     Text(std::borrow::Cow<'a, str>),
-    Missing(&'static str),
+    Missing(String),
     Invalid(String),
 }
 
-pub(crate) fn phone_field(row: &Map<String, Value>) -> PhoneField<'_> {
-    match row.get("phone") {
-        None => PhoneField::Missing("the row has no phone"),
-        Some(Value::Null) => PhoneField::Missing("phone is null"),
-        Some(Value::String(s)) if s.trim().is_empty() => PhoneField::Missing("phone is empty"),
+/// Reads the phone number from the field `name`.
+pub(crate) fn phone_field<'a>(row: &'a Map<String, Value>, name: &str) -> PhoneField<'a> {
+    match row.get(name) {
+        None => PhoneField::Missing(format!("the row has no {name}")),
+        Some(Value::Null) => PhoneField::Missing(format!("{name} is null")),
+        Some(Value::String(s)) if s.trim().is_empty() => {
+            PhoneField::Missing(format!("{name} is empty"))
+        }
         Some(Value::String(s)) => PhoneField::Text(std::borrow::Cow::Borrowed(s.trim())),
         // Spreadsheets and some exports turn numbers into JSON numbers.
         Some(Value::Number(n)) if n.is_u64() => PhoneField::Text(n.to_string().into()),
         Some(other) => {
-            PhoneField::Invalid(format!("phone must be a string, not {}", kind_of(other)))
+            PhoneField::Invalid(format!("{name} must be a string, not {}", kind_of(other)))
         }
-    }
-}
-
-/// Whether the row's `opted_out` says the customer opted out, or why it cannot tell.
-///
-/// True: `true`, `1`, and the strings `true`, `t`, `yes`, `y`, `1` (any case, as CSV files
-/// write them); false: absent, null, `false`, `0`, and `false`, `f`, `no`, `n`, `0`, `""`.
-/// Anything else is an error the preview treats as opted out: when in doubt, do not send.
-pub(crate) fn opted_out(row: &Map<String, Value>) -> Result<bool, String> {
-    match row.get("opted_out") {
-        None | Some(Value::Null) => Ok(false),
-        Some(Value::Bool(b)) => Ok(*b),
-        Some(Value::Number(n)) if n.as_u64() == Some(1) => Ok(true),
-        Some(Value::Number(n)) if n.as_u64() == Some(0) => Ok(false),
-        Some(Value::String(s)) => match s.trim().to_ascii_lowercase().as_str() {
-            "true" | "t" | "yes" | "y" | "1" => Ok(true),
-            "false" | "f" | "no" | "n" | "0" | "" => Ok(false),
-            _ => Err(format!(
-                "opted_out is {s:?}, which is neither true nor false"
-            )),
-        },
-        Some(other) => Err(format!(
-            "opted_out is {other}, which is neither true nor false"
-        )),
     }
 }
 
@@ -233,40 +259,21 @@ mod tests {
     }
 
     #[test]
-    fn opted_out_values() {
-        for (v, expected) in [
-            (json!({}), Ok(false)),
-            (json!({"opted_out": null}), Ok(false)),
-            (json!({"opted_out": true}), Ok(true)),
-            (json!({"opted_out": "TRUE"}), Ok(true)),
-            (json!({"opted_out": "yes"}), Ok(true)),
-            (json!({"opted_out": 1}), Ok(true)),
-            (json!({"opted_out": "false"}), Ok(false)),
-            (json!({"opted_out": ""}), Ok(false)),
-            (json!({"opted_out": 0}), Ok(false)),
-        ] {
-            assert_eq!(opted_out(&obj(v.clone())), expected, "{v}");
-        }
-        assert!(opted_out(&obj(json!({"opted_out": "maybe"}))).is_err());
-        assert!(opted_out(&obj(json!({"opted_out": 2}))).is_err());
-    }
-
-    #[test]
     fn phone_values() {
         assert!(matches!(
-            phone_field(&obj(json!({}))),
+            phone_field(&obj(json!({})), "phone"),
             PhoneField::Missing(_)
         ));
         assert!(matches!(
-            phone_field(&obj(json!({"phone": "  "}))),
-            PhoneField::Missing("phone is empty")
+            phone_field(&obj(json!({"phone": "  "})), "phone"),
+            PhoneField::Missing(m) if m == "phone is empty"
         ));
         assert!(matches!(
-            phone_field(&obj(json!({"phone": 447700900123u64}))),
+            phone_field(&obj(json!({"phone": 447700900123u64})), "phone"),
             PhoneField::Text(t) if t == "447700900123"
         ));
         assert!(matches!(
-            phone_field(&obj(json!({"phone": true}))),
+            phone_field(&obj(json!({"phone": true})), "phone"),
             PhoneField::Invalid(m) if m.contains("boolean")
         ));
     }

@@ -224,7 +224,7 @@ impl<'de> Deserialize<'de> for Op {
 /// use smsbatch::filter::{Limits, Node};
 ///
 /// let deep = serde_json::json!({"not": {"not": {"not": {"field": "id", "op": "isEmpty"}}}});
-/// let err = Node::from_value_with(&deep, &Limits::new().max_depth(3)).unwrap_err();
+/// let err = Node::from_value_with(&deep, &Limits::new().with_max_depth(3)).unwrap_err();
 /// assert_eq!(err.kind().code(), "filterTooLarge");
 /// assert_eq!(err.kind().path(), Some("/not/not/not"));
 /// ```
@@ -256,49 +256,59 @@ impl Limits {
         }
     }
 
-    /// Most `in` / `notIn` items in one filter, all lists together.
-    pub const fn max_values(mut self, n: usize) -> Self {
+    /// Sets the most `in` / `notIn` items in one filter, all lists together.
+    pub const fn with_max_values(mut self, n: usize) -> Self {
         self.max_values = n;
         self
     }
 
-    /// The configured limit on list items in all.
-    pub const fn get_max_values(&self) -> usize {
-        self.max_values
-    }
-
-    /// Deepest nesting of nodes (the root is depth 1).
-    pub const fn max_depth(mut self, n: usize) -> Self {
+    /// Sets the deepest nesting of nodes (the root is depth 1).
+    pub const fn with_max_depth(mut self, n: usize) -> Self {
         self.max_depth = n;
         self
     }
 
-    /// Most nodes (groups, `not`s and conditions) in one filter.
-    pub const fn max_nodes(mut self, n: usize) -> Self {
+    /// Sets the most nodes (groups, `not`s and conditions) in one filter.
+    pub const fn with_max_nodes(mut self, n: usize) -> Self {
         self.max_nodes = n;
         self
     }
 
-    /// Longest string value, in characters (also bounds field names).
-    pub const fn max_value_len(mut self, n: usize) -> Self {
+    /// Sets the longest string value, in characters (also bounds field names).
+    pub const fn with_max_value_len(mut self, n: usize) -> Self {
         self.max_value_len = n;
         self
     }
 
-    /// Longest `in` / `notIn` list.
-    pub const fn max_list_len(mut self, n: usize) -> Self {
+    /// Sets the longest `in` / `notIn` list.
+    pub const fn with_max_list_len(mut self, n: usize) -> Self {
         self.max_list_len = n;
         self
     }
 
-    /// The configured depth limit.
-    pub const fn get_max_depth(&self) -> usize {
+    /// The most `in` / `notIn` items in one filter, all lists together.
+    pub const fn max_values(&self) -> usize {
+        self.max_values
+    }
+
+    /// The deepest nesting of nodes.
+    pub const fn max_depth(&self) -> usize {
         self.max_depth
     }
 
-    /// The configured node limit.
-    pub const fn get_max_nodes(&self) -> usize {
+    /// The most nodes in one filter.
+    pub const fn max_nodes(&self) -> usize {
         self.max_nodes
+    }
+
+    /// The longest string value, in characters.
+    pub const fn max_value_len(&self) -> usize {
+        self.max_value_len
+    }
+
+    /// The longest `in` / `notIn` list.
+    pub const fn max_list_len(&self) -> usize {
+        self.max_list_len
     }
 }
 
@@ -773,7 +783,10 @@ mod tests {
 
     #[test]
     fn limits_are_enforced_with_paths() {
-        let limits = Limits::new().max_nodes(3).max_list_len(2).max_value_len(3);
+        let limits = Limits::new()
+            .with_max_nodes(3)
+            .with_max_list_len(2)
+            .with_max_value_len(3);
         let e = Node::from_value_with(
             &json!({"and": [{"field": "a", "op": "isEmpty"}, {"field": "a", "op": "isEmpty"}, {"field": "a", "op": "isEmpty"}]}),
             &limits,

@@ -17,7 +17,7 @@ use crate::error::Result;
 /// use serde_json::json;
 /// use smsbatch::filter::{Filter, FilterOptions, Schema};
 ///
-/// let options = FilterOptions::new().now_rfc3339("2024-06-15T10:00:00Z")?;
+/// let options = FilterOptions::new().with_now_rfc3339("2024-06-15T10:00:00Z")?;
 /// let filter = Filter::from_value(
 ///     &json!({"and": [
 ///         {"field": "date_create", "op": "withinLastDays", "value": 30},
@@ -30,7 +30,7 @@ use crate::error::Result;
 ///     filter.postgrest().query_string(),
 ///     "date_create=gte.2024-05-16T10%3A00%3A00Z&date_create=lte.2024-06-15T10%3A00%3A00Z&opted_in=not.is.false"
 /// );
-/// let sql = filter.sql();
+/// let sql = filter.sql_where();
 /// assert_eq!(
 ///     sql.where_clause(),
 ///     "((date_create >= $1::timestamptz AND date_create <= $2::timestamptz) AND opted_in IS NOT FALSE)"
@@ -64,7 +64,7 @@ impl Filter {
     /// Parses JSON that is either a node or a document (`{"version": 1, "where": node}`),
     /// validates it and compiles it.
     pub fn from_value(value: &Value, schema: &Schema, options: &FilterOptions) -> Result<Filter> {
-        let (node, base) = node_or_document(value, options.get_limits())?;
+        let (node, base) = node_or_document(value, options.limits())?;
         Self::compile_at(&node, schema, options, base)
     }
 
@@ -98,7 +98,7 @@ impl Filter {
     }
 
     /// The SQL WHERE clause and its parameters.
-    pub fn sql(&self) -> SqlWhere {
+    pub fn sql_where(&self) -> SqlWhere {
         sql::emit(&self.ir)
     }
 

@@ -207,8 +207,8 @@ enum TsValue {
 /// ```
 /// use smsbatch::filter::FilterOptions;
 ///
-/// let options = FilterOptions::new().now_rfc3339("2024-05-01T12:00:00Z")?;
-/// assert_eq!(options.get_now().map(|t| t.to_string()).as_deref(), Some("2024-05-01T12:00:00Z"));
+/// let options = FilterOptions::new().with_now_rfc3339("2024-05-01T12:00:00Z")?;
+/// assert_eq!(options.now().map(|t| t.to_string()).as_deref(), Some("2024-05-01T12:00:00Z"));
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Clone, Debug, Default)]
@@ -223,37 +223,37 @@ impl FilterOptions {
         Self::default()
     }
 
-    /// The current time, which `withinLastDays` counts back from. A [`Timestamp`] has
+    /// Sets the current time, which `withinLastDays` counts back from. A [`Timestamp`] has
     /// microseconds, PostgreSQL's precision, so every back end sees the same instant.
-    pub fn now(mut self, now: Timestamp) -> Self {
+    pub fn with_now(mut self, now: Timestamp) -> Self {
         self.now = Some(now);
         self
     }
 
-    /// Like [`FilterOptions::now`], from RFC 3339 text; digits finer than a microsecond are
-    /// dropped.
-    pub fn now_rfc3339(self, now: &str) -> Result<Self> {
+    /// Like [`FilterOptions::with_now`], from RFC 3339 text; digits finer than a microsecond
+    /// are dropped. Errors with [`ErrorKind::InvalidInput`].
+    pub fn with_now_rfc3339(self, now: &str) -> Result<Self> {
         let (ts, _) = Timestamp::parse_rfc3339(now).map_err(|e| {
             Error::new(ErrorKind::InvalidInput {
                 message: format!("`now` is not an RFC 3339 timestamp: {e}"),
             })
         })?;
-        Ok(self.now(ts))
+        Ok(self.with_now(ts))
     }
 
-    /// The limits for untrusted filters.
-    pub fn limits(mut self, limits: Limits) -> Self {
+    /// Sets the limits for untrusted filters.
+    pub fn with_limits(mut self, limits: Limits) -> Self {
         self.limits = limits;
         self
     }
 
-    /// The configured `now`.
-    pub fn get_now(&self) -> Option<Timestamp> {
+    /// The current time, if one was set.
+    pub fn now(&self) -> Option<Timestamp> {
         self.now
     }
 
-    /// The configured limits.
-    pub fn get_limits(&self) -> &Limits {
+    /// The limits for untrusted filters.
+    pub fn limits(&self) -> &Limits {
         &self.limits
     }
 }
@@ -267,16 +267,16 @@ pub(crate) fn lower(
 ) -> Result<Ir> {
     let limits = &options.limits;
     let (nodes, depth) = node.size();
-    if depth > limits.get_max_depth() {
+    if depth > limits.max_depth() {
         return Err(too_large(
             base,
-            format!("nesting deeper than {} levels", limits.get_max_depth()),
+            format!("nesting deeper than {} levels", limits.max_depth()),
         ));
     }
-    if nodes > limits.get_max_nodes() {
+    if nodes > limits.max_nodes() {
         return Err(too_large(
             base,
-            format!("more than {} nodes", limits.get_max_nodes()),
+            format!("more than {} nodes", limits.max_nodes()),
         ));
     }
     let mut lowerer = Lowerer {
@@ -357,7 +357,7 @@ impl Lowerer<'_> {
     fn condition(&mut self, c: &Condition) -> Result<Ir> {
         if let Some(Value::Array(items)) = &c.value {
             self.values += items.len();
-            let max = self.options.limits.get_max_values();
+            let max = self.options.limits.max_values();
             if self.values > max {
                 return Err(too_large(
                     &self.path,
@@ -761,7 +761,7 @@ mod tests {
 
     fn lower_json(v: Value) -> Ir {
         let options = FilterOptions::new()
-            .now_rfc3339("2024-03-10T12:00:00.123456789Z")
+            .with_now_rfc3339("2024-03-10T12:00:00.123456789Z")
             .unwrap();
         lower(
             &Node::from_value(&v).unwrap(),
@@ -927,7 +927,7 @@ mod tests {
             err(json!({"field": "total_spent", "op": "between", "value": [1]}))
                 .contains("[low, high]")
         );
-        let options = FilterOptions::new().limits(Limits::new().max_values(3));
+        let options = FilterOptions::new().with_limits(Limits::new().with_max_values(3));
         let node = Node::from_value(&json!({"or": [
             {"field": "city", "op": "in", "value": ["a", "b"]},
             {"field": "city", "op": "notIn", "value": ["c", "d"]}

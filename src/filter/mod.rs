@@ -20,7 +20,7 @@ pub use query::{
     SortKey, SqlQuery, SqlStatement,
 };
 pub use saved::{
-    EXPORT_FORMAT, EXPORT_VERSION, FilterTemplate, MAX_BIRTHDAY_YEARS, MAX_DESCRIPTION_LEN,
+    AudiencePreset, EXPORT_FORMAT, EXPORT_VERSION, MAX_BIRTHDAY_YEARS, MAX_DESCRIPTION_LEN,
     MAX_NAME_LEN, SavedFilter, Visibility, export_saved, import_saved,
 };
 pub use schema::{Field, FieldType, Schema};

@@ -95,7 +95,7 @@ pub struct Cursor(pub Vec<Value>);
 ///     "count": true
 /// }))?;
 /// let compiled = query.compile(&Schema::customers(), &FilterOptions::new())?;
-/// let sql = compiled.sql("customers", &["id"])?;
+/// let sql = compiled.sql_query("customers", &["id"])?;
 /// assert!(sql.select().ends_with("ORDER BY date_create DESC NULLS LAST, id ASC NULLS LAST LIMIT $8::bigint"));
 /// let rows = vec![
 ///     json!({"id": 1, "city": "Lyon", "first_name": "Anna", "date_create": "2024-01-01T00:00:00Z"}),
@@ -213,17 +213,18 @@ impl PostgrestRequest {
     }
 }
 
-/// A SQL statement and its parameters.
+/// A SQL statement and its parameters (JSON: `{"sql": "SELECT ...", "params": [...]}`).
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct SqlStatement {
-    sql: String,
+    #[serde(rename = "sql")]
+    text: String,
     params: Vec<SqlParam>,
 }
 
 impl SqlStatement {
     /// The SQL text with `$n` placeholders.
-    pub fn sql(&self) -> &str {
-        &self.sql
+    pub fn text(&self) -> &str {
+        &self.text
     }
 
     /// The parameters in placeholder order.
@@ -247,7 +248,7 @@ pub struct SqlQuery {
 impl SqlQuery {
     /// `SELECT <columns> FROM <table> WHERE .. ORDER BY .. [LIMIT ..] [OFFSET ..]`.
     pub fn select(&self) -> &str {
-        &self.select.sql
+        &self.select.text
     }
 
     /// The page statement with its parameters.
@@ -317,7 +318,7 @@ fn search_ir(search: &str, schema: &Schema, options: &FilterOptions) -> Result<I
     // The same length limit as filter values.
     super::ast::check_value_size(
         &Value::String(search.to_owned()),
-        options.get_limits(),
+        options.limits(),
         "/search",
     )?;
     if search.contains('\0') {
@@ -621,7 +622,7 @@ impl CompiledQuery {
 
     /// The page and count statements over `table` (`name` or `schema.name`); `columns` empty
     /// means `*`.
-    pub fn sql(&self, table: &str, columns: &[&str]) -> Result<SqlQuery> {
+    pub fn sql_query(&self, table: &str, columns: &[&str]) -> Result<SqlQuery> {
         check_table(table)?;
         for c in columns {
             check_identifier(c).map_err(|m| query_error("", format!("bad column name: {m}")))?;
@@ -654,11 +655,11 @@ impl CompiledQuery {
         let count = c.finish();
         Ok(SqlQuery {
             select: SqlStatement {
-                sql: select.where_clause().to_owned(),
+                text: select.where_clause().to_owned(),
                 params: select.params().to_vec(),
             },
             count: SqlStatement {
-                sql: count.where_clause().to_owned(),
+                text: count.where_clause().to_owned(),
                 params: count.params().to_vec(),
             },
         })

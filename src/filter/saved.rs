@@ -1,4 +1,4 @@
-//! Saved filters: the model, templates for common audiences, and versioned JSON import/export.
+//! Saved filters: the model, presets for common audiences, and versioned JSON import/export.
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -7,6 +7,7 @@ use super::ast::{Condition, Document, Node, Op, clip};
 use super::compile::Filter;
 use super::ir::FilterOptions;
 use super::schema::Schema;
+use crate::batch::Purpose;
 use crate::error::{Error, ErrorKind, Result};
 use crate::time::{Date, Timestamp};
 
@@ -25,13 +26,13 @@ pub enum Visibility {
     Team,
 }
 
-/// A named filter a user saved (SPEC §3).
+/// A named filter a user saved, with its owner, who can see it, and when it changed.
 ///
 /// ```
-/// use smsbatch::filter::{FilterTemplate, SavedFilter, Schema, Visibility};
+/// use smsbatch::filter::{AudiencePreset, SavedFilter, Schema, Visibility};
 ///
 /// let now = "2024-05-01T09:00:00Z".parse()?;
-/// let mut saved = SavedFilter::new("f1", "Recent", "alice", FilterTemplate::NewCustomers { days: 7 }.document()?, now);
+/// let mut saved = SavedFilter::new("f1", "Recent", "alice", AudiencePreset::NewCustomers { days: 7 }.document()?, now);
 /// saved.set_visibility(Visibility::Shared { users: vec!["bob".into()] }, now);
 /// saved.validate(&Schema::customers())?;
 /// let json = serde_json::to_value(&saved)?;
@@ -197,7 +198,7 @@ impl SavedFilter {
             }
         }
         // Only validity matters here; any fixed `now` lets relative conditions compile.
-        let options = FilterOptions::new().now(self.updated_at);
+        let options = FilterOptions::new().with_now(self.updated_at);
         Filter::from_document(&self.filter, schema, &options)
             .map(|_| ())
             .map_err(|e| prefix_path(e, "/filter"))
@@ -224,10 +225,10 @@ pub fn export_saved(filters: &[SavedFilter], now: Timestamp) -> Value {
 /// Pointer of the bad member, e.g. `/filters/2/filter/where/or/0` or `/filters/0/name`.
 ///
 /// ```
-/// use smsbatch::filter::{FilterTemplate, SavedFilter, Schema, export_saved, import_saved};
+/// use smsbatch::filter::{AudiencePreset, SavedFilter, Schema, export_saved, import_saved};
 ///
 /// let now = "2024-05-01T09:00:00Z".parse()?;
-/// let saved = vec![SavedFilter::new("f1", "No phone", "alice", FilterTemplate::NoPhone.document()?, now)];
+/// let saved = vec![SavedFilter::new("f1", "No phone", "alice", AudiencePreset::NoPhone.document()?, now)];
 /// let file = export_saved(&saved, now);
 /// assert_eq!(import_saved(&file.to_string(), &Schema::customers())?, saved);
 ///
@@ -291,12 +292,30 @@ pub fn import_saved(json: &str, schema: &Schema) -> Result<Vec<SavedFilter>> {
 
 /// Ready-made filters for common audiences, over the default customer schema's fields.
 ///
+/// JSON (camelCase, tagged by `preset`): `{"preset": "newCustomers", "days": 7}`,
+/// `{"preset": "reachable", "purpose": "transactional"}`.
+///
 /// "Birthday this month" has no operator of its own (the wire form has none for months), so
-/// [`FilterTemplate::BirthdayInMonth`] is an `or` of one `between` per year over a year span the
+/// [`AudiencePreset::BirthdayInMonth`] is an `or` of one `between` per year over a year span the
 /// caller passes (birthdays are dates of birth, so the span is the birth years to cover).
+///
+/// ```
+/// use serde_json::json;
+/// use smsbatch::Purpose;
+/// use smsbatch::filter::AudiencePreset;
+///
+/// let marketing = AudiencePreset::Reachable { purpose: Purpose::Marketing }.document()?;
+/// assert_eq!(marketing.to_value()["where"], json!({"and": [
+///     {"field": "phone", "op": "isNotEmpty"},
+///     {"field": "opted_out", "op": "isNotTrue"},
+///     {"field": "opted_in", "op": "isTrue"},
+/// ]}));
+/// # Ok::<(), smsbatch::Error>(())
+/// ```
+#[non_exhaustive]
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "template", rename_all = "camelCase", deny_unknown_fields)]
-pub enum FilterTemplate {
+#[serde(tag = "preset", rename_all = "camelCase", deny_unknown_fields)]
+pub enum AudiencePreset {
     /// Customers created within the last `days` days.
     NewCustomers {
         /// How many days back.
@@ -306,10 +325,19 @@ pub enum FilterTemplate {
     NoPhone,
     /// Customers with no email address (NULL or empty).
     NoEmail,
-    /// Customers who opted in.
+    /// Customers who consented to marketing messages and did not opt out (`opted_in` true,
+    /// `opted_out` not true).
     OptedIn,
-    /// Customers who can get an SMS: opted in and with a phone number.
-    Reachable,
+    /// Customers who asked to stop (`opted_out` true).
+    OptedOut,
+    /// Customers a batch with this purpose can text: with a phone number, not opted out, and
+    /// for marketing opted in. (The preview applies the same rule, and also the suppression
+    /// list, which no filter sees.)
+    Reachable {
+        /// What the messages are for (default: marketing).
+        #[serde(default)]
+        purpose: Purpose,
+    },
     /// Customers with no order within the last `days` days (never ordered included).
     Inactive {
         /// How many days back.
@@ -333,15 +361,15 @@ pub enum FilterTemplate {
     },
 }
 
-/// The widest year span [`FilterTemplate::BirthdayInMonth`] accepts.
+/// The widest year span [`AudiencePreset::BirthdayInMonth`] accepts.
 pub const MAX_BIRTHDAY_YEARS: i16 = 150;
 
-fn template_error(message: impl Into<String>) -> Error {
+fn preset_error(message: impl Into<String>) -> Error {
     saved_error("", message)
 }
 
-impl FilterTemplate {
-    /// "Birthday this month": [`FilterTemplate::BirthdayInMonth`] for `now`'s UTC month.
+impl AudiencePreset {
+    /// "Birthday this month": [`AudiencePreset::BirthdayInMonth`] for `now`'s UTC month.
     pub fn birthday_this_month(now: Timestamp, from_year: i16, to_year: i16) -> Self {
         let month = now.date().month();
         Self::BirthdayInMonth {
@@ -351,14 +379,15 @@ impl FilterTemplate {
         }
     }
 
-    /// A short identifier, e.g. `"newCustomers"`.
+    /// A short identifier, e.g. `"newCustomers"` (the JSON `preset`).
     pub fn key(&self) -> &'static str {
         match self {
             Self::NewCustomers { .. } => "newCustomers",
             Self::NoPhone => "noPhone",
             Self::NoEmail => "noEmail",
             Self::OptedIn => "optedIn",
-            Self::Reachable => "reachable",
+            Self::OptedOut => "optedOut",
+            Self::Reachable { .. } => "reachable",
             Self::Inactive { .. } => "inactive",
             Self::BigSpenders { .. } => "bigSpenders",
             Self::BirthdayInMonth { .. } => "birthdayInMonth",
@@ -373,12 +402,19 @@ impl FilterTemplate {
             Self::NewCustomers { days } => c("date_create", Op::WithinLastDays, (*days).into()),
             Self::NoPhone => u("phone", Op::IsEmpty),
             Self::NoEmail => u("email", Op::IsEmpty),
-            Self::OptedIn => u("opted_in", Op::IsTrue),
-            Self::Reachable => Node::and([u("opted_in", Op::IsTrue), u("phone", Op::IsNotEmpty)]),
+            Self::OptedIn => Node::and([u("opted_in", Op::IsTrue), u("opted_out", Op::IsNotTrue)]),
+            Self::OptedOut => u("opted_out", Op::IsTrue),
+            Self::Reachable { purpose } => {
+                let mut all = vec![u("phone", Op::IsNotEmpty), u("opted_out", Op::IsNotTrue)];
+                if *purpose == Purpose::Marketing {
+                    all.push(u("opted_in", Op::IsTrue));
+                }
+                Node::and(all)
+            }
             Self::Inactive { days } => c("last_order_at", Op::NotWithinLastDays, (*days).into()),
             Self::BigSpenders { min_total } => {
                 let n = serde_json::Number::from_f64(*min_total)
-                    .ok_or_else(|| template_error("`minTotal` must be a finite number"))?;
+                    .ok_or_else(|| preset_error("`minTotal` must be a finite number"))?;
                 c("total_spent", Op::Gte, Value::Number(n))
             }
             Self::BirthdayInMonth {
@@ -387,25 +423,25 @@ impl FilterTemplate {
                 to_year,
             } => {
                 if !(1..=12).contains(month) {
-                    return Err(template_error(format!("month {month} is not 1 to 12")));
+                    return Err(preset_error(format!("month {month} is not 1 to 12")));
                 }
                 if from_year > to_year
                     || !(1..=9998).contains(from_year)
                     || !(1..=9998).contains(to_year)
                 {
-                    return Err(template_error(format!(
+                    return Err(preset_error(format!(
                         "the years {from_year} to {to_year} are not an increasing span within 1 to 9998"
                     )));
                 }
                 if to_year - from_year >= MAX_BIRTHDAY_YEARS {
-                    return Err(template_error(format!(
+                    return Err(preset_error(format!(
                         "the span is wider than {MAX_BIRTHDAY_YEARS} years"
                     )));
                 }
                 let mut ranges = Vec::new();
                 for year in *from_year..=*to_year {
                     let first = Date::new(year, *month, 1)
-                        .ok_or_else(|| template_error(format!("no date {year}-{month}-01")))?;
+                        .ok_or_else(|| preset_error(format!("no date {year}-{month}-01")))?;
                     let last = first.last_of_month();
                     ranges.push(c(
                         "birthday",

@@ -365,7 +365,14 @@ impl Schema {
     /// | `date_create`, `last_order_at` | timestamp | | yes |
     /// | `birthday` | date | | yes |
     /// | `total_spent`, `orders_count` | number | | yes |
-    /// | `opted_in` | boolean | | yes |
+    /// | `opted_in`, `opted_out` | boolean | | yes |
+    ///
+    /// `opted_in` is the customer's consent to marketing messages (null: never asked);
+    /// `opted_out` says the customer asked to stop (replied STOP), null counting as false. The
+    /// preview's [`Purpose`](crate::Purpose) reads both, and [`AudiencePreset`] has filters for
+    /// them.
+    ///
+    /// [`AudiencePreset`]: super::AudiencePreset
     pub fn customers() -> Self {
         use FieldType::*;
         let f = |name: &str, ty, searchable, sortable| Field {
@@ -390,6 +397,7 @@ impl Schema {
             f("total_spent", Number, false, true),
             f("orders_count", Number, false, true),
             f("opted_in", Boolean, false, true),
+            f("opted_out", Boolean, false, true),
         ];
         // OK because the default fields are fixed and valid; a unit test builds them through `new`.
         let index = fields

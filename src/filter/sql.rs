@@ -55,7 +55,7 @@ impl Serialize for SqlParam {
 ///     &Schema::customers(),
 ///     &FilterOptions::new(),
 /// )?;
-/// let sql = filter.sql();
+/// let sql = filter.sql_where();
 /// assert_eq!(sql.where_clause(), r"(city IS NULL OR city NOT ILIKE $1::text)");
 /// assert_eq!(sql.params()[0].text(), r"%50\%%");
 /// # Ok::<(), Box<dyn std::error::Error>>(())
@@ -219,11 +219,11 @@ mod tests {
 
     fn sql(v: serde_json::Value) -> (String, Vec<String>) {
         let options = FilterOptions::new()
-            .now_rfc3339("2024-03-10T12:00:00Z")
+            .with_now_rfc3339("2024-03-10T12:00:00Z")
             .unwrap();
         let w = Filter::from_value(&v, &Schema::customers(), &options)
             .unwrap()
-            .sql();
+            .sql_where();
         (w.where_clause().to_owned(), w.text_params())
     }
 

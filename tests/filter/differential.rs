@@ -238,6 +238,10 @@ fn rows() -> Vec<Value> {
                 "opted_in".into(),
                 maybe(&mut rng, 25, |r| json!(r.chance(50))),
             );
+            row.insert(
+                "opted_out".into(),
+                maybe(&mut rng, 25, |r| json!(r.chance(10))),
+            );
             Value::Object(row)
         })
         .collect()
@@ -418,7 +422,7 @@ fn sql_and_memory_agree_on_random_filters() {
     let rows = rows();
     let table = Table::from_rows(&schema, &rows).expect("valid rows");
     let pools = pools(&rows);
-    let options = FilterOptions::new().now_rfc3339(NOW).expect("now");
+    let options = FilterOptions::new().with_now_rfc3339(NOW).expect("now");
     let mut db = TestDb::create("diff");
     db.load_customers(&rows);
     let db = std::cell::RefCell::new(db);
@@ -450,7 +454,7 @@ fn sql_and_memory_agree_on_random_filters() {
         let mut params = Vec::new();
         let mut queries = Vec::new();
         for (i, f) in compiled.iter().enumerate() {
-            let w = f.sql();
+            let w = f.sql_where();
             if i > 0 {
                 sql.push_str(", ");
             }
@@ -488,8 +492,8 @@ fn sql_and_memory_agree_on_random_filters() {
                 &from_memory,
                 "filter {}\nSQL {}\nparams {:?}",
                 filters[i],
-                f.sql().where_clause(),
-                f.sql().text_params()
+                f.sql_where().where_clause(),
+                f.sql_where().text_params()
             );
             let from_table = ids(
                 &rows,
@@ -579,7 +583,7 @@ fn sql_and_memory_agree_on_random_queries() {
     let schema = Schema::customers();
     let rows = rows();
     let pools = pools(&rows);
-    let options = FilterOptions::new().now_rfc3339(NOW).expect("now");
+    let options = FilterOptions::new().with_now_rfc3339(NOW).expect("now");
     let mut db = TestDb::create("query");
     db.load_customers(&rows);
     let db = std::cell::RefCell::new(db);
@@ -617,7 +621,7 @@ fn sql_and_memory_agree_on_random_queries() {
                 .run(&rows)
                 .map_err(|e| TestCaseError::fail(e.to_string()))?;
             let sql = compiled
-                .sql("customers", &["id"])
+                .sql_query("customers", &["id"])
                 .map_err(|e| TestCaseError::fail(e.to_string()))?;
             let page: Vec<i32> = db
                 .borrow_mut()
@@ -662,7 +666,7 @@ fn sql_and_memory_agree_on_random_queries() {
             let count = sql.count_statement();
             let total: i64 = db
                 .borrow_mut()
-                .query_text(count.sql(), &count.text_params())[0]
+                .query_text(count.text(), &count.text_params())[0]
                 .get(0);
             prop_assert_eq!(Some(total as usize), memory.total);
             if let Some(Cursor(values)) = &memory.next {

@@ -16,7 +16,7 @@ pub struct Spec {
 pub fn spec() -> Spec {
     let doc: Value = serde_json::from_str(&data("filter/operators.json")).expect("operators.json");
     let options = FilterOptions::new()
-        .now_rfc3339(doc["now"].as_str().expect("now"))
+        .with_now_rfc3339(doc["now"].as_str().expect("now"))
         .expect("valid now");
     let rows = doc["rows"].as_array().expect("rows").clone();
     let cases = doc["cases"]
@@ -118,7 +118,7 @@ fn pg_operators() {
                 filter.clone()
             };
             let f = Filter::from_value(&json, &schema, &spec.options).expect("compiles");
-            let sql = f.sql();
+            let sql = f.sql_where();
             let rows = db.query_text(
                 &format!(
                     "SELECT id FROM customers WHERE {} ORDER BY id",

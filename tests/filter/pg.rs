@@ -61,7 +61,7 @@ impl TestDb {
                     first_name text, last_name text, phone text, email text, city text,
                     country text, language text, gender text,
                     date_create timestamptz, last_order_at timestamptz, birthday date,
-                    total_spent numeric, orders_count integer, opted_in boolean)",
+                    total_spent numeric, orders_count integer, opted_in boolean, opted_out boolean)",
             )
             .expect("create customers");
         let json = serde_json::to_string(rows).expect("rows to JSON");

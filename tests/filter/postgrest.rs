@@ -6,7 +6,7 @@ use smsbatch::filter::{Filter, FilterOptions, Schema};
 
 fn compile(v: Value) -> Filter {
     let options = FilterOptions::new()
-        .now_rfc3339("2024-03-10T12:00:00Z")
+        .with_now_rfc3339("2024-03-10T12:00:00Z")
         .expect("now");
     Filter::from_value(&v, &Schema::customers(), &options).unwrap_or_else(|e| panic!("{v}: {e}"))
 }

@@ -535,7 +535,7 @@ fn star_values_fold_case_like_ilike() {
                 .iter()
                 .map(|&i| rows[i]["id"].as_i64().expect("id") as i32)
                 .collect();
-            let sql = f.sql();
+            let sql = f.sql_where();
             let from_sql: Vec<i32> = db
                 .query_text(
                     &format!(

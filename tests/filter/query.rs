@@ -38,7 +38,7 @@ fn default_sort_and_pagination_strings() {
         json!({"rows": [], "total": 1, "next": null})
     );
     let sql = q
-        .sql("public.customers", &["id", "first_name"])
+        .sql_query("public.customers", &["id", "first_name"])
         .expect("sql");
     assert_eq!(
         sql.select(),
@@ -46,7 +46,7 @@ fn default_sort_and_pagination_strings() {
     );
     assert_eq!(sql.select_statement().text_params(), vec!["50", "100"]);
     assert_eq!(
-        sql.count_statement().sql(),
+        sql.count_statement().text(),
         "SELECT count(*) FROM public.customers WHERE TRUE"
     );
     let count = q.postgrest_count();
@@ -184,8 +184,8 @@ fn bad_queries_name_the_member() {
     let compiled = Query::default()
         .compile(&schema, &options)
         .expect("compiles");
-    assert!(compiled.sql("customers; DROP TABLE x", &[]).is_err());
-    assert!(compiled.sql("customers", &["id; --"]).is_err());
+    assert!(compiled.sql_query("customers; DROP TABLE x", &[]).is_err());
+    assert!(compiled.sql_query("customers", &["id; --"]).is_err());
     // A cursor is JSON: the sort values then the id.
     let c: Cursor = serde_json::from_value(json!([null, 5])).expect("cursor");
     assert_eq!(c.0.len(), 2);

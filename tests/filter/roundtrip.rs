@@ -67,11 +67,11 @@ proptest! {
 
     #[test]
     fn compile_never_panics_and_errors_name_a_real_node(v in node_json()) {
-        let options = FilterOptions::new().now_rfc3339("2024-01-01T00:00:00Z").expect("now");
+        let options = FilterOptions::new().with_now_rfc3339("2024-01-01T00:00:00Z").expect("now");
         match Filter::from_value(&v, &Schema::customers(), &options) {
             Ok(f) => {
                 let _ = f.postgrest().query_string();
-                let _ = f.sql();
+                let _ = f.sql_where();
             }
             Err(e) => {
                 let path = e.kind().path().expect("filter errors carry a path");

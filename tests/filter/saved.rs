@@ -1,8 +1,9 @@
-//! Saved filters: model, templates, import/export.
+//! Saved filters: model, audience presets, import/export.
 
 use serde_json::json;
+use smsbatch::Purpose;
 use smsbatch::filter::{
-    Filter, FilterOptions, FilterTemplate, SavedFilter, Schema, Visibility, export_saved,
+    AudiencePreset, Filter, FilterOptions, SavedFilter, Schema, Visibility, export_saved,
     import_saved,
 };
 
@@ -11,41 +12,146 @@ fn now() -> smsbatch::Timestamp {
 }
 
 #[test]
-fn every_template_compiles_against_the_default_schema() {
-    let templates = [
-        FilterTemplate::NewCustomers { days: 30 },
-        FilterTemplate::NoPhone,
-        FilterTemplate::NoEmail,
-        FilterTemplate::OptedIn,
-        FilterTemplate::Reachable,
-        FilterTemplate::Inactive { days: 90 },
-        FilterTemplate::BigSpenders { min_total: 250.0 },
-        FilterTemplate::birthday_this_month(now(), 1930, 2010),
+fn every_preset_compiles_against_the_default_schema() {
+    let presets = [
+        AudiencePreset::NewCustomers { days: 30 },
+        AudiencePreset::NoPhone,
+        AudiencePreset::NoEmail,
+        AudiencePreset::OptedIn,
+        AudiencePreset::OptedOut,
+        AudiencePreset::Reachable {
+            purpose: Purpose::Marketing,
+        },
+        AudiencePreset::Reachable {
+            purpose: Purpose::Transactional,
+        },
+        AudiencePreset::Inactive { days: 90 },
+        AudiencePreset::BigSpenders { min_total: 250.0 },
+        AudiencePreset::birthday_this_month(now(), 1930, 2010),
     ];
-    let options = FilterOptions::new().now(now());
-    for t in &templates {
-        let doc = t.document().expect("document");
+    let options = FilterOptions::new().with_now(now());
+    for p in &presets {
+        let doc = p.document().expect("document");
         Filter::from_document(&doc, &Schema::customers(), &options)
-            .unwrap_or_else(|e| panic!("{t:?}: {e}"));
-        // Templates are serde values too (for the browser's template picker).
-        let back: FilterTemplate =
-            serde_json::from_value(serde_json::to_value(t).expect("json")).expect("back");
-        assert_eq!(&back, t);
+            .unwrap_or_else(|e| panic!("{p:?}: {e}"));
+        // Presets are serde values too (for the browser's preset picker).
+        let json = serde_json::to_value(p).expect("json");
+        assert_eq!(json["preset"], p.key());
+        let back: AudiencePreset = serde_json::from_value(json).expect("back");
+        assert_eq!(&back, p);
     }
     assert_eq!(
-        serde_json::to_value(FilterTemplate::BirthdayInMonth {
+        serde_json::from_value::<AudiencePreset>(json!({"preset": "reachable"})).expect("json"),
+        AudiencePreset::Reachable {
+            purpose: Purpose::Marketing
+        },
+        "marketing unless the purpose is given"
+    );
+    assert_eq!(
+        serde_json::to_value(AudiencePreset::BirthdayInMonth {
             month: 2,
             from_year: 2000,
             to_year: 2001
         })
         .expect("json"),
-        json!({"template": "birthdayInMonth", "month": 2, "fromYear": 2000, "toYear": 2001})
+        json!({"preset": "birthdayInMonth", "month": 2, "fromYear": 2000, "toYear": 2001})
     );
+}
+
+/// The consent presets select what the preview's rule sends, over every combination of
+/// `opted_in` and `opted_out` (absent, null, true, false) with and without a phone.
+#[test]
+fn consent_presets_agree_with_the_preview_rule() {
+    let values = [
+        None,
+        Some(json!(null)),
+        Some(json!(true)),
+        Some(json!(false)),
+    ];
+    let mut rows = Vec::new();
+    for phone in [json!("+447400123456"), json!(null)] {
+        for opted_in in &values {
+            for opted_out in &values {
+                let mut row = json!({"id": rows.len(), "phone": phone});
+                if let Some(v) = opted_in {
+                    row["opted_in"] = v.clone();
+                }
+                if let Some(v) = opted_out {
+                    row["opted_out"] = v.clone();
+                }
+                rows.push(row);
+            }
+        }
+    }
+    let select = |preset: AudiencePreset| -> Vec<usize> {
+        let doc = preset.document().expect("doc");
+        Filter::from_document(&doc, &Schema::customers(), &FilterOptions::new())
+            .expect("compiles")
+            .evaluator()
+            .filter(&rows)
+            .expect("rows")
+    };
+    let expected = |pick: &dyn Fn(&serde_json::Value) -> bool| -> Vec<usize> {
+        (0..rows.len()).filter(|&i| pick(&rows[i])).collect()
+    };
+    let opted_out = |r: &serde_json::Value| r["opted_out"] == json!(true);
+    let opted_in = |r: &serde_json::Value| r["opted_in"] == json!(true);
+    let phone = |r: &serde_json::Value| r["phone"].is_string();
+    assert_eq!(select(AudiencePreset::OptedOut), expected(&opted_out));
+    assert_eq!(
+        select(AudiencePreset::OptedIn),
+        expected(&|r| opted_in(r) && !opted_out(r))
+    );
+    assert_eq!(
+        select(AudiencePreset::Reachable {
+            purpose: Purpose::Marketing
+        }),
+        expected(&|r| phone(r) && opted_in(r) && !opted_out(r))
+    );
+    assert_eq!(
+        select(AudiencePreset::Reachable {
+            purpose: Purpose::Transactional
+        }),
+        expected(&|r| phone(r) && !opted_out(r))
+    );
+    // The same rows through the preview: exactly the reachable ones are included.
+    for purpose in [Purpose::Marketing, Purpose::Transactional] {
+        let template = smsbatch::Template::compile("Hi").expect("template");
+        let previewer = smsbatch::PreviewConfig::new()
+            .purpose(purpose)
+            .e164_only(true)
+            .build(&template)
+            .expect("previewer");
+        // One phone each, so duplicates do not hide the rule.
+        let rows: Vec<serde_json::Value> = rows
+            .iter()
+            .map(|r| {
+                let mut r = r.clone();
+                if r["phone"].is_string() {
+                    r["phone"] = json!(format!("+4474001{:05}", r["id"].as_u64().expect("id")));
+                }
+                r
+            })
+            .collect();
+        let included: Vec<usize> = previewer
+            .preview(&rows)
+            .expect("preview")
+            .recipients
+            .iter()
+            .filter(|r| r.included().is_some())
+            .map(|r| r.index() as usize)
+            .collect();
+        assert_eq!(
+            included,
+            select(AudiencePreset::Reachable { purpose }),
+            "{purpose:?}"
+        );
+    }
 }
 
 #[test]
 fn birthday_in_month_is_an_or_of_year_ranges() {
-    let doc = FilterTemplate::BirthdayInMonth {
+    let doc = AudiencePreset::BirthdayInMonth {
         month: 2,
         from_year: 2000,
         to_year: 2001,
@@ -69,7 +175,7 @@ fn birthday_in_month_is_an_or_of_year_ranges() {
     ];
     assert_eq!(filter.evaluator().filter(&rows).expect("rows"), vec![0, 3]);
     assert!(
-        FilterTemplate::BirthdayInMonth {
+        AudiencePreset::BirthdayInMonth {
             month: 13,
             from_year: 2000,
             to_year: 2001
@@ -78,7 +184,7 @@ fn birthday_in_month_is_an_or_of_year_ranges() {
         .is_err()
     );
     assert!(
-        FilterTemplate::BirthdayInMonth {
+        AudiencePreset::BirthdayInMonth {
             month: 1,
             from_year: 2001,
             to_year: 2000
@@ -87,7 +193,7 @@ fn birthday_in_month_is_an_or_of_year_ranges() {
         .is_err()
     );
     assert!(
-        FilterTemplate::BirthdayInMonth {
+        AudiencePreset::BirthdayInMonth {
             month: 1,
             from_year: 1000,
             to_year: 2000
@@ -96,7 +202,7 @@ fn birthday_in_month_is_an_or_of_year_ranges() {
         .is_err()
     );
     assert!(
-        FilterTemplate::BigSpenders {
+        AudiencePreset::BigSpenders {
             min_total: f64::NAN
         }
         .document()
@@ -110,7 +216,7 @@ fn export_import_round_trip_and_validation() {
         "a",
         "New this week",
         "alice",
-        FilterTemplate::NewCustomers { days: 7 }
+        AudiencePreset::NewCustomers { days: 7 }
             .document()
             .expect("doc"),
         now(),
@@ -120,7 +226,11 @@ fn export_import_round_trip_and_validation() {
         "b",
         "Reachable",
         "bob",
-        FilterTemplate::Reachable.document().expect("doc"),
+        AudiencePreset::Reachable {
+            purpose: Purpose::Marketing,
+        }
+        .document()
+        .expect("doc"),
         now(),
     );
     b.set_visibility(

@@ -181,7 +181,7 @@ function updateAudience() {
     $("#match-count").textContent = String(selected.length);
     const query = filter.queryString();
     $("#postgrest-query").textContent = query ? `GET /rest/v1/customers?${query}` : "GET /rest/v1/customers (no filter)";
-    const sql = filter.sql();
+    const sql = filter.sqlWhere();
     $("#sql-query").textContent = `SELECT * FROM customers WHERE ${sql.where}\n-- params: ${JSON.stringify(sql.params)}`;
   } finally {
     filter.free();

@@ -26,7 +26,7 @@ impl FilterContext {
         };
         let mut options = FilterOptions::new();
         if let Some(now) = &context.now {
-            options = options.now_rfc3339(now).or_throw()?;
+            options = options.with_now_rfc3339(now).or_throw()?;
         }
         Ok((schema, options))
     }
@@ -153,10 +153,10 @@ impl JsFilter {
         self.inner.postgrest().query_string()
     }
 
-    /// The parameterised SQL: `{where, params}` with `$1..$n` placeholders.
-    #[wasm_bindgen(unchecked_return_type = "SqlWhere")]
-    pub fn sql(&self) -> Result<JsValue, JsValue> {
-        to_js(&self.inner.sql())
+    /// The parameterised SQL WHERE clause: `{where, params}` with `$1..$n` placeholders.
+    #[wasm_bindgen(js_name = sqlWhere, unchecked_return_type = "SqlWhere")]
+    pub fn sql_where(&self) -> Result<JsValue, JsValue> {
+        to_js(&self.inner.sql_where())
     }
 }
 

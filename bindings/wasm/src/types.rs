@@ -101,7 +101,7 @@ export interface Schema {
     fields: Field[];
 }
 
-/** Filter operators (SPEC §3); negative ones select exactly what their positive twin does not. */
+/** Filter operators; each negative one selects exactly the rows its positive twin does not, NULLs included. */
 export type FilterOp =
     | "equals" | "notEquals" | "in" | "notIn" | "isEmpty" | "isNotEmpty"
     | "contains" | "notContains" | "startsWith" | "notStartsWith" | "endsWith" | "notEndsWith"
@@ -201,10 +201,20 @@ export interface TemplateRecord {
     updatedAt: string;
 }
 
-/** The price of one segment per encoding (a number, or a decimal string for exactness). */
+/**
+ * An exact amount of money or credits as a decimal string, e.g. "0.0079" or "3". Never a
+ * `number`: a double cannot hold every price and total exactly. Display it as it is, or with a
+ * decimal library; `Number(amount)` is only an approximation.
+ */
+export type Amount = string;
+
+/**
+ * The price of one segment per encoding: a decimal string, or a `number` of at most 15
+ * significant digits (which a double holds exactly). Results always give prices as strings.
+ */
 export interface EncodingPrices {
-    "GSM-7": number | string;
-    "UCS-2": number | string;
+    "GSM-7": Amount | number;
+    "UCS-2": Amount | number;
 }
 
 /** Prices per segment: a default, and per country calling code ("44"). */
@@ -215,10 +225,19 @@ export interface PriceTable {
 }
 
 /**
+ * What a batch is for: "marketing" (the default) reaches only customers with `opted_in` true who
+ * did not opt out; "transactional" (an order is ready, an appointment tomorrow) every customer
+ * who did not opt out. A number on the suppression list counts as opted out.
+ */
+export type Purpose = "marketing" | "transactional";
+
+/**
  * Options of a `Previewer`; every field is optional. The package has no phone metadata, so phones
  * must already be E.164 (`e164Only` is implied) and the server's `region` option is not available.
  */
 export interface PreviewOptions {
+    /** Whose consent the messages need (default "marketing"). */
+    purpose?: Purpose;
     segments?: SegmentOptions;
     e164Only?: boolean;
     /** Without a price table, cost is credits: 1 per segment. */
@@ -231,13 +250,22 @@ export interface PreviewOptions {
     parts?: boolean;
     /** How many ids the summary's lists keep (default 100). */
     listLimit?: number;
+    /** The row field holding the customer's id (default "id"). */
+    idField?: string;
+    /** The row field holding the phone number (default "phone"). */
+    phoneField?: string;
+    /** The row field holding consent to marketing (default "opted_in"). */
+    optedInField?: string;
+    /** The row field saying the customer asked to stop (default "opted_out"). */
+    optedOutField?: string;
 }
 
 /** Which recipients a sample preview shows. Seeds must be below 2^53 to survive JavaScript numbers. */
 export type Sample = { first: number } | { seeded: { size: number; seed: number } };
 
+/** Why a recipient is left out; when several apply, the first in this order. */
 export type ExclusionReason =
-    | "noPhone" | "invalidPhone" | "duplicatePhone" | "optedOut"
+    | "noPhone" | "invalidPhone" | "duplicatePhone" | "optedOut" | "noConsent"
     | "missingVariable" | "emptyBody" | "tooManySegments";
 
 /** A recipient who gets a message. */
@@ -250,7 +278,8 @@ export interface IncludedRecipient {
     segments: number;
     units: number;
     graphemes: number;
-    cost: number;
+    /** `segments ×` the price of a segment for this number and encoding, exactly. */
+    cost: Amount;
     pushedToUcs2: boolean;
     extraSegments: number;
     /** For a message pushed to UCS-2: the characters that forced it. */
@@ -280,6 +309,7 @@ export interface ExclusionCounts {
     invalidPhone: number;
     duplicatePhone: number;
     optedOut: number;
+    noConsent: number;
     missingVariable: number;
     emptyBody: number;
     tooManySegments: number;
@@ -288,7 +318,7 @@ export interface ExclusionCounts {
 export interface EncodingTotals {
     recipients: number;
     segments: number;
-    cost: number;
+    cost: Amount;
 }
 
 export interface RecipientList {
@@ -304,7 +334,8 @@ export interface PreviewSummary {
     errors: number;
     /** Credits: the segments of every included message. */
     segments: number;
-    cost: number;
+    /** The exact sum of the included recipients' costs. */
+    cost: Amount;
     currency: string;
     byEncoding: { "GSM-7": EncodingTotals; "UCS-2": EncodingTotals };
     /** Included messages per number of segments, e.g. {"1": 950, "2": 50}. */

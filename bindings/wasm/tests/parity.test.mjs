@@ -149,7 +149,7 @@ test("filter matches and PostgREST/SQL compilation equal the native library's fo
       assert.deepEqual(ids, nativeIds[i].ids, where);
       assert.deepEqual(filter.postgrest(), nativeCompiled[i].postgrest, where);
       assert.equal(filter.queryString(), nativeCompiled[i].query, where);
-      assert.deepEqual(filter.sql(), nativeCompiled[i].sql, where);
+      assert.deepEqual(filter.sqlWhere(), nativeCompiled[i].sql, where);
       assert.equal(filter.count(table), ids.length);
       if (ids.length > 0 && ids.length < rows.length) selective++;
     });

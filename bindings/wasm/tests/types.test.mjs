@@ -29,7 +29,7 @@ export function typedSamples() {
   const query = { where: { field: "city", op: "isNotEmpty" }, sort: [{ field: "city", direction: "desc" }], limit: 1, count: true };
   samples.push(
     ["Schema", smsbatch.customerSchema()],
-    ["SqlWhere", filter.sql()],
+    ["SqlWhere", filter.sqlWhere()],
     ["QueryPage", smsbatch.runQuery(query, rows)],
     ["QueryPage", smsbatch.runQuery({ search: "zz" }, rows)],
     ["PostgrestRequest", smsbatch.postgrestRequest(query)],

@@ -49,7 +49,7 @@ pub(crate) fn run(args: Args) -> ExitCode {
     };
     let mut options = FilterOptions::new();
     if let Some(now) = &args.now {
-        options = match options.now_rfc3339(now) {
+        options = match options.with_now_rfc3339(now) {
             Ok(o) => o,
             Err(e) => return io::fatal(&e),
         };
@@ -113,7 +113,7 @@ pub(crate) fn run(args: Args) -> ExitCode {
                     out.line(&CompiledLine {
                         postgrest: params.pairs(),
                         query: params.query_string(),
-                        sql: filter.sql(),
+                        sql: filter.sql_where(),
                     })?;
                 }
             }
