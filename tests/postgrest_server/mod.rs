@@ -7,5 +7,5 @@ mod example;
 mod reads;
 mod rpc;
 mod spec;
-mod support;
+pub(crate) mod support;
 mod writes;

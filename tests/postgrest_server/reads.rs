@@ -129,6 +129,11 @@ fn counts_ranges_and_statuses() {
         (r.status, r.header("content-range"), r.body.as_str()),
         (200, Some("*/0"), "[]")
     );
+    // A negative offset is no offset; `limit=0` with an offset is PostgREST's empty range, 416.
+    let r = api.get("/items", &format!("{q}&offset=-4"), &[]);
+    assert_eq!((r.status, r.header("content-range")), (200, Some("0-14/*")));
+    let r = api.get("/items", &format!("{q}&limit=0&offset=5"), &[]);
+    assert_eq!((r.status, r.code()), (416, "PGRST103".to_owned()));
     // `count=estimated` counts exactly here.
     let r = api.get(
         "/items",
