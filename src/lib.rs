@@ -36,8 +36,13 @@
 //! - **Rollout** ([`flags`]): feature flags with the Unleash client specification's semantics,
 //!   loaded from an Unleash client-API state, compiled once and evaluated with OpenFeature-style
 //!   details; a user lands in the same rollout bucket and variant as in any Unleash SDK.
-//! - **Send queue** ([`queue`]): the states of batches and messages and the moves between them,
-//!   and the categories of send failures.
+//! - **Send queue** ([`queue`]): the core of a durable send queue, without I/O: the states of
+//!   batches and messages and the moves between them; the [`queue::Sender`] provider trait with
+//!   classified outcomes; Twilio's error codes as data ([`queue::ErrorTable`]) and per-category
+//!   error samples; capped exponential backoff with full jitter, a retry budget, the in-doubt
+//!   policy and the error-rate pause ([`queue::RetryPolicy`]); the budget guard in exact amounts;
+//!   per-sender pacing counted in segments; send windows across midnight and daylight-saving
+//!   changes; A/B templates by flag variant; batch options and progress.
 //! - **Time** ([`Timestamp`], [`Date`]): the instants and dates the filters, flags and templates
 //!   use, in UTC with microseconds like PostgreSQL's `timestamptz`, written as RFC 3339.
 //!
@@ -97,11 +102,15 @@
 //!   WebAssembly package leaves the metadata out).
 //! - `cli`: the `smsbatch` command line (`src/bin/smsbatch`), a thin layer whose JSON lines are a
 //!   stable contract.
-//! - `tokio`: the async send-queue runner.
+//! - `tokio`: the send queue's runtime parts: `queue::Pacer`, which waits on the per-sender rate
+//!   limit on tokio's clock (so `tokio::time::pause` drives it), and `queue::TzdbZones`, IANA
+//!   time zones from jiff's bundled database for send windows.
 //! - `postgres`: the direct PostgreSQL store.
 //! - `supabase`: the Supabase/PostgREST store.
 //! - `twilio`: the Twilio provider adapter.
-//! - `testing`: deterministic fakes for your own tests.
+//! - `testing` (turns on `tokio`): `testing::FakeSender`, a provider with programmable latency,
+//!   outcomes and failures, deterministic from a seed, with an append-only record file several
+//!   processes can share.
 //!
 //! # Untrusted input
 //!
@@ -126,6 +135,9 @@ mod random;
 mod segment;
 mod sort;
 mod template;
+#[cfg(feature = "testing")]
+#[cfg_attr(docsrs, doc(cfg(feature = "testing")))]
+pub mod testing;
 mod time;
 
 pub use crate::batch::{

@@ -4,6 +4,7 @@ mod filter;
 mod flags;
 mod postgrest_server;
 mod preview;
+mod queue;
 mod segment;
 mod support;
 mod template;

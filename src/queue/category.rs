@@ -26,6 +26,8 @@ pub enum ErrorCategory {
     InvalidRecipient,
     /// The recipient replied STOP (or the provider's equivalent).
     OptedOut,
+    /// The handset could not be reached (switched off, no signal); it may be reachable later.
+    Unreachable,
     /// A carrier or the provider blocked the message.
     Blocked,
     /// A carrier filtered the message as spam.
@@ -44,7 +46,7 @@ pub enum ErrorCategory {
 
 impl ErrorCategory {
     /// Every category.
-    pub const ALL: [ErrorCategory; 14] = [
+    pub const ALL: [ErrorCategory; 15] = [
         Self::RateLimited,
         Self::Backpressure,
         Self::Transient,
@@ -52,6 +54,7 @@ impl ErrorCategory {
         Self::InDoubt,
         Self::InvalidRecipient,
         Self::OptedOut,
+        Self::Unreachable,
         Self::Blocked,
         Self::Filtered,
         Self::Content,
@@ -71,6 +74,7 @@ impl ErrorCategory {
             Self::InDoubt => "inDoubt",
             Self::InvalidRecipient => "invalidRecipient",
             Self::OptedOut => "optedOut",
+            Self::Unreachable => "unreachable",
             Self::Blocked => "blocked",
             Self::Filtered => "filtered",
             Self::Content => "content",
@@ -109,9 +113,10 @@ impl ErrorCategory {
     }
 
     /// Whether a message that failed this way may be tried again later (what "retry the
-    /// failed" requeues): rate limits, backpressure, transient and provider errors, and unknown
-    /// failures. Invalid numbers, opt-outs, blocks, content, configuration, account and
-    /// compliance problems do not go away by trying again.
+    /// failed" requeues): rate limits, backpressure, transient and provider errors, unreachable
+    /// handsets and unknown failures. Invalid numbers, opt-outs, blocks, content, configuration,
+    /// account and compliance problems do not go away by trying again, and an in-doubt message
+    /// that was marked failed may have been delivered.
     pub const fn is_retryable(self) -> bool {
         matches!(
             self,
@@ -119,8 +124,22 @@ impl ErrorCategory {
                 | Self::Backpressure
                 | Self::Transient
                 | Self::ProviderError
+                | Self::Unreachable
                 | Self::Unknown
         )
+    }
+
+    /// Whether a failure of this kind adds the recipient to the suppression list (an opt-out:
+    /// the provider will refuse every later message to them, and the law asks us not to try).
+    pub const fn suppresses_recipient(self) -> bool {
+        matches!(self, Self::OptedOut)
+    }
+
+    /// Whether a failure of this kind counts towards the error rate that pauses a batch. Rate
+    /// limits and backpressure do not: they ask us to slow down, which pacing and backoff do;
+    /// everything else that is not an acceptance does.
+    pub const fn counts_as_error(self) -> bool {
+        !matches!(self, Self::RateLimited | Self::Backpressure)
     }
 }
 

@@ -2,6 +2,7 @@
 
 use std::fmt;
 use std::str::FromStr;
+use std::time::Duration;
 
 use super::date::{Date, ascii, digits, put_digits};
 use super::text::{Invalid, Text, TextVisitor};
@@ -140,6 +141,68 @@ impl Timestamp {
         match days.checked_neg() {
             Some(negated) => self.checked_add_days(negated),
             None => None,
+        }
+    }
+
+    /// The instant `duration` later (to the microsecond, rounded down), or `None` past the range.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use smsbatch::Timestamp;
+    ///
+    /// let t: Timestamp = "2024-05-01T09:30:00Z".parse()?;
+    /// let later = t.checked_add(Duration::from_millis(1500)).unwrap();
+    /// assert_eq!(later.to_string(), "2024-05-01T09:30:01.5Z");
+    /// assert_eq!(later.duration_since(t), Duration::from_millis(1500));
+    /// assert_eq!(t.duration_since(later), Duration::ZERO);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub const fn checked_add(self, duration: Duration) -> Option<Timestamp> {
+        let micros = duration.as_micros();
+        if micros > i64::MAX as u128 {
+            return None;
+        }
+        match self.micros.checked_add(micros as i64) {
+            Some(micros) => Timestamp::from_unix_micros(micros),
+            None => None,
+        }
+    }
+
+    /// The instant `duration` earlier, or `None` past the range.
+    pub const fn checked_sub(self, duration: Duration) -> Option<Timestamp> {
+        let micros = duration.as_micros();
+        if micros > i64::MAX as u128 {
+            return None;
+        }
+        match self.micros.checked_sub(micros as i64) {
+            Some(micros) => Timestamp::from_unix_micros(micros),
+            None => None,
+        }
+    }
+
+    /// The instant `duration` later, or [`Timestamp::MAX`] past the range.
+    pub const fn saturating_add(self, duration: Duration) -> Timestamp {
+        match self.checked_add(duration) {
+            Some(t) => t,
+            None => Timestamp::MAX,
+        }
+    }
+
+    /// The instant `duration` earlier, or [`Timestamp::MIN`] past the range.
+    pub const fn saturating_sub(self, duration: Duration) -> Timestamp {
+        match self.checked_sub(duration) {
+            Some(t) => t,
+            None => Timestamp::MIN,
+        }
+    }
+
+    /// How long after `earlier` this instant is; zero when it is not later.
+    pub const fn duration_since(self, earlier: Timestamp) -> Duration {
+        if self.micros <= earlier.micros {
+            Duration::ZERO
+        } else {
+            // Both lie within the range, so the difference fits an i64 and is positive.
+            Duration::from_micros((self.micros - earlier.micros) as u64)
         }
     }
 
