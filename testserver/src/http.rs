@@ -111,7 +111,13 @@ pub(crate) async fn handle(State(state): State<Arc<AppState>>, request: Request)
     // never abandoned halfway.
     let task = tokio::spawn(async move {
         match serve(&state, &parts.method, &parts.uri, &parts.headers, &body).await {
-            Ok(reply) => reply,
+            Ok(mut reply) => {
+                // PostgREST's answers vary with these request headers.
+                if !reply.headers.iter().any(|(n, _)| n == "vary") {
+                    reply.header("vary", "Accept, Prefer, Range");
+                }
+                reply
+            }
             Err(e) => error_reply(&e),
         }
     });
@@ -608,7 +614,6 @@ async fn read(
     if let Some(applied) = cx.prefs.applied(false, false, false, false) {
         reply.header("preference-applied", applied);
     }
-    reply.header("vary", "Accept, Prefer, Range");
     if !head {
         reply.body = outcome.body.clone().into_bytes();
     }
