@@ -67,7 +67,7 @@ test("seeded samples pick the same recipients every time, in input order", () =>
 });
 
 test("the browser build accepts only E.164 phones, and says why", () => {
-  const previewer = new smsbatch.Previewer(new smsbatch.Template("Hi"));
+  const previewer = new smsbatch.Previewer(new smsbatch.Template("Hi"), { purpose: "transactional" });
   const { recipients } = previewer.preview([
     { id: 1, phone: "07400 123456" },
     { id: 2, phone: "+447400123456" },
@@ -81,7 +81,7 @@ test("bad options and missing-variable failures throw", () => {
   const template = new smsbatch.Template("Hi {{name}}");
   assert.throws(() => new smsbatch.Previewer(template, { missng: "fail" }), (e) => e.kind === "invalidInput");
   const strict = new smsbatch.Previewer(template, { missing: "fail" });
-  assert.throws(() => strict.preview([{ id: "c-1", phone: "+447400123456" }]), (e) => e.kind === "missingVariable" && e.id === "c-1");
+  assert.throws(() => strict.preview([{ id: "c-1", phone: "+447400123456", opted_in: true }]), (e) => e.kind === "missingVariable" && e.id === "c-1");
 });
 
 test("previewRows over rows converted once gives the same preview as the array", () => {
