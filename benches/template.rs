@@ -24,7 +24,7 @@ use std::time::Instant;
 
 use criterion::{Criterion, SamplingMode, Throughput, criterion_group, criterion_main};
 use serde_json::{Value, json};
-use smsbatch::{PreviewConfig, Previewer, PriceTable, Template};
+use smsbatch::{PreviewConfig, Previewer, PriceTable, Purpose, Template};
 
 struct Counting;
 
@@ -169,7 +169,9 @@ fn setups() -> Vec<Setup> {
         Template::compile(&format!("{{{{#if true}}}}{{{{/if}}}}{BODY}")).expect("valid template");
     assert!(!generic.is_compiled());
     let build = |template: &Template, e164_only: bool| {
+        // "Your order is ready" is transactional: every row but the opted-out ones is rendered.
         let mut config = PreviewConfig::new()
+            .purpose(Purpose::Transactional)
             .prices(prices.clone())
             .e164_only(e164_only);
         if !e164_only {

@@ -47,6 +47,21 @@ impl Error {
         self
     }
 
+    /// An [`ErrorKind::InvalidInput`] error: for what reads input before the library sees it
+    /// (a command line, a binding, a service reading a file), so that its errors have the same
+    /// kind, wording and JSON as the library's own.
+    ///
+    /// ```
+    /// let err = smsbatch::Error::invalid_input("line 3 is not JSON");
+    /// assert_eq!(err.kind().code(), "invalidInput");
+    /// assert_eq!(err.to_string(), "invalid input: line 3 is not JSON");
+    /// ```
+    pub fn invalid_input(message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::InvalidInput {
+            message: message.into(),
+        })
+    }
+
     /// What went wrong.
     pub fn kind(&self) -> &ErrorKind {
         &self.inner.kind

@@ -144,7 +144,7 @@ pub use crate::batch::{
     Amount, ByEncoding, EncodingPrices, EncodingTotals, ExcludedRecipient, ExclusionCounts,
     ExclusionReason, FailedRecipient, IncludedRecipient, MissingVariablePolicy, PhoneNormalizer,
     Preview, PreviewConfig, PreviewRun, PreviewStream, PreviewSummary, Previewer, PriceTable,
-    Purpose, RecipientList, RecipientPreview, Sample, Sampler,
+    Purpose, RecipientList, RecipientPreview, Sample,
 };
 pub use crate::error::{Error, ErrorKind, Result};
 pub use crate::segment::{

@@ -133,15 +133,7 @@ fn variables_include_helpers_and_blocks() {
 #[test]
 fn metadata_and_search() {
     let at = "2025-01-10T09:00:00Z".parse().unwrap();
-    let record = |id: &str, name: &str, body: &str| TemplateRecord {
-        id: id.into(),
-        name: name.into(),
-        body: body.into(),
-        description: String::new(),
-        tags: vec![],
-        created_at: at,
-        updated_at: at,
-    };
+    let record = |id: &str, name: &str, body: &str| TemplateRecord::new(id, name, body, at);
     let long = record(
         "long",
         "Newsletter",

@@ -20,7 +20,7 @@ fi
 
 # The cdylib alone: Cargo.toml also asks for an rlib (the wasm-bindgen tests link it), and when
 # rustc emits both, every public item stays exported to the rlib, so LTO can neither internalise
-# nor drop it. Measured on this package: 87 KB raw, 33 KB gzipped smaller as a lone cdylib.
+# nor drop it.
 cargo rustc --quiet -p smsbatch-wasm --lib --crate-type cdylib --target wasm32-unknown-unknown \
   --profile wasm-release
 wasm="$root/target/wasm32-unknown-unknown/wasm-release/smsbatch_wasm.wasm"
@@ -29,8 +29,8 @@ rm -rf pkg
 mkdir -p pkg
 wasm-bindgen --target web --out-dir pkg/web --out-name smsbatch "$wasm"
 wasm-bindgen --target nodejs --out-dir pkg/node --out-name smsbatch "$wasm"
-# -Oz --converge repeats -Oz until the module stops shrinking (about 0.5 KB gzipped more than one
-# pass, and twice the time). -Os gave 1 KB less gzip but 9 KB more raw; -O3 was bigger on both.
+# -Oz --converge repeats -Oz until the module stops shrinking; -Os and -O3 gave bigger modules
+# (CHANGELOG).
 # The two targets get the same module from wasm-bindgen, so it is optimised once when they match.
 optimise() { node_modules/.bin/wasm-opt -Oz --converge --strip-debug --strip-producers "$1" -o "$2"; }
 if cmp -s pkg/web/smsbatch_bg.wasm pkg/node/smsbatch_bg.wasm; then

@@ -89,13 +89,13 @@ pub(crate) fn consent(
     if purpose == Purpose::Transactional {
         return Consent::Given;
     }
-    let needs = format!("a marketing message needs {opted_in} true");
+    let needs = || format!("a marketing message needs {opted_in} true");
     match flag(row, opted_in) {
         Flag::True => Consent::Given,
-        Flag::False => Consent::Missing(format!("{needs}, and it is false")),
-        Flag::Null => Consent::Missing(format!("{needs}, and it is null")),
-        Flag::Absent => Consent::Missing(format!("{needs}, and the row has no {opted_in}")),
-        Flag::Unreadable(why) => Consent::Missing(format!("{needs}; {why}")),
+        Flag::False => Consent::Missing(format!("{}, and it is false", needs())),
+        Flag::Null => Consent::Missing(format!("{}, and it is null", needs())),
+        Flag::Absent => Consent::Missing(format!("{}, and the row has no {opted_in}", needs())),
+        Flag::Unreadable(why) => Consent::Missing(format!("{}; {why}", needs())),
     }
 }
 
@@ -122,12 +122,20 @@ fn flag(row: &Map<String, Value>, name: &str) -> Flag {
         Some(Value::Bool(false)) => Flag::False,
         Some(Value::Number(n)) if n.as_u64() == Some(1) => Flag::True,
         Some(Value::Number(n)) if n.as_u64() == Some(0) => Flag::False,
-        Some(Value::String(s)) => match s.trim().to_ascii_lowercase().as_str() {
-            "true" | "t" | "yes" | "y" | "1" => Flag::True,
-            "false" | "f" | "no" | "n" | "0" => Flag::False,
-            "" => Flag::Null,
-            _ => Flag::Unreadable(format!("{name} is {s:?}, which is neither true nor false")),
-        },
+        Some(Value::String(s)) => {
+            // Compared without lowercasing a copy: CSV rows put a string here on every row.
+            let text = s.trim();
+            let is = |words: &[&str]| words.iter().any(|w| text.eq_ignore_ascii_case(w));
+            if is(&["true", "t", "yes", "y", "1"]) {
+                Flag::True
+            } else if is(&["false", "f", "no", "n", "0"]) {
+                Flag::False
+            } else if text.is_empty() {
+                Flag::Null
+            } else {
+                Flag::Unreadable(format!("{name} is {s:?}, which is neither true nor false"))
+            }
+        }
         Some(other) => Flag::Unreadable(format!(
             "{name} is {other}, which is neither true nor false"
         )),

@@ -17,4 +17,4 @@ pub use self::price::{Amount, EncodingPrices, PriceTable};
 pub use self::recipient::{
     ExcludedRecipient, ExclusionReason, FailedRecipient, IncludedRecipient, RecipientPreview,
 };
-pub use self::sample::{Sample, Sampler};
+pub use self::sample::Sample;

@@ -527,10 +527,40 @@ impl Previewer {
     /// Previews a sample of the rows, for keystroke-speed updates: the first `n`, or `size` rows
     /// chosen by a seed (reservoir sampling: one pass, memory for `size` rows). The sample is
     /// previewed as if it were the whole audience, with each result's `index` its position in
-    /// `rows`.
+    /// `rows`. Errors like [`Previewer::preview`].
     pub fn sample<R: Borrow<Value>>(
         &self,
         rows: impl IntoIterator<Item = R>,
+        sample: Sample,
+    ) -> Result<Preview> {
+        self.sample_results(rows.into_iter().map(Ok::<R, Error>), sample)
+    }
+
+    /// Like [`Previewer::sample`], over rows that may not have been readable (the lines of a
+    /// file): an `Err` the sample picks is a failed row in its place (see
+    /// [`PreviewRun::push_error`]), so a bad line is sampled and counted like any other row.
+    ///
+    /// ```
+    /// use serde_json::json;
+    /// use smsbatch::{Error, PreviewConfig, Purpose, RecipientPreview, Sample, Template};
+    ///
+    /// let previewer = PreviewConfig::new()
+    ///     .purpose(Purpose::Transactional)
+    ///     .e164_only(true)
+    ///     .build(&Template::compile("Your code is {{code}}")?)?;
+    /// let lines = [
+    ///     Ok(json!({"id": 1, "phone": "+447400123456", "code": 42})),
+    ///     Err(Error::invalid_input("line 2 is not JSON")),
+    ///     Ok(json!({"id": 3, "phone": "+447400123457", "code": 7})),
+    /// ];
+    /// let preview = previewer.sample_results(lines, Sample::First(2))?;
+    /// assert!(matches!(preview.recipients[1], RecipientPreview::Failed(_)));
+    /// assert_eq!((preview.summary.total, preview.summary.errors), (2, 1));
+    /// # Ok::<(), smsbatch::Error>(())
+    /// ```
+    pub fn sample_results<R: Borrow<Value>>(
+        &self,
+        rows: impl IntoIterator<Item = Result<R>>,
         sample: Sample,
     ) -> Result<Preview> {
         let mut sampler = Sampler::new(sample);
@@ -544,7 +574,10 @@ impl Previewer {
         let mut recipients = Vec::with_capacity(chosen.len());
         for (index, row) in chosen {
             run.skip_to(index);
-            recipients.push(run.push(row.borrow())?);
+            recipients.push(match row {
+                Ok(row) => run.push(row.borrow())?,
+                Err(error) => run.push_error(error),
+            });
         }
         Ok(Preview {
             recipients,
@@ -615,7 +648,7 @@ impl PreviewRun<'_> {
     /// Makes `index` the position of the next row pushed (rows before it that a sample did not
     /// pick are skipped). Positions only label results and messages; they never change what a
     /// row previews to.
-    pub fn skip_to(&mut self, index: u64) {
+    pub(crate) fn skip_to(&mut self, index: u64) {
         self.next_index = index;
     }
 

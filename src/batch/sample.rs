@@ -24,26 +24,9 @@ pub enum Sample {
 }
 
 /// Picks the items of a [`Sample`] from a stream of unknown length, in memory for the sample
-/// only: what [`Previewer::sample`](crate::Previewer::sample) uses, for callers that read rows
-/// themselves.
-///
-/// ```
-/// use smsbatch::{Sample, Sampler};
-///
-/// let mut first = Sampler::new(Sample::First(2));
-/// assert!(first.push("a") && !first.push("b"), "false once nothing more can be picked");
-/// assert_eq!(first.into_sorted(), [(0, "a"), (1, "b")]);
-///
-/// let mut seeded = Sampler::new(Sample::Seeded { size: 3, seed: 42 });
-/// for i in 0..100 {
-///     seeded.push(i);
-/// }
-/// let picked = seeded.into_sorted();
-/// assert_eq!(picked.len(), 3);
-/// assert!(picked.iter().all(|&(index, item)| index == item as u64));
-/// ```
+/// only: what [`Previewer::sample_results`](crate::Previewer::sample_results) runs on.
 #[derive(Debug)]
-pub struct Sampler<T> {
+pub(crate) struct Sampler<T> {
     inner: SamplerInner<T>,
 }
 
@@ -55,7 +38,7 @@ enum SamplerInner<T> {
 
 impl<T> Sampler<T> {
     /// A sampler for `sample`.
-    pub fn new(sample: Sample) -> Self {
+    pub(crate) fn new(sample: Sample) -> Self {
         Self {
             inner: match sample {
                 Sample::First(size) => SamplerInner::First {
@@ -69,7 +52,7 @@ impl<T> Sampler<T> {
 
     /// Offers the next item; returns false when no later item can be picked (the first `n`
     /// are in), so the caller can stop reading.
-    pub fn push(&mut self, item: T) -> bool {
+    pub(crate) fn push(&mut self, item: T) -> bool {
         match &mut self.inner {
             SamplerInner::First { size, items } => {
                 if items.len() < *size {
@@ -86,7 +69,7 @@ impl<T> Sampler<T> {
     }
 
     /// The picked items with their positions in the stream (from 0), in stream order.
-    pub fn into_sorted(self) -> Vec<(u64, T)> {
+    pub(crate) fn into_sorted(self) -> Vec<(u64, T)> {
         match self.inner {
             SamplerInner::First { items, .. } => items,
             SamplerInner::Seeded(reservoir) => reservoir.into_sorted(),
@@ -156,6 +139,24 @@ mod tests {
         assert_ne!(a, pick(8));
         assert_eq!(a.len(), 5);
         assert!(a.windows(2).all(|w| w[0] < w[1]));
+    }
+
+    #[test]
+    fn sampler_first_and_seeded() {
+        let mut first = Sampler::new(Sample::First(2));
+        assert!(
+            first.push("a") && !first.push("b"),
+            "false once nothing more can be picked"
+        );
+        assert_eq!(first.into_sorted(), [(0, "a"), (1, "b")]);
+
+        let mut seeded = Sampler::new(Sample::Seeded { size: 3, seed: 42 });
+        for i in 0..100 {
+            assert!(seeded.push(i));
+        }
+        let picked = seeded.into_sorted();
+        assert_eq!(picked.len(), 3);
+        assert!(picked.iter().all(|&(index, item)| index == item as u64));
     }
 
     #[test]

@@ -1,4 +1,6 @@
-//! The filter wire form (SPEC §3) as an AST that prints back to the JSON it was parsed from.
+//! The filter wire form as an AST that prints back to the JSON it was parsed from:
+//! `{"and": [..]}`, `{"or": [..]}`, `{"not": node}` or a condition `{"field", "op", "value"}`, in a
+//! document `{"version": 1, "where": node}`.
 
 use std::fmt;
 
@@ -92,14 +94,18 @@ pub enum ValueShape {
 
 macro_rules! ops {
     ($($variant:ident => $name:literal, $doc:literal;)*) => {
-        /// A filter operator (SPEC §3), written in camelCase on the wire.
+        /// A filter operator, written in camelCase on the wire. A positive condition never
+        /// matches NULL (nor `""`, except `equals ""`, `in [..""..]` and `isEmpty`); each
+        /// negative operator selects exactly the rows its positive twin does not, NULL and empty
+        /// values included.
         #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
         pub enum Op {
             $(#[doc = $doc] $variant,)*
         }
 
         impl Op {
-            /// Every operator, in the order SPEC §3 lists them.
+            /// Every operator: those of every type, then the string, ordering, relative-date and
+            /// boolean ones.
             pub const ALL: &'static [Op] = &[$(Op::$variant,)*];
 
             /// The wire name, e.g. `"notContains"`.

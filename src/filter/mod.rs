@@ -1,7 +1,8 @@
-//! Audience filters (SPEC §3): one wire form, validated against a schema, compiled to PostgREST parameters, parameterised SQL and an in-memory evaluator that agree on every row.
+//! Audience filters: one wire form, validated against a schema, compiled to PostgREST parameters, parameterised SQL and an in-memory evaluator that agree on every row.
 
 mod ast;
 mod compile;
+mod context;
 mod eval;
 mod ir;
 mod postgrest;
@@ -12,9 +13,10 @@ mod sql;
 
 pub use ast::{Condition, Document, Limits, Node, Op, ValueShape};
 pub use compile::{Filter, validate};
-pub use eval::{CASE_FOLD_DIFFERENCES, Evaluator, Table, case_fold_differs, fold_case};
+pub use context::FilterContext;
+pub use eval::{Evaluator, Table};
 pub use ir::FilterOptions;
-pub use postgrest::{PostgrestParams, form_encode};
+pub use postgrest::PostgrestParams;
 pub use query::{
     CompiledQuery, Cursor, Direction, MAX_SEARCH_TERMS, Nulls, PostgrestRequest, Query, QueryPage,
     SortKey, SqlQuery, SqlStatement,

@@ -170,6 +170,7 @@ pub struct CompiledQuery {
 }
 
 /// A page computed in memory (JSON: `{"rows": [..], "total": n, "next": [..]}`).
+#[non_exhaustive]
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct QueryPage {

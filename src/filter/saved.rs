@@ -40,6 +40,7 @@ pub enum Visibility {
 /// assert_eq!(json["filter"]["where"]["op"], "withinLastDays");
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
+#[non_exhaustive]
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct SavedFilter {

@@ -6,7 +6,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, ErrorKind, Result};
 
-/// The type of a field, as the wire form names it.
+/// The type of a field, as the wire form names it. More types may come, so match with a
+/// wildcard arm.
+#[non_exhaustive]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub enum FieldType {
@@ -46,7 +48,8 @@ impl FieldType {
     }
 }
 
-/// One field of a [`Schema`].
+/// One field of a [`Schema`]; build one with [`Field::new`].
+#[non_exhaustive]
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Field {

@@ -95,6 +95,7 @@ impl Engine {
 }
 
 /// Something the compiler could not use, and what it did instead (always the safe choice: off).
+#[non_exhaustive]
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Warning {

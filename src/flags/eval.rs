@@ -155,6 +155,7 @@ impl ErrorCode {
 }
 
 /// A resolved value with the reason for it, in the style of OpenFeature's evaluation details.
+#[non_exhaustive]
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Details<T> {

@@ -14,7 +14,7 @@ pub use self::compile::{Config, Engine, Warning};
 pub use self::context::Context;
 pub use self::eval::{Details, Env, ErrorCode, RandomSource, Reason, SeededRandom, Variant};
 pub use self::handle::{Flags, IgnoreMissing, MissingFlag};
-pub use self::hash::{murmur3_x86_32, rollout_bucket};
+pub use self::hash::rollout_bucket;
 pub use self::state::{
     Constraint, Dependency, Feature, Operator, Override, Payload, Segment, State, Strategy,
     VariantDefinition,

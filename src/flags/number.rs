@@ -1,9 +1,9 @@
 //! Decimal text to `f64` for the `NUM_*` constraints and rollout percentages: the same grammar
 //! and the same correctly rounded result as `str::parse::<f64>` (which Unleash's Rust engine
-//! uses), without its 10 KB table of 128-bit powers of five.
+//! uses), without its table of 128-bit powers of five.
 //!
-//! The standard library goes through the Eisel-Lemire algorithm, whose table cost about 11 KB
-//! gzipped in the WebAssembly package, only for flags. Flag numbers are short (`"25"`, `"2.5"`,
+//! The standard library goes through the Eisel-Lemire algorithm, whose table would weigh on the
+//! WebAssembly package only for flags. Flag numbers are short (`"25"`, `"2.5"`,
 //! `"100"`), so here the exact fast path (Clinger's: at most 15 digits and a power of ten up to
 //! 10^22, one rounding) takes nearly all of them, and the rest go through exact big-integer
 //! division, which is slow but small and only as long as the input. A property test checks the

@@ -254,6 +254,7 @@ pub struct NationalShift {
 /// `{"encoding", "segments", "units", "segmentUnits", "capacity", "graphemes", "parts", "nonGsm"}`,
 /// plus `"nationalLanguage"` when national languages are enabled and `"replacements"` when smart
 /// encoding is.
+#[non_exhaustive]
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Segmentation {

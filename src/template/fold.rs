@@ -1,7 +1,7 @@
 //! Case and accent folding for template search: `"Crème BRÛLÉE"` → `"creme brulee"`.
 //!
 //! A compact table stands in for Unicode normalisation (NFD, then dropping the marks), which
-//! brought about 110 KB of decomposition tables into the WebAssembly package for one search box.
+//! needs Unicode's whole decomposition tables in the WebAssembly package for one search box.
 //! The table covers the alphabets of European languages and Vietnamese: every precomposed
 //! character of Latin-1 Supplement (U+00C0..U+00FF), Latin Extended-A and -B (U+0100..U+024F: the
 //! pinyin carons, Romanian `ș`/`ț`, the horned `ơ`/`ư`...), Greek and Coptic (U+0370..U+03FF),

@@ -23,6 +23,7 @@ use crate::time::Timestamp;
 /// assert_eq!(meta.min_segments, 1);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
+#[non_exhaustive]
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct TemplateRecord {
@@ -45,6 +46,24 @@ pub struct TemplateRecord {
 }
 
 impl TemplateRecord {
+    /// A record created (and last updated) at `at`, without description or tags.
+    pub fn new(
+        id: impl Into<String>,
+        name: impl Into<String>,
+        body: impl Into<String>,
+        at: Timestamp,
+    ) -> Self {
+        Self {
+            id: id.into(),
+            name: name.into(),
+            body: body.into(),
+            description: String::new(),
+            tags: Vec::new(),
+            created_at: at,
+            updated_at: at,
+        }
+    }
+
     /// Compiles the body; see [`Template::compile`].
     pub fn compile(&self) -> Result<Template> {
         Template::compile(&self.body)
@@ -69,13 +88,9 @@ impl TemplateRecord {
 /// use smsbatch::{TemplateRecord, search_templates};
 ///
 /// let at = "2025-01-10T09:00:00Z".parse()?;
-/// let record = |id: &str, name: &str, body: &str| TemplateRecord {
-///     id: id.into(), name: name.into(), body: body.into(), description: String::new(),
-///     tags: vec![], created_at: at, updated_at: at,
-/// };
 /// let templates = [
-///     record("a", "Order shipped", "Your café order is on its way"),
-///     record("b", "Café reminder", "See you soon"),
+///     TemplateRecord::new("a", "Order shipped", "Your café order is on its way", at),
+///     TemplateRecord::new("b", "Café reminder", "See you soon", at),
 /// ];
 /// let found: Vec<&str> = search_templates(&templates, "CAFE").iter().map(|t| t.id.as_str()).collect();
 /// assert_eq!(found, ["b", "a"]);

@@ -88,6 +88,7 @@ impl fmt::Debug for Template {
 }
 
 /// What a template needs and costs before any data is applied, for a template picker.
+#[non_exhaustive]
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct TemplateMetadata {

@@ -83,6 +83,35 @@ impl Timestamp {
         }
     }
 
+    /// The instant `micros` microseconds after the Unix epoch, clamped to
+    /// [`Timestamp::MIN`]`..=`[`Timestamp::MAX`]: for reading a system clock, which a working one
+    /// never takes outside the years 0000 to 9999 (where [`from_unix_micros`] would leave the
+    /// caller with a `None` to invent a time for).
+    ///
+    /// ```
+    /// use smsbatch::Timestamp;
+    ///
+    /// assert_eq!(Timestamp::saturating_from_unix_micros(i64::MAX), Timestamp::MAX);
+    /// assert_eq!(Timestamp::saturating_from_unix_micros(0), Timestamp::UNIX_EPOCH);
+    /// ```
+    ///
+    /// [`from_unix_micros`]: Timestamp::from_unix_micros
+    pub const fn saturating_from_unix_micros(micros: i64) -> Timestamp {
+        if micros < MIN_MICROS {
+            Timestamp::MIN
+        } else if micros > MAX_MICROS {
+            Timestamp::MAX
+        } else {
+            Timestamp { micros }
+        }
+    }
+
+    /// Like [`Timestamp::saturating_from_unix_micros`], from milliseconds (JavaScript's
+    /// `Date.now()`).
+    pub const fn saturating_from_unix_millis(millis: i64) -> Timestamp {
+        Timestamp::saturating_from_unix_micros(millis.saturating_mul(1000))
+    }
+
     /// For values the caller has already range-checked (a [`Date`]'s bounds).
     pub(crate) const fn from_micros_unchecked(micros: i64) -> Timestamp {
         Timestamp { micros }

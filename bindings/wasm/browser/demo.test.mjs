@@ -71,11 +71,27 @@ test("the page loads the package and shows the first template's preview", async 
   assert.equal(await text("#customer-total"), "1000");
   assert.equal(await text("#match-count"), "1000");
   assert.match(await text("#template-meta"), /first_name/);
+  // The welcome message is marketing: only customers who opted in (and did not opt out).
+  assert.equal(await page.inputValue("#purpose"), "marketing");
   const recipients = Number(await text("#sum-recipients"));
   const excluded = Number(await text("#sum-excluded"));
-  assert.ok(recipients > 800, `${recipients} recipients`);
+  assert.ok(recipients > 600 && recipients < 800, `${recipients} recipients`);
   assert.equal(recipients + excluded, 1000);
+  assert.match(await text("#summary"), /noConsent \d+/);
   assert.match(await text("#postgrest-query"), /no filter/);
+});
+
+test("the purpose decides whose consent a message needs", async () => {
+  const marketing = Number(await text("#sum-recipients"));
+  await page.selectOption("#purpose", "transactional");
+  await page.waitForFunction((n) => Number(document.querySelector("#sum-recipients").textContent) !== n, marketing);
+  const transactional = Number(await text("#sum-recipients"));
+  assert.ok(transactional > 850 && transactional > marketing, `${transactional} transactional, ${marketing} marketing`);
+  assert.doesNotMatch(await text("#summary"), /noConsent/);
+  // Costs are exact decimals, shown as the package gives them.
+  assert.match(await text("#sum-cost"), /^\d+(\.\d+)? USD$/);
+  await page.selectOption("#purpose", "marketing");
+  await page.waitForFunction((n) => Number(document.querySelector("#sum-recipients").textContent) === n, marketing);
 });
 
 test("template search finds accents without typing them", async () => {

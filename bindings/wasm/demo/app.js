@@ -84,6 +84,9 @@ function selectTemplate(record) {
     template.free();
   }
   $("#template-editor").value = record.body;
+  // Order updates are transactional; everything else in the sample is marketing, which needs
+  // the customer's opt-in.
+  $("#purpose").value = record.tags?.includes("orders") ? "transactional" : "marketing";
   updatePreview();
 }
 
@@ -210,8 +213,9 @@ function partsView(text) {
   );
 }
 
+// Amounts are exact decimal strings ("0.0079"): shown as they are, never through a float.
 function money(amount, currency) {
-  return currency === "credits" ? `${amount} credits` : `${amount.toFixed(4)} ${currency}`;
+  return currency === "credits" ? `${amount} credits` : `${amount} ${currency}`;
 }
 
 function renderSummary(summary, ms) {
@@ -241,7 +245,7 @@ function updatePreview() {
   $("#template-error").textContent = "";
   let previewer;
   try {
-    previewer = new Previewer(template, { prices: PRICES });
+    previewer = new Previewer(template, { prices: PRICES, purpose: $("#purpose").value });
     const started = performance.now();
     // The rows crossed into WebAssembly once, at load; each keystroke passes only positions.
     const preview = previewer.previewRows(state.rows, state.selection);
@@ -282,6 +286,7 @@ function schedule() {
   const payload = {
     filter: { version: 1, where: currentFilter() },
     template: $("#template-editor").value,
+    purpose: $("#purpose").value,
     recipients: Number($("#sum-recipients")?.textContent ?? 0),
   };
   $("#schedule-result").textContent = `Ready to hand to the server: ${JSON.stringify(payload)}`;
@@ -317,6 +322,7 @@ async function main() {
 
   $("#template-search").addEventListener("input", renderTemplateList);
   $("#template-editor").addEventListener("input", updatePreview);
+  $("#purpose").addEventListener("change", updatePreview);
   $("#filter-combinator").addEventListener("change", updateAudience);
   $("#add-condition").addEventListener("click", () => {
     state.conditions.push({ field: "city", op: "contains", value: "", value2: "" });

@@ -2,34 +2,18 @@
 //! the PostgREST parameters the page hands to supabase-js.
 
 use serde_json::Value;
-use smsbatch::filter::{Filter, FilterOptions, Query, Schema, Table};
+use smsbatch::filter::{Filter, FilterContext, Query, Schema, Table};
 use wasm_bindgen::prelude::*;
 
-use crate::{OrThrow, from_js, from_js_or_default, json_from_js, rows_from_js, to_js};
+use crate::{OrThrow, from_js, json_from_js, rows_from_js, to_js};
 
-/// Options shared by the filter functions: the field schema (the default customer schema when
-/// absent) and the `now` that `withinLastDays` counts back from (RFC 3339; the page passes its
-/// clock in, the library never reads one).
-#[derive(Debug, Default, serde::Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct FilterContext {
-    schema: Option<Value>,
-    now: Option<String>,
-}
-
-impl FilterContext {
-    fn from_js(value: JsValue) -> Result<(Schema, FilterOptions), JsValue> {
-        let context: FilterContext = from_js_or_default(value, "filter options")?;
-        let schema = match &context.schema {
-            Some(schema) => Schema::from_value(schema).or_throw()?,
-            None => Schema::customers(),
-        };
-        let mut options = FilterOptions::new();
-        if let Some(now) = &context.now {
-            options = options.with_now_rfc3339(now).or_throw()?;
-        }
-        Ok((schema, options))
+/// The schema and options of the `FilterContext` argument (`{schema?, now?}`; the page passes
+/// its clock in, the library never reads one).
+fn context(value: JsValue) -> Result<FilterContext, JsValue> {
+    if value.is_undefined() || value.is_null() {
+        return Ok(FilterContext::default());
     }
+    FilterContext::from_value(&json_from_js(value, "filter context")?).or_throw()
 }
 
 /// The default customer schema (`{"fields": [...]}`).
@@ -45,9 +29,9 @@ pub fn validate_filter(
     #[wasm_bindgen(unchecked_param_type = "FilterNode | FilterDocument")] filter: JsValue,
     #[wasm_bindgen(unchecked_param_type = "FilterContext | undefined")] context: JsValue,
 ) -> Result<(), JsValue> {
-    let (schema, options) = FilterContext::from_js(context)?;
+    let context = self::context(context)?;
     let value = json_from_js(filter, "filter")?;
-    smsbatch::filter::validate(&value, &schema, &options).or_throw()
+    smsbatch::filter::validate(&value, &context.schema, &context.options).or_throw()
 }
 
 /// Rows parsed once (typed columns, case-folded text) so that every keystroke's filter is
@@ -68,9 +52,9 @@ impl JsRows {
         #[wasm_bindgen(unchecked_param_type = "Record<string, unknown>[]")] rows: JsValue,
         #[wasm_bindgen(unchecked_param_type = "FilterContext | undefined")] context: JsValue,
     ) -> Result<JsRows, JsValue> {
-        let (schema, _) = FilterContext::from_js(context)?;
+        let context = self::context(context)?;
         let rows = rows_from_js(rows, "rows")?;
-        let table = Table::from_rows(&schema, &rows).or_throw()?;
+        let table = Table::from_rows(&context.schema, &rows).or_throw()?;
         Ok(Self { rows, table })
     }
 
@@ -102,10 +86,10 @@ impl JsFilter {
         #[wasm_bindgen(unchecked_param_type = "FilterNode | FilterDocument")] filter: JsValue,
         #[wasm_bindgen(unchecked_param_type = "FilterContext | undefined")] context: JsValue,
     ) -> Result<JsFilter, JsValue> {
-        let (schema, options) = FilterContext::from_js(context)?;
+        let context = self::context(context)?;
         let value = json_from_js(filter, "filter")?;
         Ok(Self {
-            inner: Filter::from_value(&value, &schema, &options).or_throw()?,
+            inner: Filter::from_value(&value, &context.schema, &context.options).or_throw()?,
         })
     }
 
@@ -168,9 +152,11 @@ pub fn run_query(
     rows: &JsRows,
     #[wasm_bindgen(unchecked_param_type = "FilterContext | undefined")] context: JsValue,
 ) -> Result<JsValue, JsValue> {
-    let (schema, options) = FilterContext::from_js(context)?;
+    let context = self::context(context)?;
     let query: Query = from_js(query, "query")?;
-    let compiled = query.compile(&schema, &options).or_throw()?;
+    let compiled = query
+        .compile(&context.schema, &context.options)
+        .or_throw()?;
     to_js(&compiled.run(&rows.rows).or_throw()?)
 }
 
@@ -182,8 +168,10 @@ pub fn postgrest_request(
     #[wasm_bindgen(unchecked_param_type = "Query")] query: JsValue,
     #[wasm_bindgen(unchecked_param_type = "FilterContext | undefined")] context: JsValue,
 ) -> Result<JsValue, JsValue> {
-    let (schema, options) = FilterContext::from_js(context)?;
+    let context = self::context(context)?;
     let query: Query = from_js(query, "query")?;
-    let compiled = query.compile(&schema, &options).or_throw()?;
+    let compiled = query
+        .compile(&context.schema, &context.options)
+        .or_throw()?;
     to_js(&compiled.postgrest())
 }

@@ -11,6 +11,7 @@
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
+use smsbatch::Error;
 use wasm_bindgen::prelude::*;
 
 mod filter;
@@ -34,8 +35,11 @@ pub fn start() {
 /// the command line write (map keys such as a histogram's segment counts become strings), and
 /// `JSON.parse` builds large results faster than object-by-object conversion across the boundary.
 fn to_js<T: Serialize + ?Sized>(value: &T) -> Result<JsValue, JsValue> {
-    let json = serde_json::to_string(value)
-        .map_err(|e| js_error(&invalid_input(format!("cannot convert the result: {e}"))))?;
+    let json = serde_json::to_string(value).map_err(|e| {
+        js_error(&Error::invalid_input(format!(
+            "cannot convert the result: {e}"
+        )))
+    })?;
     js_sys::JSON::parse(&json)
 }
 
@@ -50,17 +54,17 @@ fn from_js_or_default<T: DeserializeOwned + Default>(
     from_js(value, what)
 }
 
-/// Deserialises options or a document through JSON text, so the rules are exactly the server's
-/// (serde-wasm-bindgen reads only the fields a struct declares, which would let a misspelt option
-/// pass silently).
+/// Deserialises options or a document through JSON, so the rules are exactly the server's
+/// (`deny_unknown_fields` included: a misspelt option is an error, not silently ignored).
 ///
-/// The type is read from a [`Value`](serde_json::Value), not from the text: the derived code is
-/// then instantiated for `Value`'s small deserializer instead of the text parser's, which made
-/// the package about 1 KB gzipped smaller here (and 4.6 KB for the flag state, read the same
-/// way). Messages lose the line and column, which pointed into `JSON.stringify`'s one-line output.
+/// The type is read from a [`Value`](serde_json::Value), not from the text, so the derived code
+/// is instantiated once, for `Value`'s small deserializer, rather than again for the text
+/// parser's (smaller code; see the CHANGELOG). Messages lose the line and column, which would
+/// only point into `JSON.stringify`'s one-line output.
 fn from_js<T: DeserializeOwned>(value: JsValue, what: &str) -> Result<T, JsValue> {
     let value = json_from_js(value, what)?;
-    T::deserialize(&value).map_err(|e| js_error(&invalid_input(format!("invalid {what}: {e}"))))
+    T::deserialize(&value)
+        .map_err(|e| js_error(&Error::invalid_input(format!("invalid {what}: {e}"))))
 }
 
 /// A JavaScript value as JSON, through `JSON.stringify` (so `toJSON` methods apply, as on the
@@ -70,35 +74,29 @@ fn json_from_js(value: JsValue, what: &str) -> Result<serde_json::Value, JsValue
         .ok()
         .and_then(|s| s.as_string())
         .ok_or_else(|| {
-            js_error(&invalid_input(format!(
+            js_error(&Error::invalid_input(format!(
                 "invalid {what}: not representable as JSON"
             )))
         })?;
     serde_json::from_str(&json)
-        .map_err(|e| js_error(&invalid_input(format!("invalid {what}: {e}"))))
+        .map_err(|e| js_error(&Error::invalid_input(format!("invalid {what}: {e}"))))
 }
 
 /// Reads rows (an array of objects) as JSON values, through [`json_from_js`] like everything
-/// else. serde-wasm-bindgen used to read data (rows, a row, a context) object by object: it cost
-/// 5.5 KB gzipped (its deserializer, its serializer for errors and 10 KB of JavaScript glue) and
-/// was slower. Measured in Node.js 20 on 20 000 rows: a preview 218 ms then, 163 ms now; a `Rows`
-/// table 324 ms then, 103 ms now; 20 000 flag evaluations 54 ms then, 44 ms now.
+/// else: one `JSON.stringify` and one parse cost less, in code and in time, than converting each
+/// object across the boundary (serde-wasm-bindgen's way; the CHANGELOG has the figures).
 fn rows_from_js(value: JsValue, what: &str) -> Result<Vec<serde_json::Value>, JsValue> {
     match json_from_js(value, what)? {
         serde_json::Value::Array(rows) => Ok(rows),
-        _ => Err(js_error(&invalid_input(format!(
+        _ => Err(js_error(&Error::invalid_input(format!(
             "invalid {what}: expected an array"
         )))),
     }
 }
 
-fn invalid_input(message: String) -> smsbatch::Error {
-    smsbatch::ErrorKind::InvalidInput { message }.into()
-}
-
 /// The core's error as a thrown JavaScript `Error` named `SmsbatchError`, with the fields of its
 /// serde form (`kind`, `message` and the kind's own, such as `line`/`column` or `path`).
-fn js_error(err: &smsbatch::Error) -> JsValue {
+fn js_error(err: &Error) -> JsValue {
     let error = js_sys::Error::new(&err.to_string());
     error.set_name("SmsbatchError");
     if let Ok(details) = to_js(err)
@@ -113,7 +111,7 @@ trait OrThrow<T> {
     fn or_throw(self) -> Result<T, JsValue>;
 }
 
-impl<T> OrThrow<T> for Result<T, smsbatch::Error> {
+impl<T> OrThrow<T> for Result<T, Error> {
     fn or_throw(self) -> Result<T, JsValue> {
         self.map_err(|e| js_error(&e))
     }

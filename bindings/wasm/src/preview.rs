@@ -128,7 +128,7 @@ impl JsPreviewer {
         let mut chosen = Vec::with_capacity(positions.len());
         for p in positions {
             chosen.push(all.get(p as usize).ok_or_else(|| {
-                crate::js_error(&crate::invalid_input(format!(
+                crate::js_error(&smsbatch::Error::invalid_input(format!(
                     "invalid selection: position {p} is past the {} rows",
                     all.len()
                 )))

@@ -179,6 +179,7 @@ function randomCustomer(r, i) {
     if (roll < 0.1) return;
     row[key] = roll < 0.15 ? null : value;
   };
+  maybe("opted_in", r.next() < 0.85);
   maybe("first_name", r.pick(NAMES));
   maybe("city", r.pick(["Lyon", "São Paulo", "İzmir", "köln", ""]));
   maybe("note", r.pick(NAMES) + r.pick(NAMES));
@@ -201,11 +202,12 @@ test("rendered previews equal the native library's for generated templates and 4
     const table = { currency: "EUR", default: { "GSM-7": 0.05, "UCS-2": 0.07 }, byCountry: { "44": { "GSM-7": 0.04, "UCS-2": 0.045 } } };
     writeFileSync(prices, JSON.stringify(table));
     let compared = 0;
-    for (const body of TEMPLATES) {
+    for (const [k, body] of TEMPLATES.entries()) {
+      const purpose = k % 2 ? "transactional" : "marketing";
       const file = join(dir, "template.hbs");
       writeFileSync(file, body);
-      const native = runCli(["preview", "--template", file, "--customers", customers, "--price", prices], "");
-      const previewer = new smsbatch.Previewer(new smsbatch.Template(body), { prices: table });
+      const native = runCli(["preview", "--template", file, "--customers", customers, "--price", prices, "--purpose", purpose], "");
+      const previewer = new smsbatch.Previewer(new smsbatch.Template(body), { prices: table, purpose });
       const preview = previewer.preview(rows);
       assert.equal(native.length, rows.length + 1, body);
       preview.recipients.forEach((got, i) => {

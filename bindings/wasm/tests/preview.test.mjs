@@ -1,6 +1,6 @@
 // Templates and the batch preview through the package: the preview cases of
-// tests/data/preview/cases.json (the same file the Rust tests run), templates, metadata, search,
-// samples and errors.
+// tests/data/preview/cases.json and the consent rule of tests/data/preview/consent.json (the same
+// files the Rust tests run), exact money, templates, metadata, search, samples and errors.
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { smsbatch, dataJson } from "./support.mjs";
@@ -25,6 +25,54 @@ test("every preview case of tests/data/preview/cases.json", () => {
     });
     assert.ok(contains(preview.summary, c.summary), `${c.name}: summary\n got ${JSON.stringify(preview.summary)}`);
   }
+});
+
+test("consent: every combination of opted_in and opted_out, suppressed or not, for both purposes", () => {
+  const cases = dataJson("preview/consent.json");
+  assert.equal(cases.rows.length, 32);
+  const template = new smsbatch.Template(cases.template);
+  const outcome = (r) => r.excluded ?? (r.text !== undefined ? "included" : `error ${r.error?.kind}`);
+  for (const purpose of ["marketing", "transactional"]) {
+    const previewer = new smsbatch.Previewer(template, { purpose, suppress: cases.suppress });
+    const preview = previewer.preview(cases.rows);
+    assert.deepEqual(preview.recipients.map(outcome), cases.expect[purpose], purpose);
+    const count = (what) => cases.expect[purpose].filter((w) => w === what).length;
+    assert.equal(preview.summary.recipients, count("included"), purpose);
+    assert.equal(preview.summary.excluded.noConsent, count("noConsent"), purpose);
+    assert.equal(preview.summary.excluded.optedOut, count("optedOut"), purpose);
+  }
+  // Marketing is the default; without the suppression list the second half is like the first.
+  const byDefault = new smsbatch.Previewer(template).preview(cases.rows).recipients.map(outcome);
+  assert.deepEqual(byDefault, cases.rows.map((_, i) => cases.expect.marketing[i % 16]));
+  // The field names are options too.
+  const renamed = new smsbatch.Previewer(template, { idField: "key", phoneField: "mobile", optedInField: "ok", optedOutField: "stop" });
+  const got = renamed.preview([
+    { key: "a", mobile: "+447400123456", name: "A", ok: "yes" },
+    { key: "b", mobile: "+447400123457", name: "B", ok: true, stop: true },
+    { key: "c", mobile: "+447400123458", name: "C", opted_in: true },
+  ]).recipients;
+  assert.deepEqual(got.map(outcome), ["included", "optedOut", "noConsent"]);
+  assert.equal(got[0].id, "a");
+  assert.throws(() => new smsbatch.Previewer(template, { purpose: "promotional" }), (e) => e.kind === "invalidInput");
+});
+
+test("money is exact: costs are decimal strings, totals never drift, overflow is an error", () => {
+  const template = new smsbatch.Template("{{msg}}");
+  const rows = Array.from({ length: 1000 }, (_, i) => ({ id: i, phone: `+4474001${String(i).padStart(5, "0")}`, msg: "hi", opted_in: true }));
+  const tenth = new smsbatch.Previewer(template, { prices: { currency: "USD", default: { "GSM-7": 0.1, "UCS-2": "0.1" } } });
+  const preview = tenth.preview(rows);
+  assert.equal(preview.recipients[0].cost, "0.1");
+  // A thousand × 0.1 in doubles is 99.9999999999986; here it is exactly 100.
+  assert.equal(preview.summary.cost, "100");
+  assert.equal(preview.summary.byEncoding["GSM-7"].cost, "100");
+  const huge = new smsbatch.Previewer(template, { prices: { currency: "XTS", default: { "GSM-7": "18446744073709551615", "UCS-2": 1 } } });
+  assert.equal(huge.preview(rows.slice(0, 3)).summary.cost, "55340232221128654845");
+  const tooBig = new smsbatch.Previewer(template, { prices: { currency: "XTS", default: { "GSM-7": "200000000000000000000000000000", "UCS-2": 1 } } });
+  assert.throws(() => tooBig.preview(rows.slice(0, 2)), (e) => e.kind === "amountOverflow" && /largest amount/.test(e.message));
+  assert.throws(
+    () => new smsbatch.Previewer(template, { prices: { currency: "USD", default: { "GSM-7": 0.12345678901234567, "UCS-2": 1 } } }),
+    (e) => e.kind === "invalidInput" && /significant digits|decimal places/.test(e.message),
+  );
 });
 
 test("templates: plain text, variables, syntax errors with line and column", () => {
@@ -53,7 +101,7 @@ test("template search ignores case and accents, name matches first", () => {
 });
 
 test("seeded samples pick the same recipients every time, in input order", () => {
-  const rows = Array.from({ length: 500 }, (_, i) => ({ id: i, phone: `+4474001${String(i).padStart(5, "0")}`, name: `n${i}` }));
+  const rows = Array.from({ length: 500 }, (_, i) => ({ id: i, phone: `+4474001${String(i).padStart(5, "0")}`, name: `n${i}`, opted_in: true }));
   const previewer = new smsbatch.Previewer(new smsbatch.Template("Hi {{name}}"));
   const a = previewer.sample(rows, { seeded: { size: 20, seed: 42 } });
   const b = previewer.sample(rows, { seeded: { size: 20, seed: 42 } });

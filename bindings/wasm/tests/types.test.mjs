@@ -46,8 +46,9 @@ export function typedSamples() {
     ["TemplateMetadata", template.metadata()],
     ["TemplateRecord[]", smsbatch.searchTemplates([{ id: "1", name: "n", body: "b", createdAt: at, updatedAt: at }], "n")],
     ["Preview", previewer.preview([
-      { id: 1, phone: "+447400123456", first_name: "Zoë 🎉", code: 1 },
-      { id: 2, phone: "+33612345678", code: 2 },
+      { id: 1, phone: "+447400123456", first_name: "Zoë 🎉", code: 1, opted_in: true },
+      { id: 2, phone: "+33612345678", code: 2, opted_in: true },
+      { id: 7, phone: "+33612345679", code: 7 },
       { id: 3, phone: "+447400123459", code: 3 },
       { id: 4, phone: "+447400123458" },
       { phone: "+447400123457" },
@@ -69,7 +70,7 @@ export function typedSamples() {
   // Inputs: each is first accepted by the package, then type-checked against its declaration.
   const inputs = [
     ["SegmentOptions", { split: "codePoints", ref16: true, nationalLanguages: ["es"], smartEncoding: true, maxSegments: 4 }, (v) => new smsbatch.Segmenter(v)],
-    ["PreviewOptions", { segments: { maxSegments: 3 }, e164Only: true, prices: { currency: "GBP", default: { "GSM-7": "0.04", "UCS-2": 0.05 } }, suppress: ["+447400123456"], missing: "fail", parts: true, listLimit: 5 }, (v) => new smsbatch.Previewer(template, v)],
+    ["PreviewOptions", { purpose: "transactional", segments: { maxSegments: 3 }, e164Only: true, prices: { currency: "GBP", default: { "GSM-7": "0.04", "UCS-2": 0.05 } }, suppress: ["+447400123456"], missing: "fail", parts: true, listLimit: 5, idField: "key", phoneField: "mobile", optedInField: "ok", optedOutField: "stop" }, (v) => new smsbatch.Previewer(template, v)],
     ["Sample", { seeded: { size: 3, seed: 9 } }, (v) => previewer.sample([], v)],
     ["Sample", { first: 2 }, (v) => previewer.sample([], v)],
     ["FilterContext", { schema: smsbatch.customerSchema(), now: "2025-01-01T00:00:00Z" }, (v) => new smsbatch.Filter({ field: "id", op: "gt", value: 1 }, v)],

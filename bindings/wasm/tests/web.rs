@@ -105,27 +105,31 @@ fn previews_count_cost_and_exclude_in_the_browser() {
         "byCountry": {"44": {"GSM-7": 0.04, "UCS-2": 0.05}}}}"#);
     let previewer = JsPreviewer::new(&template, options).expect("a previewer");
     let rows = js(r#"[
-        {"id": 1, "phone": "+14155550100", "first_name": "Ann"},
-        {"id": 2, "phone": "+447700900123", "first_name": "Zoë 😀"},
-        {"id": 3, "phone": "+14155550100", "first_name": "Dup"},
-        {"id": 4, "first_name": "NoPhone"},
-        {"id": 5, "phone": "+14155550101"}
+        {"id": 1, "phone": "+14155550100", "first_name": "Ann", "opted_in": true},
+        {"id": 2, "phone": "+447700900123", "first_name": "Zoë 😀", "opted_in": true},
+        {"id": 3, "phone": "+14155550100", "first_name": "Dup", "opted_in": true},
+        {"id": 4, "first_name": "NoPhone", "opted_in": true},
+        {"id": 5, "phone": "+14155550101", "opted_in": true},
+        {"id": 6, "phone": "+14155550102", "first_name": "Eve", "opted_in": null},
+        {"id": 7, "phone": "+14155550103", "first_name": "Fay", "opted_in": true, "opted_out": true}
     ]"#);
     let preview = json(&previewer.preview(rows).expect("a preview"));
     let recipients = preview["recipients"].as_array().expect("recipients");
     assert_eq!(recipients[0]["text"], "Hello Ann");
     assert_eq!(recipients[0]["encoding"], "GSM-7");
     assert_eq!(recipients[1]["encoding"], "UCS-2");
-    assert_eq!(recipients[1]["cost"], 0.05);
+    assert_eq!(recipients[1]["cost"], "0.05");
     assert_eq!(recipients[2]["excluded"], "duplicatePhone");
     assert_eq!(recipients[3]["excluded"], "noPhone");
     assert_eq!(recipients[4]["excluded"], "missingVariable");
+    assert_eq!(recipients[5]["excluded"], "noConsent");
+    assert_eq!(recipients[6]["excluded"], "optedOut");
     let summary = &preview["summary"];
-    assert_eq!(summary["total"], 5);
+    assert_eq!(summary["total"], 7);
     assert_eq!(summary["recipients"], 2);
     assert_eq!(summary["segments"], 2);
     assert_eq!(summary["currency"], "USD");
-    assert!((summary["cost"].as_f64().unwrap() - 0.06).abs() < 1e-12);
+    assert_eq!(summary["cost"], "0.06", "exact, as a decimal string");
     assert_eq!(summary["histogram"], serde_json::json!({"1": 2}));
 }
 

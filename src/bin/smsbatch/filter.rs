@@ -59,7 +59,7 @@ pub(crate) fn run(args: Args) -> ExitCode {
         Some(path) => {
             let parsed = io::read_text(path, "rows file").and_then(|text| {
                 let rows: Vec<Value> = serde_json::from_str(&text).map_err(|e| {
-                    io::invalid_input(format!(
+                    smsbatch::Error::invalid_input(format!(
                         "the rows file {} is not a JSON array: {e}",
                         path.display()
                     ))

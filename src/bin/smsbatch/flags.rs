@@ -76,38 +76,42 @@ pub(crate) fn run(args: Args) -> ExitCode {
 /// Reads `{"toggleName", "context"?, "variant"?}`; anything else is an error naming it.
 fn request(value: Value) -> Result<(String, Context, bool), smsbatch::Error> {
     let Value::Object(mut map) = value else {
-        return Err(io::invalid_input(
+        return Err(smsbatch::Error::invalid_input(
             "a line must be an object {\"toggleName\": ..., \"context\": {...}}",
         ));
     };
     let name = match map.remove("toggleName") {
         Some(Value::String(name)) => name,
-        Some(_) => return Err(io::invalid_input("toggleName must be a string")),
-        None => return Err(io::invalid_input("the line has no toggleName")),
+        Some(_) => {
+            return Err(smsbatch::Error::invalid_input(
+                "toggleName must be a string",
+            ));
+        }
+        None => return Err(smsbatch::Error::invalid_input("the line has no toggleName")),
     };
     let ctx = Context::from_value(map.remove("context").unwrap_or(Value::Null))?;
     let variant = match map.remove("variant") {
         None | Some(Value::Null) => false,
         Some(Value::Bool(b)) => b,
-        Some(_) => return Err(io::invalid_input("variant must be true or false")),
+        Some(_) => {
+            return Err(smsbatch::Error::invalid_input(
+                "variant must be true or false",
+            ));
+        }
     };
     if let Some(key) = map.keys().next() {
-        return Err(io::invalid_input(format!(
+        return Err(smsbatch::Error::invalid_input(format!(
             "unknown field {key:?} (a line has toggleName, context and variant)"
         )));
     }
     Ok((name, ctx, variant))
 }
 
-/// The system clock as a [`Timestamp`] (clamped to its range, which a working clock never leaves).
+/// The system clock as a [`Timestamp`].
 fn clock_now() -> Timestamp {
     let micros = match SystemTime::now().duration_since(UNIX_EPOCH) {
         Ok(after) => i64::try_from(after.as_micros()).unwrap_or(i64::MAX),
         Err(before) => i64::try_from(before.duration().as_micros()).map_or(i64::MIN, |m| -m),
     };
-    let clamped = micros.clamp(
-        Timestamp::MIN.as_unix_micros(),
-        Timestamp::MAX.as_unix_micros(),
-    );
-    Timestamp::from_unix_micros(clamped).unwrap_or(Timestamp::UNIX_EPOCH)
+    Timestamp::saturating_from_unix_micros(micros)
 }

@@ -7,47 +7,43 @@ use std::process::ExitCode;
 
 use serde::Serialize;
 use serde_json::Value;
+use smsbatch::Error;
 
 /// Reads JSON lines from `reader`. A line that is not JSON, a blank one included, yields an error
 /// describing it, so the caller prints an error line in its place and output lines stay aligned
 /// with input lines.
-pub(crate) fn json_lines(
-    reader: impl BufRead,
-) -> impl Iterator<Item = Result<Value, smsbatch::Error>> {
+pub(crate) fn json_lines(reader: impl BufRead) -> impl Iterator<Item = Result<Value, Error>> {
     reader.lines().enumerate().map(|(i, line)| match line {
-        Err(e) => Err(invalid_input(format!("line {}: cannot read: {e}", i + 1))),
+        Err(e) => Err(Error::invalid_input(format!(
+            "line {}: cannot read: {e}",
+            i + 1
+        ))),
         Ok(line) if line.trim().is_empty() => {
-            Err(invalid_input(format!("line {} is empty", i + 1)))
+            Err(Error::invalid_input(format!("line {} is empty", i + 1)))
         }
         Ok(line) => serde_json::from_str(&line)
-            .map_err(|e| invalid_input(format!("line {} is not JSON: {e}", i + 1))),
+            .map_err(|e| Error::invalid_input(format!("line {} is not JSON: {e}", i + 1))),
     })
 }
 
 /// `{"error": {...}}`, the error in its own field order (`kind`, `message`, then its details).
 #[derive(Serialize)]
 pub(crate) struct ErrorLine<'a> {
-    pub(crate) error: &'a smsbatch::Error,
+    pub(crate) error: &'a Error,
 }
 
 /// Opens the `what` file (named in the error: "the customers file ...").
-pub(crate) fn open(path: &Path, what: &str) -> Result<File, smsbatch::Error> {
-    File::open(path)
-        .map_err(|e| invalid_input(format!("cannot open the {what} {}: {e}", path.display())))
+pub(crate) fn open(path: &Path, what: &str) -> Result<File, Error> {
+    File::open(path).map_err(|e| {
+        Error::invalid_input(format!("cannot open the {what} {}: {e}", path.display()))
+    })
 }
 
 /// Reads the whole `what` file as UTF-8 text.
-pub(crate) fn read_text(path: &Path, what: &str) -> Result<String, smsbatch::Error> {
-    std::fs::read_to_string(path)
-        .map_err(|e| invalid_input(format!("cannot read the {what} {}: {e}", path.display())))
-}
-
-/// An `invalidInput` error with the given message.
-pub(crate) fn invalid_input(message: impl Into<String>) -> smsbatch::Error {
-    smsbatch::ErrorKind::InvalidInput {
-        message: message.into(),
-    }
-    .into()
+pub(crate) fn read_text(path: &Path, what: &str) -> Result<String, Error> {
+    std::fs::read_to_string(path).map_err(|e| {
+        Error::invalid_input(format!("cannot read the {what} {}: {e}", path.display()))
+    })
 }
 
 /// Buffered stdout that writes one JSON value per line.
@@ -69,7 +65,7 @@ impl Output {
     }
 
     /// Writes `{"error": {...}}` for `err`.
-    pub(crate) fn error(&mut self, err: &smsbatch::Error) -> io::Result<()> {
+    pub(crate) fn error(&mut self, err: &Error) -> io::Result<()> {
         self.line(&ErrorLine { error: err })
     }
 
@@ -92,7 +88,7 @@ pub(crate) fn finish(result: io::Result<()>) -> ExitCode {
 }
 
 /// Reports a fatal error as one `{"error": ...}` line on stdout and returns exit status 2.
-pub(crate) fn fatal(err: &smsbatch::Error) -> ExitCode {
+pub(crate) fn fatal(err: &Error) -> ExitCode {
     let mut out = Output::stdout();
     let _ = out.error(err).and_then(|()| out.flush());
     ExitCode::from(2)

@@ -3,9 +3,6 @@
 mod filter;
 mod flags;
 mod io;
-// The library's own description of JSON kinds, so the CLI's messages word them the same way.
-#[path = "../../json.rs"]
-mod json;
 mod preview;
 mod segments;
 

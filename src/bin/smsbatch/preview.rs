@@ -7,11 +7,11 @@ use std::process::ExitCode;
 use serde::Serialize;
 use serde_json::{Map, Value};
 use smsbatch::{
-    Amount, Encoding, Error, ExclusionReason, MissingVariablePolicy, PreviewConfig, PreviewRun,
-    PreviewSummary, PriceTable, Purpose, RecipientPreview, Sample, Sampler, Template,
+    Amount, Encoding, Error, ExclusionReason, MissingVariablePolicy, PreviewConfig, PreviewSummary,
+    PriceTable, Purpose, RecipientPreview, Sample, Template,
 };
 
-use crate::io::{ErrorLine, Output, fatal, finish, invalid_input, json_lines, open, read_text};
+use crate::io::{ErrorLine, Output, fatal, finish, json_lines, open, read_text};
 
 /// Preview a template for every customer: the message, its encoding, segments and cost, or why
 /// the customer is excluded; then the batch summary.
@@ -167,7 +167,9 @@ fn preview(args: &Args) -> Result<(), Stop> {
             body.to_owned()
         }
         (None, Some(body)) => body.clone(),
-        (None, None) => return Err(invalid_input("give --template FILE or --body TEXT").into()),
+        (None, None) => {
+            return Err(Error::invalid_input("give --template FILE or --body TEXT").into());
+        }
     };
     let template = Template::compile(&body)?;
 
@@ -203,51 +205,40 @@ fn preview(args: &Args) -> Result<(), Stop> {
     } else {
         Sink::Stdout(Output::stdout())
     };
-    let mut run = previewer.start();
-    match args.sample {
+    let summary = match args.sample {
         None => {
+            let mut run = previewer.start();
             for row in rows {
-                emit(&mut run, &mut sink, args.summary, row)?;
+                let result = match row {
+                    Ok(row) => run.push(&row)?,
+                    Err(e) => run.push_error(e),
+                };
+                emit(&mut sink, args.summary, &result)?;
             }
+            run.finish()
         }
         Some(n) => {
             let sample = match args.seed {
                 Some(seed) => Sample::Seeded { size: n, seed },
                 None => Sample::First(n),
             };
-            let mut sampler = Sampler::new(sample);
-            for row in rows {
-                if !sampler.push(row) {
-                    break;
-                }
+            let preview = previewer.sample_results(rows, sample)?;
+            for result in &preview.recipients {
+                emit(&mut sink, args.summary, result)?;
             }
-            for (index, row) in sampler.into_sorted() {
-                run.skip_to(index);
-                emit(&mut run, &mut sink, args.summary, row)?;
-            }
+            preview.summary
         }
-    }
-    sink.line(&SummaryLine {
-        summary: &run.finish(),
-    })?;
+    };
+    sink.line(&SummaryLine { summary: &summary })?;
     sink.finish()
 }
 
-/// Previews one row (or records an unreadable one) and writes its line.
-fn emit(
-    run: &mut PreviewRun<'_>,
-    sink: &mut Sink,
-    summary_only: bool,
-    row: Result<Value, Error>,
-) -> Result<(), Stop> {
-    let result = match row {
-        Ok(row) => run.push(&row)?,
-        Err(e) => run.push_error(e),
-    };
+/// Writes a result's line (none when only the summary is asked for).
+fn emit(sink: &mut Sink, summary_only: bool, result: &RecipientPreview) -> Result<(), Stop> {
     if summary_only {
         return Ok(());
     }
-    match &result {
+    match result {
         RecipientPreview::Included(r) => sink.line(&IncludedLine {
             id: &r.id,
             phone: &r.phone,
@@ -284,13 +275,13 @@ fn read_customers(path: &Path) -> Result<Rows, Error> {
     match ext.as_str() {
         "json" => {
             let value: Value = serde_json::from_reader(file).map_err(|e| {
-                invalid_input(format!(
+                Error::invalid_input(format!(
                     "the customers file {} is not JSON: {e}",
                     path.display()
                 ))
             })?;
             let Value::Array(rows) = value else {
-                return Err(invalid_input(format!(
+                return Err(Error::invalid_input(format!(
                     "the customers file {} must hold a JSON array of objects",
                     path.display()
                 )));
@@ -299,7 +290,7 @@ fn read_customers(path: &Path) -> Result<Rows, Error> {
         }
         "jsonl" | "ndjson" => Ok(Box::new(json_lines(file))),
         "csv" => csv_rows(file, path),
-        _ => Err(invalid_input(format!(
+        _ => Err(Error::invalid_input(format!(
             "cannot tell the format of {}: name it .json, .jsonl or .csv",
             path.display()
         ))),
@@ -314,7 +305,7 @@ fn csv_rows(file: impl BufRead + 'static, path: &Path) -> Result<Rows, Error> {
     let headers: Vec<String> = reader
         .headers()
         .map_err(|e| {
-            invalid_input(format!(
+            Error::invalid_input(format!(
                 "cannot read the header row of {}: {e}",
                 path.display()
             ))
@@ -332,7 +323,7 @@ fn csv_rows(file: impl BufRead + 'static, path: &Path) -> Result<Rows, Error> {
         })
         .collect();
     Ok(Box::new(reader.into_records().map(move |record| {
-        let record = record.map_err(|e| invalid_input(format!("malformed CSV row: {e}")))?;
+        let record = record.map_err(|e| Error::invalid_input(format!("malformed CSV row: {e}")))?;
         let row: Map<String, Value> = headers
             .iter()
             .zip(record.iter())

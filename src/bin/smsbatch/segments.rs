@@ -14,10 +14,9 @@ use clap::ValueEnum;
 use serde::Serialize;
 use serde::de::{DeserializeSeed, Deserializer, SeqAccess, Visitor};
 use serde_json::Value;
-use smsbatch::{Encoding, NationalLanguage, SegmentConfig, Segmenter, SplitPolicy};
+use smsbatch::{Encoding, Error, NationalLanguage, SegmentConfig, Segmenter, SplitPolicy};
 
-use crate::io::{Output, fatal, finish, invalid_input, json_lines, read_text};
-use crate::json::kind_of;
+use crate::io::{Output, fatal, finish, json_lines, read_text};
 
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {
@@ -102,21 +101,31 @@ pub(crate) fn run(args: Args) -> ExitCode {
 }
 
 /// The text of one input line: a JSON string, or an object with a string `text`.
-fn text_of(value: &Value) -> Result<&str, smsbatch::Error> {
+fn text_of(value: &Value) -> Result<&str, Error> {
     match value {
         Value::String(s) => Ok(s),
         Value::Object(map) => match map.get("text") {
             Some(Value::String(s)) => Ok(s),
-            Some(other) => Err(invalid_input(format!(
+            Some(other) => Err(Error::invalid_input(format!(
                 "\"text\" must be a string, found {}",
-                kind_of(other)
+                shown(other)
             ))),
-            None => Err(invalid_input("the object has no \"text\" field")),
+            None => Err(Error::invalid_input("the object has no \"text\" field")),
         },
-        other => Err(invalid_input(format!(
+        other => Err(Error::invalid_input(format!(
             "expected a JSON string or {{\"text\": ...}}, found {}",
-            kind_of(other)
+            shown(other)
         ))),
+    }
+}
+
+/// A JSON value as the input wrote it, cut short, for an error message.
+fn shown(value: &Value) -> String {
+    const MAX: usize = 40;
+    let text = value.to_string();
+    match text.char_indices().nth(MAX) {
+        Some((cut, _)) => format!("{}…", &text[..cut]),
+        None => text,
     }
 }
 
@@ -165,7 +174,7 @@ fn from_file(segmenter: &Segmenter, path: &Path, summary_only: bool) -> ExitCode
     .deserialize(&mut de)
     .and_then(|()| de.end());
     if let Err(e) = parsed {
-        return fatal(&invalid_input(format!(
+        return fatal(&Error::invalid_input(format!(
             "{}: expected a JSON array of strings: {e}",
             path.display()
         )));
