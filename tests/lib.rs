@@ -2,6 +2,7 @@
 
 mod filter;
 mod flags;
+mod postgrest_server;
 mod preview;
 mod queue;
 mod segment;

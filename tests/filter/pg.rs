@@ -37,6 +37,11 @@ impl TestDb {
         TestDb { client, name }
     }
 
+    /// The URL of this database, for a server over it.
+    pub fn url(&self) -> String {
+        format!("postgres://postgres@127.0.0.1:5432/{}", self.name)
+    }
+
     /// Runs `sql` with every parameter bound as text (the SQL casts each one).
     pub fn query_text(&mut self, sql: &str, params: &[String]) -> Vec<postgres::Row> {
         let types = vec![Type::TEXT; params.len()];
