@@ -3,6 +3,7 @@
 mod db;
 mod filter;
 mod flags;
+mod postgrest_server;
 mod preview;
 mod queue;
 mod segment;

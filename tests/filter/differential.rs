@@ -2,8 +2,8 @@
 //! customer rows full of NULLs, empty strings and hostile values must select the same ids through
 //! the SQL back end, the in-memory evaluator (JSON rows and pre-parsed tables) and the PostgREST
 //! parameters (run through the test-only PostgREST interpreter, which is checked against
-//! PostgREST's own golden cases), and random queries (search, sort, offset or keyset pages,
-//! counts) the same pages.
+//! PostgREST's own golden cases, and sent over HTTP to the PostgREST-compatible test server),
+//! and random queries (search, sort, offset or keyset pages, counts) the same pages.
 //!
 //! Strings are drawn from hostile characters and words, leaving out only the code points whose
 //! lowercase differs between Rust and this server (asked of the server at the start; the
@@ -20,6 +20,7 @@ use smsbatch::filter::{
 
 use super::pg::TestDb;
 use super::postgrest_interp::interpret;
+use crate::postgrest_server::support::Api;
 
 const NOW: &str = "2024-06-15T12:34:56.789012Z";
 const ROWS: usize = 400;
@@ -424,6 +425,35 @@ fn tree(schema: &Schema, pools: &Pools) -> BoxedStrategy<Value> {
         .boxed()
 }
 
+/// The PostgREST-compatible test server over the test database, reading as `anon`.
+fn server(db: &mut TestDb) -> smsbatch_postgrest_testserver::Server {
+    db.client
+        .batch_execute(smsbatch_postgrest_testserver::SUPABASE_ROLES_SQL)
+        .expect("API roles");
+    db.client
+        .batch_execute("GRANT SELECT ON customers TO anon")
+        .expect("grant");
+    smsbatch_postgrest_testserver::Server::start(smsbatch_postgrest_testserver::Config::new(
+        db.url(),
+    ))
+    .expect("the test server starts")
+}
+
+/// The `id`s of a JSON array of rows from the server.
+fn http_ids(body: &str) -> Result<Vec<i32>, TestCaseError> {
+    let rows: Vec<Value> = serde_json::from_str(body)
+        .map_err(|e| TestCaseError::fail(format!("not a JSON array ({e}): {body}")))?;
+    Ok(rows
+        .iter()
+        .map(|r| r["id"].as_i64().unwrap_or(-1) as i32)
+        .collect())
+}
+
+/// The total after `/` in `Content-Range`.
+fn content_range_total(header: Option<&str>) -> Option<usize> {
+    header?.rsplit('/').next()?.parse().ok()
+}
+
 /// Shifts `$n` placeholders by `offset` (values are never in the SQL text, so every `$` is one).
 fn renumber(sql: &str, offset: usize) -> String {
     let mut out = String::with_capacity(sql.len() + 8);
@@ -461,6 +491,8 @@ fn sql_and_memory_agree_on_random_filters() {
         return;
     };
     db.load_customers(&rows);
+    let server = server(&mut db);
+    let api = Api::new(server.url());
     let db = std::cell::RefCell::new(db);
 
     const BATCH: usize = 50;
@@ -541,6 +573,21 @@ fn sql_and_memory_agree_on_random_filters() {
                 &from_postgrest,
                 &from_memory,
                 "filter {}\nPostgREST {}",
+                filters[i],
+                queries[i]
+            );
+            // The same parameters over HTTP, through the PostgREST-compatible server.
+            let resp = api.get(
+                "/customers",
+                &format!("select=id&order=id&{}", queries[i]),
+                &[],
+            );
+            prop_assert_eq!(resp.status, 200, "{}: {}", queries[i], resp.body);
+            let from_http = http_ids(&resp.body)?;
+            prop_assert_eq!(
+                &from_http,
+                &from_sql,
+                "filter {}\nover HTTP {}",
                 filters[i],
                 queries[i]
             );
@@ -625,6 +672,8 @@ fn sql_and_memory_agree_on_random_queries() {
         return;
     };
     db.load_customers(&rows);
+    let server = server(&mut db);
+    let api = Api::new(server.rest_url());
     let db = std::cell::RefCell::new(db);
     let mut runner = TestRunner::new(Config {
         cases: 300,
@@ -696,8 +745,81 @@ fn sql_and_memory_agree_on_random_queries() {
                 "PostgREST {}",
                 request.query_string()
             );
-            let count_request = interpret(&compiled.postgrest_count().query_string())
-                .map_err(TestCaseError::fail)?;
+            // ... and over HTTP: the page (and its total when it counts), then the count-only
+            // HEAD request with its total in Content-Range.
+            let prefer: Vec<(&str, &str)> = request
+                .prefer()
+                .map(|p| ("Prefer", p))
+                .into_iter()
+                .collect();
+            let resp = api.send(
+                if request.head() { "HEAD" } else { "GET" },
+                "/customers",
+                &format!("select=id&{}", request.query_string()),
+                &prefer,
+                None,
+            );
+            if resp.status == 416 {
+                // PostgREST answers 416 (PGRST103) to a counted page whose offset is past the
+                // total (the total still in Content-Range), and to `limit=0` with an offset
+                // (its range arithmetic makes that an empty range): both are empty pages.
+                prop_assert!(page.is_empty(), "416 for a non-empty page: {}", resp.body);
+                let offset = query.offset.unwrap_or(0) as usize;
+                if query.limit == Some(0) && offset > 0 {
+                    prop_assert!(resp.body.contains("PGRST103"), "{}", resp.body);
+                } else {
+                    prop_assert_eq!(
+                        content_range_total(resp.header("content-range")),
+                        memory.total
+                    );
+                    prop_assert!(memory.total.is_some_and(|t| offset > t));
+                }
+            } else {
+                prop_assert!(
+                    matches!(resp.status, 200 | 206),
+                    "{}: {} {}",
+                    request.query_string(),
+                    resp.status,
+                    resp.body
+                );
+                prop_assert_eq!(
+                    &http_ids(&resp.body)?,
+                    &page,
+                    "over HTTP {}",
+                    request.query_string()
+                );
+                if request.prefer().is_some() {
+                    prop_assert_eq!(
+                        content_range_total(resp.header("content-range")),
+                        memory.total
+                    );
+                }
+            }
+            let count_request = compiled.postgrest_count();
+            let prefer: Vec<(&str, &str)> = count_request
+                .prefer()
+                .map(|p| ("Prefer", p))
+                .into_iter()
+                .collect();
+            let resp = api.send(
+                if count_request.head() { "HEAD" } else { "GET" },
+                "/customers",
+                &count_request.query_string(),
+                &prefer,
+                None,
+            );
+            prop_assert!(
+                matches!(resp.status, 200 | 206),
+                "{}: {}",
+                count_request.query_string(),
+                resp.status
+            );
+            prop_assert_eq!(
+                content_range_total(resp.header("content-range")),
+                memory.total
+            );
+            let count_request =
+                interpret(&count_request.query_string()).map_err(TestCaseError::fail)?;
             let counted: i64 = db.borrow_mut().query_text(
                 &format!(
                     "SELECT count(*) FROM customers WHERE {}",

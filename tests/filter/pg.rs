@@ -10,7 +10,7 @@ use crate::db::{Locale, TempDb};
 pub struct TestDb {
     pub client: Client,
     // Dropped after the client (fields drop in order), which closes its connection first.
-    _db: TempDb,
+    db: TempDb,
 }
 
 impl TestDb {
@@ -19,7 +19,12 @@ impl TestDb {
     pub fn create(tag: &str) -> Option<TestDb> {
         let db = TempDb::create(tag, Locale::CUtf8)?;
         let client = Client::connect(&db.url, NoTls).expect("connect to the test database");
-        Some(TestDb { client, _db: db })
+        Some(TestDb { client, db })
+    }
+
+    /// The connection string of this database, for a server over it.
+    pub fn url(&self) -> String {
+        self.db.url.clone()
     }
 
     /// Runs `sql` with every parameter bound as text (the SQL casts each one).
