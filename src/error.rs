@@ -36,9 +36,9 @@ impl Error {
     }
 
     /// Attaches the lower-level error that caused this one (reported through `source()`).
-    // The fake provider's record file wraps its I/O errors; the stores and the Twilio adapter will
-    // wrap driver and HTTP errors. Without the `testing` feature nothing calls it yet.
-    #[allow(dead_code)]
+    // The PostgreSQL store wraps driver errors and the fake provider's record file its I/O
+    // errors; other builds only exercise it in the unit test below.
+    #[cfg_attr(not(any(feature = "postgres", feature = "testing")), allow(dead_code))]
     pub(crate) fn with_source(
         mut self,
         source: impl std::error::Error + Send + Sync + 'static,
@@ -98,6 +98,32 @@ impl Error {
                 | ErrorKind::InvalidFlagContext { .. }
                 | ErrorKind::InvalidFlagRow { .. }
         )
+    }
+
+    /// True for the kinds that say a store could not be reached or did not answer in time:
+    /// [`ErrorKind::ConnectionLost`] and [`ErrorKind::Timeout`]. An operation that failed this way
+    /// may or may not have been applied.
+    pub fn is_transient(&self) -> bool {
+        matches!(
+            self.kind(),
+            ErrorKind::ConnectionLost { .. } | ErrorKind::Timeout { .. }
+        )
+    }
+
+    /// True for [`ErrorKind::LeaseLost`]: a fenced update found the message no longer in the
+    /// claim or state it was fenced on, and changed nothing.
+    pub fn is_lease_lost(&self) -> bool {
+        matches!(self.kind(), ErrorKind::LeaseLost { .. })
+    }
+
+    /// True for [`ErrorKind::NotFound`].
+    pub fn is_not_found(&self) -> bool {
+        matches!(self.kind(), ErrorKind::NotFound { .. })
+    }
+
+    /// True for [`ErrorKind::PermissionDenied`].
+    pub fn is_permission_denied(&self) -> bool {
+        matches!(self.kind(), ErrorKind::PermissionDenied { .. })
     }
 
     /// True for [`ErrorKind::TooManySegments`].
@@ -220,7 +246,8 @@ pub enum ErrorKind {
         /// What is wrong with it.
         message: String,
     },
-    /// A row given to the in-memory evaluator holds a value of the wrong type for its field.
+    /// A row holds a value of the wrong type for its field: a row given to the in-memory
+    /// evaluator, or a customer to store (a missing or unusable `id` included).
     #[error("invalid row value at {}: {message}", pointer(path))]
     InvalidRow {
         /// JSON Pointer of the value (`/<row index>/<field>`, or `/<field>` for a single row).
@@ -317,6 +344,99 @@ pub enum ErrorKind {
         /// Which sum or product, and where.
         message: String,
     },
+    /// The connection to a store was lost or could not be made; the operation may or may not
+    /// have been applied.
+    #[error("the connection to the store was lost: {message}")]
+    ConnectionLost {
+        /// What the driver reported.
+        message: String,
+    },
+    /// A store did not answer within the configured time; the operation may or may not have
+    /// been applied.
+    #[error("the store did not answer in time: {message}")]
+    Timeout {
+        /// Which operation, and the limit.
+        message: String,
+    },
+    /// A write would have duplicated a unique key (an id, an idempotency key, a provider id).
+    #[error("duplicate key ({constraint}): {message}")]
+    UniqueViolation {
+        /// The constraint or index that refused it.
+        constraint: String,
+        /// What the store reported.
+        message: String,
+    },
+    /// A write broke a check constraint of the schema (a status outside the state machine, a
+    /// negative count...).
+    #[error("check constraint {constraint} violated: {message}")]
+    CheckViolation {
+        /// The constraint that refused it.
+        constraint: String,
+        /// What the store reported.
+        message: String,
+    },
+    /// The acting user may not do this: row-level security refused the row, or the role has no
+    /// privilege on the table (the anonymous role has none).
+    #[error("permission denied: {message}")]
+    PermissionDenied {
+        /// What was refused.
+        message: String,
+    },
+    /// A fenced message update changed nothing: the message is no longer held under that claim
+    /// token (its lease expired and it was rescued or claimed again) or no longer in the status
+    /// the update expected.
+    #[error("message {id}: the update lost its lease or fence and changed nothing")]
+    LeaseLost {
+        /// The message id.
+        id: i64,
+    },
+    /// A row read from a store does not hold what the schema says (an unknown status, a bad
+    /// JSON document).
+    #[error("malformed row in {table}: {message}")]
+    MalformedRow {
+        /// The table it came from.
+        table: String,
+        /// What is wrong with it.
+        message: String,
+    },
+    /// No such record, or the acting user cannot see it.
+    #[error("{what} {id} not found")]
+    NotFound {
+        /// What kind of record (`batch`, `template`, `saved filter`...).
+        what: String,
+        /// Its id as text.
+        id: String,
+    },
+    /// A batch cannot move from its current state to the requested one.
+    #[error("a {from} batch cannot become {to}")]
+    InvalidTransition {
+        /// The batch's current state.
+        from: String,
+        /// The requested state.
+        to: String,
+    },
+    /// Any other error reported by the database, with its SQLSTATE.
+    #[error("database error {code}: {message}")]
+    Database {
+        /// The five-character SQLSTATE (empty when the driver gave none).
+        code: String,
+        /// What the database reported.
+        message: String,
+    },
+    /// A migration cannot be applied, or an applied one was changed since.
+    #[error("migration {version}: {message}")]
+    Migration {
+        /// The migration's version (`0001_init`).
+        version: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// The operation needs something this build or this store does not have.
+    #[error("unsupported: {message}")]
+    Unsupported {
+        /// What is missing, and what to do instead.
+        message: String,
+    },
     /// A batch's options are malformed: an unknown field, a value of the wrong type or out of
     /// range, an unknown time zone.
     #[error("invalid batch options at `{field}`: {message}")]
@@ -378,6 +498,18 @@ impl ErrorKind {
             Self::InvalidFlagState { .. } => "invalidFlagState",
             Self::InvalidFlagContext { .. } => "invalidFlagContext",
             Self::InvalidFlagRow { .. } => "invalidFlagRow",
+            Self::ConnectionLost { .. } => "connectionLost",
+            Self::Timeout { .. } => "timeout",
+            Self::UniqueViolation { .. } => "uniqueViolation",
+            Self::CheckViolation { .. } => "checkViolation",
+            Self::PermissionDenied { .. } => "permissionDenied",
+            Self::LeaseLost { .. } => "leaseLost",
+            Self::MalformedRow { .. } => "malformedRow",
+            Self::NotFound { .. } => "notFound",
+            Self::InvalidTransition { .. } => "invalidTransition",
+            Self::Database { .. } => "database",
+            Self::Migration { .. } => "migration",
+            Self::Unsupported { .. } => "unsupported",
             Self::InvalidOptions { .. } => "invalidOptions",
             Self::Io { .. } => "io",
         }
@@ -408,6 +540,18 @@ impl ErrorKind {
             | Self::InvalidRegion { .. }
             | Self::InvalidPrice { .. }
             | Self::AmountOverflow { .. }
+            | Self::ConnectionLost { .. }
+            | Self::Timeout { .. }
+            | Self::UniqueViolation { .. }
+            | Self::CheckViolation { .. }
+            | Self::PermissionDenied { .. }
+            | Self::LeaseLost { .. }
+            | Self::MalformedRow { .. }
+            | Self::NotFound { .. }
+            | Self::InvalidTransition { .. }
+            | Self::Database { .. }
+            | Self::Migration { .. }
+            | Self::Unsupported { .. }
             | Self::InvalidOptions { .. }
             | Self::Io { .. } => None,
         }
@@ -431,7 +575,35 @@ impl serde::Serialize for Error {
             | ErrorKind::InvalidFlagContext { .. }
             | ErrorKind::InvalidPrice { .. }
             | ErrorKind::AmountOverflow { .. }
-            | ErrorKind::Io { .. } => {}
+            | ErrorKind::Io { .. }
+            | ErrorKind::ConnectionLost { .. }
+            | ErrorKind::Timeout { .. }
+            | ErrorKind::PermissionDenied { .. }
+            | ErrorKind::Unsupported { .. } => {}
+            ErrorKind::UniqueViolation { constraint, .. }
+            | ErrorKind::CheckViolation { constraint, .. } => {
+                map.serialize_entry("constraint", constraint)?;
+            }
+            ErrorKind::LeaseLost { id } => {
+                map.serialize_entry("id", id)?;
+            }
+            ErrorKind::MalformedRow { table, .. } => {
+                map.serialize_entry("table", table)?;
+            }
+            ErrorKind::NotFound { what, id } => {
+                map.serialize_entry("what", what)?;
+                map.serialize_entry("id", id)?;
+            }
+            ErrorKind::InvalidTransition { from, to } => {
+                map.serialize_entry("from", from)?;
+                map.serialize_entry("to", to)?;
+            }
+            ErrorKind::Database { code, .. } => {
+                map.serialize_entry("code", code)?;
+            }
+            ErrorKind::Migration { version, .. } => {
+                map.serialize_entry("version", version)?;
+            }
             ErrorKind::InvalidOptions { field, .. } => {
                 map.serialize_entry("field", field)?;
             }
@@ -566,6 +738,33 @@ fn blank(code: &str) -> Option<ErrorKind> {
         "invalidRegion" => ErrorKind::InvalidRegion { region: s() },
         "invalidPrice" => ErrorKind::InvalidPrice { message: s() },
         "amountOverflow" => ErrorKind::AmountOverflow { message: s() },
+        "connectionLost" => ErrorKind::ConnectionLost { message: s() },
+        "timeout" => ErrorKind::Timeout { message: s() },
+        "uniqueViolation" => ErrorKind::UniqueViolation {
+            constraint: s(),
+            message: s(),
+        },
+        "checkViolation" => ErrorKind::CheckViolation {
+            constraint: s(),
+            message: s(),
+        },
+        "permissionDenied" => ErrorKind::PermissionDenied { message: s() },
+        "leaseLost" => ErrorKind::LeaseLost { id: 0 },
+        "malformedRow" => ErrorKind::MalformedRow {
+            table: s(),
+            message: s(),
+        },
+        "notFound" => ErrorKind::NotFound { what: s(), id: s() },
+        "invalidTransition" => ErrorKind::InvalidTransition { from: s(), to: s() },
+        "database" => ErrorKind::Database {
+            code: s(),
+            message: s(),
+        },
+        "migration" => ErrorKind::Migration {
+            version: s(),
+            message: s(),
+        },
+        "unsupported" => ErrorKind::Unsupported { message: s() },
         "invalidOptions" => ErrorKind::InvalidOptions {
             field: s(),
             message: s(),
@@ -608,7 +807,51 @@ fn kind_from_map(map: &serde_json::Map<String, serde_json::Value>) -> Result<Err
         | ErrorKind::InvalidFlagContext { message }
         | ErrorKind::InvalidPrice { message }
         | ErrorKind::AmountOverflow { message }
-        | ErrorKind::Io { message } => Some(message),
+        | ErrorKind::Io { message }
+        | ErrorKind::ConnectionLost { message }
+        | ErrorKind::Timeout { message }
+        | ErrorKind::PermissionDenied { message }
+        | ErrorKind::Unsupported { message } => Some(message),
+        ErrorKind::UniqueViolation {
+            constraint,
+            message,
+        }
+        | ErrorKind::CheckViolation {
+            constraint,
+            message,
+        } => {
+            *constraint = text("constraint")?;
+            Some(message)
+        }
+        ErrorKind::LeaseLost { id } => {
+            *id = map
+                .get("id")
+                .and_then(serde_json::Value::as_i64)
+                .ok_or("an error of this kind needs a number `id`")?;
+            None
+        }
+        ErrorKind::MalformedRow { table, message } => {
+            *table = text("table")?;
+            Some(message)
+        }
+        ErrorKind::NotFound { what, id } => {
+            *what = text("what")?;
+            *id = text("id")?;
+            None
+        }
+        ErrorKind::InvalidTransition { from, to } => {
+            *from = text("from")?;
+            *to = text("to")?;
+            None
+        }
+        ErrorKind::Database { code, message } => {
+            *code = text("code")?;
+            Some(message)
+        }
+        ErrorKind::Migration { version, message } => {
+            *version = text("version")?;
+            Some(message)
+        }
         ErrorKind::InvalidOptions { field, message } => {
             *field = text("field")?;
             Some(message)
@@ -684,6 +927,15 @@ fn set_own_text(kind: &mut ErrorKind, text: String) {
         | ErrorKind::InvalidFlagContext { message }
         | ErrorKind::InvalidPrice { message }
         | ErrorKind::AmountOverflow { message }
+        | ErrorKind::ConnectionLost { message }
+        | ErrorKind::Timeout { message }
+        | ErrorKind::PermissionDenied { message }
+        | ErrorKind::Unsupported { message }
+        | ErrorKind::UniqueViolation { message, .. }
+        | ErrorKind::CheckViolation { message, .. }
+        | ErrorKind::MalformedRow { message, .. }
+        | ErrorKind::Database { message, .. }
+        | ErrorKind::Migration { message, .. }
         | ErrorKind::Io { message }
         | ErrorKind::InvalidOptions { message, .. }
         | ErrorKind::InvalidFilter { message, .. }
@@ -702,7 +954,10 @@ fn set_own_text(kind: &mut ErrorKind, text: String) {
         | ErrorKind::MissingNow { .. }
         | ErrorKind::MissingVariable { .. }
         | ErrorKind::InvalidPhone { .. }
-        | ErrorKind::InvalidRegion { .. } => {}
+        | ErrorKind::InvalidRegion { .. }
+        | ErrorKind::LeaseLost { .. }
+        | ErrorKind::NotFound { .. }
+        | ErrorKind::InvalidTransition { .. } => {}
     }
 }
 
@@ -858,6 +1113,39 @@ mod tests {
             },
             ErrorKind::InvalidPrice { message: t() },
             ErrorKind::AmountOverflow { message: t() },
+            ErrorKind::ConnectionLost { message: t() },
+            ErrorKind::Timeout { message: t() },
+            ErrorKind::UniqueViolation {
+                constraint: "sms_batches_pkey".into(),
+                message: t(),
+            },
+            ErrorKind::CheckViolation {
+                constraint: "c".into(),
+                message: t(),
+            },
+            ErrorKind::PermissionDenied { message: t() },
+            ErrorKind::LeaseLost { id: -42 },
+            ErrorKind::MalformedRow {
+                table: "sms_batches".into(),
+                message: t(),
+            },
+            ErrorKind::NotFound {
+                what: "batch".into(),
+                id: "x y".into(),
+            },
+            ErrorKind::InvalidTransition {
+                from: "sending".into(),
+                to: "completed".into(),
+            },
+            ErrorKind::Database {
+                code: "40001".into(),
+                message: t(),
+            },
+            ErrorKind::Migration {
+                version: "0001_init".into(),
+                message: t(),
+            },
+            ErrorKind::Unsupported { message: t() },
             ErrorKind::InvalidOptions {
                 field: "rate.burst".into(),
                 message: t(),
@@ -893,6 +1181,18 @@ mod tests {
                 | ErrorKind::InvalidRegion { .. }
                 | ErrorKind::InvalidPrice { .. }
                 | ErrorKind::AmountOverflow { .. }
+                | ErrorKind::ConnectionLost { .. }
+                | ErrorKind::Timeout { .. }
+                | ErrorKind::UniqueViolation { .. }
+                | ErrorKind::CheckViolation { .. }
+                | ErrorKind::PermissionDenied { .. }
+                | ErrorKind::LeaseLost { .. }
+                | ErrorKind::MalformedRow { .. }
+                | ErrorKind::NotFound { .. }
+                | ErrorKind::InvalidTransition { .. }
+                | ErrorKind::Database { .. }
+                | ErrorKind::Migration { .. }
+                | ErrorKind::Unsupported { .. }
                 | ErrorKind::InvalidOptions { .. }
                 | ErrorKind::Io { .. } => {}
             }
@@ -904,7 +1204,7 @@ mod tests {
     fn every_kind_reads_back_from_its_json() {
         let kinds = every_kind();
         let codes: std::collections::HashSet<_> = kinds.iter().map(ErrorKind::code).collect();
-        assert_eq!(codes.len(), 24, "one sample or more of each kind");
+        assert_eq!(codes.len(), 36, "one sample or more of each kind");
         for kind in kinds {
             let json = serde_json::to_value(Error::new(kind.clone())).unwrap();
             let back: Error = serde_json::from_value(json.clone()).unwrap();

@@ -43,11 +43,16 @@
 //!   policy and the error-rate pause ([`queue::RetryPolicy`]); the budget guard in exact amounts;
 //!   per-sender pacing counted in segments; send windows across midnight and daylight-saving
 //!   changes; A/B templates by flag variant; batch options and progress.
+//! - **Stores** ([`store`]): one async repository trait per table (customers, templates, saved
+//!   filters, batches, messages, exclusions, batch logs, flags, suppressions), the in-memory store,
+//!   and with `postgres` the PostgreSQL store and its migrations: the Supabase schema, row-level
+//!   security, and the queue's claim, fence and rescue functions.
 //! - **Time** ([`Timestamp`], [`Date`]): the instants and dates the filters, flags and templates
 //!   use, in UTC with microseconds like PostgreSQL's `timestamptz`, written as RFC 3339.
 //!
 //! The core does no I/O, reads no clock and no global random source, and compiles to
-//! `wasm32-unknown-unknown`; the browser package in `bindings/wasm` is the same code.
+//! `wasm32-unknown-unknown` (the in-memory store included); the browser package in
+//! `bindings/wasm` is the same code.
 //!
 //! # Examples
 //!
@@ -101,11 +106,13 @@
 //!   (crate `phonenumber`); without it the preview accepts only numbers already in E.164 (the
 //!   WebAssembly package leaves the metadata out).
 //! - `cli`: the `smsbatch` command line (`src/bin/smsbatch`), a thin layer whose JSON lines are a
-//!   stable contract.
+//!   stable contract; it turns on `postgres`.
 //! - `tokio`: the send queue's runtime parts: `queue::Pacer`, which waits on the per-sender rate
 //!   limit on tokio's clock (so `tokio::time::pause` drives it), and `queue::TzdbZones`, IANA
 //!   time zones from jiff's bundled database for send windows.
-//! - `postgres`: the direct PostgreSQL store.
+//! - `postgres`: the PostgreSQL store ([`store::postgres`]): tokio-postgres with a deadpool
+//!   pool, the versioned migrations (the Supabase schema) and the queue functions; brings in
+//!   tokio.
 //! - `supabase`: the Supabase/PostgREST store.
 //! - `twilio`: the Twilio provider adapter.
 //! - `testing` (turns on `tokio`): `testing::FakeSender`, a provider with programmable latency,
@@ -134,6 +141,7 @@ pub mod queue;
 mod random;
 mod segment;
 mod sort;
+pub mod store;
 mod template;
 #[cfg(feature = "testing")]
 #[cfg_attr(docsrs, doc(cfg(feature = "testing")))]

@@ -1,10 +1,12 @@
 //! The one integration-test binary: each module tests one area against the files in `tests/data/`.
 
+mod db;
 mod filter;
 mod flags;
 mod postgrest_server;
 mod preview;
 mod queue;
 mod segment;
+mod store;
 mod support;
 mod template;

@@ -7,7 +7,7 @@ use super::eval::Evaluator;
 use super::ir::{FilterOptions, Ir, lower};
 use super::postgrest::{self, PostgrestParams};
 use super::schema::Schema;
-use super::sql::{self, SqlWhere};
+use super::sql::{self, SqlTarget, SqlWhere};
 use crate::error::Result;
 
 /// A filter checked against a [`Schema`] and compiled; emit it as PostgREST parameters, as SQL,
@@ -97,9 +97,17 @@ impl Filter {
         postgrest::emit(&self.ir, &self.id)
     }
 
-    /// The SQL WHERE clause and its parameters.
+    /// The SQL WHERE clause and its parameters (`$1`, `$2`...), with the bare column names of
+    /// the schema.
     pub fn sql_where(&self) -> SqlWhere {
-        sql::emit(&self.ir)
+        sql::emit(&self.ir, &SqlTarget::bare_columns())
+    }
+
+    /// The SQL WHERE clause over `target` (quoted, table-qualified columns, the fields that are
+    /// not columns read from its JSON column), parameters numbered from `$1`. To place it after
+    /// parameters of your own, use [`SqlBuilder::push_filter`](super::SqlBuilder::push_filter).
+    pub fn sql_where_in(&self, target: &SqlTarget) -> SqlWhere {
+        sql::emit(&self.ir, target)
     }
 
     /// An evaluator over JSON rows.

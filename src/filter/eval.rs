@@ -16,7 +16,7 @@
 //! more: it maps `İ` (U+0130) to `i` + U+0307 (PostgreSQL: `i`) and a word-final `Σ` to `ς`
 //! (PostgreSQL: `σ`); the evaluator avoids both. `ẞ` (U+1E9E) lowercases to `ß` in both.
 
-use std::borrow::Cow;
+use std::borrow::{Borrow, Cow};
 use std::cmp::Ordering;
 use std::collections::HashSet;
 
@@ -271,10 +271,10 @@ impl Evaluator {
     }
 
     /// The positions of the rows that match, in order.
-    pub fn filter(&self, rows: &[Value]) -> Result<Vec<usize>> {
+    pub fn filter<R: Borrow<Value>>(&self, rows: &[R]) -> Result<Vec<usize>> {
         let mut out = Vec::new();
         for (i, row) in rows.iter().enumerate() {
-            if self.matches_at(row, Some(i))? {
+            if self.matches_at(row.borrow(), Some(i))? {
                 out.push(i);
             }
         }
@@ -344,7 +344,7 @@ impl Evaluator {
     }
 
     /// Counts the rows that match.
-    pub fn count(&self, rows: &[Value]) -> Result<usize> {
+    pub fn count<R: Borrow<Value>>(&self, rows: &[R]) -> Result<usize> {
         self.filter(rows).map(|m| m.len())
     }
 

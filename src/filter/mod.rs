@@ -11,19 +11,22 @@ mod saved;
 mod schema;
 mod sql;
 
+pub(crate) use ast::clip;
 pub use ast::{Condition, Document, Limits, Node, Op, ValueShape};
 pub use compile::{Filter, validate};
 pub use context::FilterContext;
 pub use eval::{Evaluator, Table};
 pub use ir::FilterOptions;
+#[cfg(feature = "postgres")]
+pub(crate) use ir::{Scalar, number_text};
 pub use postgrest::PostgrestParams;
 pub use query::{
     CompiledQuery, Cursor, Direction, MAX_SEARCH_TERMS, Nulls, PostgrestRequest, Query, QueryPage,
-    SortKey, SqlQuery, SqlStatement,
+    SortKey, SqlQuery,
 };
 pub use saved::{
     AudiencePreset, EXPORT_FORMAT, EXPORT_VERSION, MAX_BIRTHDAY_YEARS, MAX_DESCRIPTION_LEN,
     MAX_NAME_LEN, SavedFilter, Visibility, export_saved, import_saved,
 };
 pub use schema::{Field, FieldType, Schema};
-pub use sql::{SqlParam, SqlWhere};
+pub use sql::{SqlBuilder, SqlParam, SqlStatement, SqlTarget, SqlWhere};

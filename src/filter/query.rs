@@ -8,12 +8,13 @@ use serde_json::Value;
 
 use super::ast::{Node, clip};
 use super::compile::Filter;
-use super::eval::{Cell, parse_cell};
+use super::eval::{Cell, Table, parse_cell};
 use super::ir::{Bound, FilterOptions, Ir, Leaf, LikeKind, Pred, Scalar, lower, parse_scalar};
 use super::postgrest::{PostgrestParams, query_string};
 use super::schema::{FieldType, Schema, check_identifier};
-use super::sql::{SqlBuilder, SqlParam};
+use super::sql::{SqlBuilder, SqlStatement, SqlTarget};
 use crate::error::{Error, ErrorKind, Result};
+use std::borrow::Borrow;
 
 /// Sort direction.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -211,31 +212,6 @@ impl PostgrestRequest {
     /// Whether to send it as `HEAD` (a count-only request).
     pub fn head(&self) -> bool {
         self.head
-    }
-}
-
-/// A SQL statement and its parameters (JSON: `{"sql": "SELECT ...", "params": [...]}`).
-#[derive(Clone, Debug, PartialEq, Serialize)]
-pub struct SqlStatement {
-    #[serde(rename = "sql")]
-    text: String,
-    params: Vec<SqlParam>,
-}
-
-impl SqlStatement {
-    /// The SQL text with `$n` placeholders.
-    pub fn text(&self) -> &str {
-        &self.text
-    }
-
-    /// The parameters in placeholder order.
-    pub fn params(&self) -> &[SqlParam] {
-        &self.params
-    }
-
-    /// The parameters as PostgreSQL text input (bind each as `text`).
-    pub fn text_params(&self) -> Vec<String> {
-        self.params.iter().map(SqlParam::text).collect()
     }
 }
 
@@ -488,19 +464,6 @@ fn keyset_ir(keys: &[ResolvedKey], cursor: &Cursor, schema: &Schema) -> Result<I
     Ok(Ir::or(alternatives))
 }
 
-fn check_table(table: &str) -> Result<()> {
-    let mut parts = table.split('.');
-    let ok = match (parts.next(), parts.next(), parts.next()) {
-        (Some(t), None, _) => check_identifier(t).map(|_| ()),
-        (Some(s), Some(t), None) => check_identifier(s).and_then(|_| check_identifier(t)),
-        _ => Err(format!(
-            "`{}` is not `table` or `schema.table`",
-            clip(table)
-        )),
-    };
-    ok.map_err(|m| query_error("", format!("bad table name: {m}")))
-}
-
 impl CompiledQuery {
     /// The filter and search (without the cursor): what [`Query::count`] counts.
     pub fn selection(&self) -> &Filter {
@@ -597,14 +560,24 @@ impl CompiledQuery {
         }
     }
 
-    /// `ORDER BY` items: `date_create DESC NULLS LAST, id ASC NULLS LAST`.
+    /// `ORDER BY` items with bare column names: `date_create DESC NULLS LAST, id ASC NULLS LAST`
+    /// (strings sort byte by byte: `last_name COLLATE "C" ASC NULLS LAST`).
     pub fn sql_order_by(&self) -> String {
+        self.order_by(&SqlTarget::bare_columns())
+    }
+
+    /// `ORDER BY` items over `target` (quoted, table-qualified columns).
+    pub fn sql_order_by_in(&self, target: &SqlTarget) -> String {
+        self.order_by(target)
+    }
+
+    fn order_by(&self, target: &SqlTarget) -> String {
         self.keys
             .iter()
             .map(|k| {
                 format!(
                     "{} {} {}",
-                    k.name,
+                    target.ordered(&k.name, k.ty),
                     if k.direction == Direction::Asc {
                         "ASC"
                     } else {
@@ -621,10 +594,35 @@ impl CompiledQuery {
             .join(", ")
     }
 
-    /// The page and count statements over `table` (`name` or `schema.name`); `columns` empty
-    /// means `*`.
+    /// The page size, if the query has one.
+    pub fn limit(&self) -> Option<u64> {
+        self.limit
+    }
+
+    /// The rows to skip, if the query pages by offset.
+    pub fn offset(&self) -> Option<u64> {
+        self.offset
+    }
+
+    /// Whether the query asked for the exact total.
+    pub fn counts(&self) -> bool {
+        self.count
+    }
+
+    /// Appends ` LIMIT $n OFFSET $m` (as the query has them) to `b`.
+    pub fn push_limit_offset(&self, b: &mut SqlBuilder) {
+        for (word, n) in [("LIMIT", self.limit), ("OFFSET", self.offset)] {
+            if let Some(n) = n {
+                let n = i64::try_from(n).unwrap_or(i64::MAX);
+                b.push(" ").push(word).push(" ");
+                b.push_param(super::sql::SqlParam::bigint(n));
+            }
+        }
+    }
+
+    /// The page and count statements over `table` (`name` or `schema.name`) with bare column
+    /// names; `columns` empty means `*`.
     pub fn sql_query(&self, table: &str, columns: &[&str]) -> Result<SqlQuery> {
-        check_table(table)?;
         for c in columns {
             check_identifier(c).map_err(|m| query_error("", format!("bad column name: {m}")))?;
         }
@@ -633,41 +631,46 @@ impl CompiledQuery {
         } else {
             columns.join(", ")
         };
-        let mut b = SqlBuilder {
-            sql: format!("SELECT {cols} FROM {table} WHERE "),
-            ..SqlBuilder::default()
-        };
-        b.ir(&self.page.ir);
-        b.sql.push_str(" ORDER BY ");
-        b.sql.push_str(&self.sql_order_by());
-        for (word, n) in [("LIMIT", self.limit), ("OFFSET", self.offset)] {
-            if let Some(n) = n {
-                let n = i64::try_from(n).unwrap_or(i64::MAX);
-                let p = b.param(Scalar::Num(n as f64, serde_json::Number::from(n)), "bigint");
-                b.sql.push_str(&format!(" {word} {p}"));
+        self.statements(&SqlTarget::bare(table)?, &cols)
+    }
+
+    /// The page and count statements over `target`, with quoted, table-qualified columns;
+    /// `columns` (plain column names, quoted here) empty means `*`. Parameters are numbered from
+    /// `$1`; to put conditions of your own first, build the statement with a [`SqlBuilder`],
+    /// [`CompiledQuery::page_filter`], [`CompiledQuery::sql_order_by_in`] and
+    /// [`CompiledQuery::push_limit_offset`].
+    pub fn sql_query_in(&self, target: &SqlTarget, columns: &[&str]) -> Result<SqlQuery> {
+        let cols = if columns.is_empty() {
+            "*".to_owned()
+        } else {
+            let mut quoted = Vec::with_capacity(columns.len());
+            for c in columns {
+                check_identifier(c)
+                    .map_err(|m| query_error("", format!("bad column name: {m}")))?;
+                quoted.push(format!("{}.\"{c}\"", target.table()));
             }
-        }
-        let select = b.finish();
-        let mut c = SqlBuilder {
-            sql: format!("SELECT count(*) FROM {table} WHERE "),
-            ..SqlBuilder::default()
+            quoted.join(", ")
         };
-        c.ir(&self.selection.ir);
-        let count = c.finish();
+        self.statements(target, &cols)
+    }
+
+    fn statements(&self, target: &SqlTarget, cols: &str) -> Result<SqlQuery> {
+        let mut b = SqlBuilder::new();
+        b.push(&format!("SELECT {cols} FROM {} WHERE ", target.table()));
+        b.push_filter(&self.page, target);
+        b.push(" ORDER BY ").push(&self.order_by(target));
+        self.push_limit_offset(&mut b);
+        let mut c = SqlBuilder::new();
+        c.push(&format!("SELECT count(*) FROM {} WHERE ", target.table()));
+        c.push_filter(&self.selection, target);
         Ok(SqlQuery {
-            select: SqlStatement {
-                text: select.where_clause().to_owned(),
-                params: select.params().to_vec(),
-            },
-            count: SqlStatement {
-                text: count.where_clause().to_owned(),
-                params: count.params().to_vec(),
-            },
+            select: b.finish(),
+            count: c.finish(),
         })
     }
 
     /// Runs the query over JSON rows: filter, sort, page and (when asked) count.
-    pub fn run(&self, rows: &[Value]) -> Result<QueryPage> {
+    pub fn run<R: Borrow<Value>>(&self, rows: &[R]) -> Result<QueryPage> {
         let matched = self.page.evaluator().filter(rows)?;
         let total = if !self.count {
             None
@@ -676,12 +679,50 @@ impl CompiledQuery {
         } else {
             Some(self.selection.evaluator().count(rows)?)
         };
+        self.sort_and_page(rows, matched, total)
+    }
+
+    /// [`CompiledQuery::run`] with the filtering done over `table`, the same rows parsed once
+    /// (what a store that answers many queries over the same rows keeps).
+    pub fn run_table<R: Borrow<Value>>(&self, rows: &[R], table: &Table) -> Result<QueryPage> {
+        if table.len() != rows.len() {
+            return Err(query_error(
+                "",
+                format!(
+                    "the table has {} rows, not the {} given",
+                    table.len(),
+                    rows.len()
+                ),
+            ));
+        }
+        let matched = self.page.evaluator().filter_table(table)?;
+        let total = if !self.count {
+            None
+        } else if self.page.ir == self.selection.ir {
+            Some(matched.len())
+        } else {
+            Some(self.selection.evaluator().filter_table(table)?.len())
+        };
+        self.sort_and_page(rows, matched, total)
+    }
+
+    fn sort_and_page<R: Borrow<Value>>(
+        &self,
+        rows: &[R],
+        matched: Vec<usize>,
+        total: Option<usize>,
+    ) -> Result<QueryPage> {
         let mut keyed: Vec<(usize, Vec<Cell<'_>>)> = Vec::with_capacity(matched.len());
         for i in matched {
             let mut cells = Vec::with_capacity(self.keys.len());
             for k in &self.keys {
                 let path = || format!("/{i}/{}", k.name);
-                cells.push(parse_cell(rows[i].get(&k.name), k.ty, false, &path)?);
+                cells.push(parse_cell(
+                    rows[i].borrow().get(&k.name),
+                    k.ty,
+                    false,
+                    &path,
+                )?);
             }
             keyed.push((i, cells));
         }
@@ -700,7 +741,7 @@ impl CompiledQuery {
             .collect();
         let next = match (self.limit, page.last()) {
             (Some(limit), Some(&last)) if page.len() as u64 == limit => {
-                Some(self.cursor_after(&rows[last]))
+                Some(self.cursor_after(rows[last].borrow()))
             }
             _ => None,
         };

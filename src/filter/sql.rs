@@ -1,27 +1,72 @@
-//! Parameterised PostgreSQL from the IR: a WHERE clause with `$n` placeholders.
+//! Parameterised PostgreSQL from the IR: WHERE clauses with `$n` placeholders, and a builder
+//! that composes them with other SQL.
 //!
 //! No value is ever part of the SQL text; every constant is a parameter, cast in the SQL to the
-//! field's type (`$1::timestamptz`), so a driver can bind every parameter as text. Column names
-//! come from the schema, which only admits plain, non-reserved identifiers.
+//! field's type (`$1::timestamptz`). A driver binds each one with its real type (the `postgres`
+//! feature gives [`SqlParam`] tokio-postgres' `ToSql`), or every one as `text` (the casts convert).
+//! Column names come from the schema, which only admits plain, non-reserved identifiers.
 //!
 //! The IR is in negation normal form, so positive leaves are written plainly (a NULL comparison
 //! inside AND/OR without NOT acts as FALSE) and negated leaves NULL-inclusively.
+//!
+//! Strings are ordered byte by byte (`COLLATE "C"`) in sorts and keyset comparisons, which is the
+//! order of the in-memory evaluator (and of Rust's `str`) whatever the database's collation, so
+//! pages agree between the stores on an ICU or a `en_US` database too.
 
 use serde::Serialize;
 use serde_json::Value;
 
+use super::compile::Filter;
 use super::ir::{Bound, Ir, Leaf, LikeKind, Pred, Scalar};
 use super::postgrest::like_escape;
-use super::schema::FieldType;
+use super::schema::{FieldType, check_identifier};
+use crate::error::{Error, ErrorKind, Result};
+use crate::time::Timestamp;
 
-/// A bind parameter: its JSON value, its PostgreSQL text input and the type the SQL casts it to.
+/// A bind parameter: its value and the PostgreSQL type the SQL casts it to.
+///
+/// The `postgres` feature implements tokio-postgres' `ToSql` for it, so the parameters of a
+/// [`SqlStatement`] can be passed to a query as they are, each with its real type (`text`,
+/// `numeric`, `date`, `timestamptz`, `boolean` or `bigint`).
 #[derive(Clone, Debug, PartialEq)]
 pub struct SqlParam {
-    value: Scalar,
-    ty: &'static str,
+    pub(crate) value: Scalar,
+    pub(crate) ty: &'static str,
 }
 
 impl SqlParam {
+    /// A `text` parameter.
+    pub fn string(value: impl Into<String>) -> Self {
+        Self {
+            value: Scalar::Str(value.into()),
+            ty: "text",
+        }
+    }
+
+    /// A `bigint` parameter.
+    pub fn bigint(value: i64) -> Self {
+        Self {
+            value: Scalar::Num(value as f64, serde_json::Number::from(value)),
+            ty: "bigint",
+        }
+    }
+
+    /// A `timestamptz` parameter.
+    pub fn timestamp(value: Timestamp) -> Self {
+        Self {
+            value: Scalar::Ts(value),
+            ty: "timestamptz",
+        }
+    }
+
+    /// A `boolean` parameter.
+    pub fn boolean(value: bool) -> Self {
+        Self {
+            value: Scalar::Bool(value),
+            ty: "boolean",
+        }
+    }
+
     /// The value as plain JSON (a string for text, dates and timestamps; a number; a boolean).
     pub fn json(&self) -> Value {
         self.value.to_json()
@@ -89,32 +134,278 @@ impl SqlWhere {
     }
 }
 
-/// Collects SQL text and parameters.
-#[derive(Default)]
-pub(crate) struct SqlBuilder {
+/// A SQL statement and its parameters.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct SqlStatement {
+    #[serde(rename = "sql")]
+    pub(crate) text: String,
+    pub(crate) params: Vec<SqlParam>,
+}
+
+impl SqlStatement {
+    /// The SQL text with `$n` placeholders.
+    pub fn text(&self) -> &str {
+        &self.text
+    }
+
+    /// The parameters in placeholder order.
+    pub fn params(&self) -> &[SqlParam] {
+        &self.params
+    }
+
+    /// The parameters as PostgreSQL text input (bind each as `text`).
+    pub fn text_params(&self) -> Vec<String> {
+        self.params.iter().map(SqlParam::text).collect()
+    }
+}
+
+/// Where a filter's fields live in SQL: a table, whose name qualifies every column
+/// (`"customers"."city"`), and optionally a `jsonb` column holding the fields that are not columns
+/// of their own (`("customers"."attributes" ->> 'nickname')`, cast to the field's type).
+///
+/// ```
+/// use smsbatch::filter::{Filter, FilterOptions, Schema, SqlTarget};
+///
+/// let target = SqlTarget::new("public.customers")?.json_column("attributes", ["id", "city"])?;
+/// let schema = Schema::from_json(r#"{"fields": [
+///     {"name": "id", "type": "number", "sortable": true},
+///     {"name": "city", "type": "string"},
+///     {"name": "loyalty_points", "type": "number"}
+/// ]}"#)?;
+/// let filter = Filter::from_json(
+///     r#"{"and": [{"field": "city", "op": "equals", "value": "Lyon"},
+///                 {"field": "loyalty_points", "op": "gt", "value": 100}]}"#,
+///     &schema,
+///     &FilterOptions::new(),
+/// )?;
+/// assert_eq!(
+///     filter.sql_where_in(&target).where_clause(),
+///     r#"("public"."customers"."city" = $1::text AND ("public"."customers"."attributes" ->> 'loyalty_points')::numeric > $2::numeric)"#
+/// );
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SqlTarget {
+    /// The table as written before each column: `"schema"."table"`, or empty for bare names.
+    prefix: String,
+    /// The table in a FROM clause.
+    from: String,
+    /// The quoted JSON column and the fields that are real columns.
+    json: Option<(String, Vec<String>)>,
+}
+
+/// Checks one part of a table name and quotes it: letters, digits and `_`, not starting with a
+/// digit, at most 63 bytes. (Quoted, reserved words and capitals are fine.)
+fn quote_identifier(name: &str) -> std::result::Result<String, String> {
+    let mut chars = name.chars();
+    let ok = chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+        && name.len() <= 63;
+    if ok {
+        Ok(format!("\"{name}\""))
+    } else {
+        Err(format!(
+            "`{}` is not a plain SQL name (ASCII letters, digits and `_`, not starting with a digit, at most 63 bytes)",
+            super::ast::clip(name)
+        ))
+    }
+}
+
+fn target_error(message: String) -> Error {
+    Error::new(ErrorKind::InvalidQuery {
+        path: String::new(),
+        message,
+    })
+}
+
+impl SqlTarget {
+    /// Columns of `table` (`name` or `schema.name`), quoted and qualified.
+    pub fn new(table: &str) -> Result<Self> {
+        let mut parts = table.split('.');
+        let quoted = match (parts.next(), parts.next(), parts.next()) {
+            (Some(t), None, _) => quote_identifier(t),
+            (Some(s), Some(t), None) => {
+                quote_identifier(s).and_then(|s| quote_identifier(t).map(|t| format!("{s}.{t}")))
+            }
+            _ => Err(format!(
+                "`{}` is not `table` or `schema.table`",
+                super::ast::clip(table)
+            )),
+        }
+        .map_err(|m| target_error(format!("bad table name: {m}")))?;
+        Ok(Self {
+            prefix: format!("{quoted}."),
+            from: quoted,
+            json: None,
+        })
+    }
+
+    /// Bare column names and no table, as [`Filter::sql_where`] writes them.
+    pub(crate) fn bare_columns() -> Self {
+        Self {
+            prefix: String::new(),
+            from: String::new(),
+            json: None,
+        }
+    }
+
+    /// Bare column names and the table as given (checked), as [`Filter::sql_where`] and
+    /// [`CompiledQuery::sql_query`](super::CompiledQuery::sql_query) write them.
+    pub(crate) fn bare(table: &str) -> Result<Self> {
+        check_table(table)?;
+        Ok(Self {
+            prefix: String::new(),
+            from: table.to_owned(),
+            json: None,
+        })
+    }
+
+    /// Reads every field that is not one of `columns` from the `jsonb` column `column`.
+    pub fn json_column<S: AsRef<str>>(
+        mut self,
+        column: &str,
+        columns: impl IntoIterator<Item = S>,
+    ) -> Result<Self> {
+        let quoted = quote_identifier(column)
+            .map_err(|m| target_error(format!("bad JSON column name: {m}")))?;
+        self.json = Some((
+            quoted,
+            columns.into_iter().map(|c| c.as_ref().to_owned()).collect(),
+        ));
+        Ok(self)
+    }
+
+    /// The table as a FROM clause names it.
+    pub fn table(&self) -> &str {
+        &self.from
+    }
+
+    /// The SQL expression of a field of type `ty`.
+    pub fn column(&self, field: &str, ty: FieldType) -> String {
+        match &self.json {
+            Some((json, columns)) if !columns.iter().any(|c| c == field) => {
+                // Field names are plain identifiers (the schema checks them), so the key can be
+                // a literal without escaping.
+                let text = format!("({}{json} ->> '{field}')", self.prefix);
+                match ty {
+                    FieldType::String => text,
+                    other => format!("{text}::{}", other.sql_cast()),
+                }
+            }
+            _ if self.prefix.is_empty() => field.to_owned(),
+            _ => format!("{}\"{field}\"", self.prefix),
+        }
+    }
+
+    /// The expression a sort or a keyset comparison uses: strings compare byte by byte.
+    pub(crate) fn ordered(&self, field: &str, ty: FieldType) -> String {
+        let col = self.column(field, ty);
+        if ty == FieldType::String {
+            format!("{col} COLLATE \"C\"")
+        } else {
+            col
+        }
+    }
+}
+
+/// Checks a bare table name: `table` or `schema.table`, plain identifiers.
+pub(crate) fn check_table(table: &str) -> Result<()> {
+    let mut parts = table.split('.');
+    let ok = match (parts.next(), parts.next(), parts.next()) {
+        (Some(t), None, _) => check_identifier(t),
+        (Some(s), Some(t), None) => check_identifier(s).and_then(|_| check_identifier(t)),
+        _ => Err(format!(
+            "`{}` is not `table` or `schema.table`",
+            super::ast::clip(table)
+        )),
+    };
+    ok.map_err(|m| target_error(format!("bad table name: {m}")))
+}
+
+/// Builds a SQL statement piece by piece, numbering the parameters as they are pushed, so a
+/// filter can follow conditions of your own.
+///
+/// ```
+/// use smsbatch::filter::{Filter, FilterOptions, Schema, SqlBuilder, SqlParam, SqlTarget};
+///
+/// let target = SqlTarget::new("customers")?;
+/// let filter = Filter::from_json(
+///     r#"{"field": "city", "op": "in", "value": ["Lyon", "Nice"]}"#,
+///     &Schema::customers(),
+///     &FilterOptions::new(),
+/// )?;
+/// let mut sql = SqlBuilder::new();
+/// sql.push("SELECT \"id\" FROM customers WHERE \"team_id\" = ")
+///     .push_param(SqlParam::string("team-1"))
+///     .push(" AND ")
+///     .push_filter(&filter, &target);
+/// let statement = sql.finish();
+/// assert_eq!(
+///     statement.text(),
+///     r#"SELECT "id" FROM customers WHERE "team_id" = $1::text AND "customers"."city" IN ($2::text, $3::text)"#
+/// );
+/// assert_eq!(statement.text_params(), ["team-1", "Lyon", "Nice"]);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone, Debug, Default)]
+pub struct SqlBuilder {
     pub(crate) sql: String,
     pub(crate) params: Vec<SqlParam>,
 }
 
 impl SqlBuilder {
+    /// An empty statement.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Appends SQL text as it is. Never put a value here: push it with
+    /// [`SqlBuilder::push_param`].
+    pub fn push(&mut self, sql: &str) -> &mut Self {
+        self.sql.push_str(sql);
+        self
+    }
+
+    /// Appends the next placeholder with its cast (`$3::text`) and records the parameter.
+    pub fn push_param(&mut self, param: SqlParam) -> &mut Self {
+        let p = self.param(param.value, param.ty);
+        self.sql.push_str(&p);
+        self
+    }
+
+    /// Appends the filter's condition over `target`, numbering its parameters after those
+    /// already pushed.
+    pub fn push_filter(&mut self, filter: &Filter, target: &SqlTarget) -> &mut Self {
+        self.ir(&filter.ir, target);
+        self
+    }
+
+    /// The number of parameters so far.
+    pub fn param_count(&self) -> usize {
+        self.params.len()
+    }
+
+    /// The statement.
+    pub fn finish(self) -> SqlStatement {
+        SqlStatement {
+            text: self.sql,
+            params: self.params,
+        }
+    }
+
     /// Adds a parameter and returns its placeholder with the cast, e.g. `$3::date`.
     pub(crate) fn param(&mut self, value: Scalar, ty: &'static str) -> String {
         self.params.push(SqlParam { value, ty });
         format!("${}::{}", self.params.len(), ty)
     }
 
-    pub(crate) fn finish(self) -> SqlWhere {
-        SqlWhere {
-            clause: self.sql,
-            params: self.params,
-        }
-    }
-
-    pub(crate) fn ir(&mut self, ir: &Ir) {
+    pub(crate) fn ir(&mut self, ir: &Ir, target: &SqlTarget) {
         match ir {
             Ir::Const(true) => self.sql.push_str("TRUE"),
             Ir::Const(false) => self.sql.push_str("FALSE"),
-            Ir::Leaf(leaf) => self.leaf(leaf),
+            Ir::Leaf(leaf) => self.leaf(leaf, target),
             Ir::And(children) | Ir::Or(children) => {
                 let joiner = if matches!(ir, Ir::And(_)) {
                     " AND "
@@ -126,7 +417,7 @@ impl SqlBuilder {
                     if i > 0 {
                         self.sql.push_str(joiner);
                     }
-                    self.ir(c);
+                    self.ir(c, target);
                 }
                 self.sql.push(')');
             }
@@ -138,9 +429,12 @@ impl SqlBuilder {
         format!("{col} {op} {p}")
     }
 
-    fn leaf(&mut self, leaf: &Leaf) {
-        let col = leaf.field.as_str();
+    fn leaf(&mut self, leaf: &Leaf, target: &SqlTarget) {
+        let col = target.column(&leaf.field, leaf.ty);
+        let col = col.as_str();
         let cast = leaf.ty.sql_cast();
+        // Ranges on strings only come from keyset cursors: they compare in the sort's byte order.
+        let ordered = target.ordered(&leaf.field, leaf.ty);
         let s = match (&leaf.pred, leaf.negated) {
             (Pred::Eq(v), false) => format!("{col} = {}", self.param(v.clone(), cast)),
             (Pred::Eq(v), true) => {
@@ -157,10 +451,20 @@ impl SqlBuilder {
             (Pred::Range { lo, hi }, false) => {
                 let mut parts = Vec::new();
                 if let Some(b) = lo {
-                    parts.push(self.bound(col, if b.inclusive { ">=" } else { ">" }, b, leaf.ty));
+                    parts.push(self.bound(
+                        &ordered,
+                        if b.inclusive { ">=" } else { ">" },
+                        b,
+                        leaf.ty,
+                    ));
                 }
                 if let Some(b) = hi {
-                    parts.push(self.bound(col, if b.inclusive { "<=" } else { "<" }, b, leaf.ty));
+                    parts.push(self.bound(
+                        &ordered,
+                        if b.inclusive { "<=" } else { "<" },
+                        b,
+                        leaf.ty,
+                    ));
                 }
                 if parts.len() == 1 {
                     parts.remove(0)
@@ -171,10 +475,20 @@ impl SqlBuilder {
             (Pred::Range { lo, hi }, true) => {
                 let mut parts = vec![format!("{col} IS NULL")];
                 if let Some(b) = lo {
-                    parts.push(self.bound(col, if b.inclusive { "<" } else { "<=" }, b, leaf.ty));
+                    parts.push(self.bound(
+                        &ordered,
+                        if b.inclusive { "<" } else { "<=" },
+                        b,
+                        leaf.ty,
+                    ));
                 }
                 if let Some(b) = hi {
-                    parts.push(self.bound(col, if b.inclusive { ">" } else { ">=" }, b, leaf.ty));
+                    parts.push(self.bound(
+                        &ordered,
+                        if b.inclusive { ">" } else { ">=" },
+                        b,
+                        leaf.ty,
+                    ));
                 }
                 format!("({})", parts.join(" OR "))
             }
@@ -205,11 +519,14 @@ impl SqlBuilder {
     }
 }
 
-/// Emits the WHERE clause for `ir`, numbering parameters from `$1`.
-pub(crate) fn emit(ir: &Ir) -> SqlWhere {
+/// Emits the WHERE clause for `ir` over `target`, numbering parameters from `$1`.
+pub(crate) fn emit(ir: &Ir, target: &SqlTarget) -> SqlWhere {
     let mut b = SqlBuilder::default();
-    b.ir(ir);
-    b.finish()
+    b.ir(ir, target);
+    SqlWhere {
+        clause: b.sql,
+        params: b.params,
+    }
 }
 
 #[cfg(test)]

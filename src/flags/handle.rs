@@ -9,7 +9,7 @@ use super::context::Context;
 use super::eval::{Details, Env, Variant};
 
 /// Told the key of every flag that was evaluated but does not exist, so that a store can create it
-/// (off, see [`FlagRow::off`](super::FlagRow::off)). The evaluator itself never creates anything.
+/// (off, see [`FlagRow::off`](crate::store::FlagRow::off)). The evaluator itself never creates anything.
 ///
 /// It is called on every evaluation of an unknown flag until a state containing the flag is
 /// swapped in, so it should be cheap and idempotent (remember the keys already queued). Any

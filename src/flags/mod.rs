@@ -8,7 +8,6 @@ mod hash;
 mod number;
 mod rule;
 mod state;
-mod table;
 
 pub use self::compile::{Config, Engine, Warning};
 pub use self::context::Context;
@@ -19,4 +18,3 @@ pub use self::state::{
     Constraint, Dependency, Feature, Operator, Override, Payload, Segment, State, Strategy,
     VariantDefinition,
 };
-pub use self::table::{FlagRow, SegmentRow};

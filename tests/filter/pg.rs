@@ -1,45 +1,30 @@
-//! A throwaway PostgreSQL database per test run (127.0.0.1:5432, user `postgres`, trust auth),
-//! created with `LC_CTYPE 'C.UTF-8'` and dropped by a guard, also when the test fails.
+//! A throwaway PostgreSQL database per test (see `tests/db.rs`), created with
+//! `LC_CTYPE 'C.UTF-8'`, with a synchronous client for the filter tests.
 
 use postgres::types::{ToSql, Type};
 use postgres::{Client, NoTls};
 use serde_json::Value;
 
-const ADMIN: &str = "host=127.0.0.1 port=5432 user=postgres dbname=postgres connect_timeout=10";
+use crate::db::{Locale, TempDb};
 
 pub struct TestDb {
     pub client: Client,
-    name: String,
+    // Dropped after the client (fields drop in order), which closes its connection first.
+    db: TempDb,
 }
 
 impl TestDb {
-    /// Creates a database with a unique name; panics with a clear message when the server is down
-    /// (`scripts/test.sh` starts it).
-    pub fn create(tag: &str) -> TestDb {
-        let mut admin = Client::connect(ADMIN, NoTls).unwrap_or_else(|e| {
-            panic!("PostgreSQL is not reachable on 127.0.0.1:5432 ({e}); run ./scripts/test.sh, which starts it")
-        });
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos())
-            .unwrap_or(0);
-        let name = format!("smsbatch_{tag}_{}_{nanos}", std::process::id());
-        admin
-            .batch_execute(&format!(
-                "CREATE DATABASE {name} TEMPLATE template0 ENCODING 'UTF8' LC_COLLATE 'C.UTF-8' LC_CTYPE 'C.UTF-8'"
-            ))
-            .expect("create the test database");
-        let client = Client::connect(
-            &format!("host=127.0.0.1 port=5432 user=postgres dbname={name}"),
-            NoTls,
-        )
-        .expect("connect to the test database");
-        TestDb { client, name }
+    /// Creates a database with a unique name, or `None` when there is no server and the run
+    /// does not require one (the test then returns, having said it skipped).
+    pub fn create(tag: &str) -> Option<TestDb> {
+        let db = TempDb::create(tag, Locale::CUtf8)?;
+        let client = Client::connect(&db.url, NoTls).expect("connect to the test database");
+        Some(TestDb { client, db })
     }
 
-    /// The URL of this database, for a server over it.
+    /// The connection string of this database, for a server over it.
     pub fn url(&self) -> String {
-        format!("postgres://postgres@127.0.0.1:5432/{}", self.name)
+        self.db.url.clone()
     }
 
     /// Runs `sql` with every parameter bound as text (the SQL casts each one).
@@ -74,16 +59,5 @@ impl TestDb {
             "INSERT INTO customers SELECT * FROM json_populate_recordset(NULL::customers, $1::text::json)",
             &[json],
         );
-    }
-}
-
-impl Drop for TestDb {
-    fn drop(&mut self) {
-        if let Ok(mut admin) = Client::connect(ADMIN, NoTls) {
-            let _ = admin.batch_execute(&format!(
-                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
-                self.name
-            ));
-        }
     }
 }

@@ -431,7 +431,9 @@ fn decoding() {
 /// PostgreSQL error it relays.
 #[test]
 fn postgrest_golden_cases() {
-    let mut db = super::pg::TestDb::create("golden");
+    let Some(mut db) = super::pg::TestDb::create("golden") else {
+        return;
+    };
     db.client
         .batch_execute(&crate::support::data("postgrest/fixture.sql"))
         .expect("load fixture");
@@ -517,7 +519,9 @@ fn star_values_fold_case_like_ilike() {
         .map(|(i, n)| serde_json::json!({"id": i + 1, "first_name": n}))
         .chain([serde_json::json!({"id": 99})])
         .collect();
-    let mut db = super::pg::TestDb::create("star");
+    let Some(mut db) = super::pg::TestDb::create("star") else {
+        return;
+    };
     db.load_customers(&rows);
     let mut naive_differs = 0;
     for value in ["k*", "\u{212A}*", "s*", "ſ*", "i*", "İ*", "ı*", "ß*", "ẞ*"] {

@@ -1,4 +1,5 @@
-//! `smsbatch flags --state FILE`: evaluates feature flags for the JSON lines on stdin.
+//! `smsbatch flags --state FILE`: evaluates feature flags for the JSON lines on stdin
+//! (`smsbatch flags import FILE` loads a state into a store instead).
 //!
 //! Each input line is `{"toggleName": "...", "context": {...}}`, plus `"variant": true` to ask for
 //! the variant. Each output line is `{"enabled": bool}`, or `{"variant": {...}}` in exactly the
@@ -9,7 +10,7 @@
 use std::hash::{BuildHasher, RandomState};
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::SystemTime;
 
 use serde_json::{Value, json};
 use smsbatch::Timestamp;
@@ -18,10 +19,13 @@ use smsbatch::flags::{Context, Engine, Env, SeededRandom};
 use crate::io;
 
 #[derive(Debug, clap::Args)]
+#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
 pub(crate) struct Args {
+    #[command(subcommand)]
+    command: Option<Command>,
     /// The Unleash client-API state (the JSON of `GET /api/client/features`).
-    #[arg(long, value_name = "FILE")]
-    state: PathBuf,
+    #[arg(long, value_name = "FILE", required = true)]
+    state: Option<PathBuf>,
     /// The instant date constraints use when a context has no `currentTime` (RFC 3339).
     /// Default: the system clock.
     #[arg(long, value_name = "RFC3339")]
@@ -32,8 +36,21 @@ pub(crate) struct Args {
     seed: Option<u64>,
 }
 
+#[derive(Debug, clap::Subcommand)]
+enum Command {
+    /// Create or replace the flags and segments of an Unleash state in a store; prints
+    /// {"flags": {"created", "updated", "unchanged"}, "segments": {...}}.
+    Import(crate::records::FlagsImportArgs),
+}
+
 pub(crate) fn run(args: Args) -> ExitCode {
-    let text = match io::read_text(&args.state, "state file") {
+    if let Some(Command::Import(import)) = args.command {
+        return crate::records::import_flags(import);
+    }
+    let Some(state) = &args.state else {
+        return io::fatal(&smsbatch::Error::invalid_input("flags needs --state FILE"));
+    };
+    let text = match io::read_text(state, "state file") {
         Ok(text) => text,
         Err(e) => return io::fatal(&e),
     };
@@ -47,7 +64,7 @@ pub(crate) fn run(args: Args) -> ExitCode {
 
     // The command line is the edge where the clock and entropy are read; the library takes both
     // as parameters.
-    let now = args.now.unwrap_or_else(clock_now);
+    let now = args.now.unwrap_or_else(io::clock_now);
     let seed = args
         .seed
         .unwrap_or_else(|| RandomState::new().hash_one(SystemTime::now()));
@@ -105,13 +122,4 @@ fn request(value: Value) -> Result<(String, Context, bool), smsbatch::Error> {
         )));
     }
     Ok((name, ctx, variant))
-}
-
-/// The system clock as a [`Timestamp`].
-fn clock_now() -> Timestamp {
-    let micros = match SystemTime::now().duration_since(UNIX_EPOCH) {
-        Ok(after) => i64::try_from(after.as_micros()).unwrap_or(i64::MAX),
-        Err(before) => i64::try_from(before.duration().as_micros()).map_or(i64::MIN, |m| -m),
-    };
-    Timestamp::saturating_from_unix_micros(micros)
 }

@@ -93,3 +93,29 @@ pub(crate) fn fatal(err: &Error) -> ExitCode {
     let _ = out.error(err).and_then(|()| out.flush());
     ExitCode::from(2)
 }
+
+/// Prints one JSON line on stdout (the whole output of a store subcommand).
+pub(crate) fn print(value: &impl Serialize) -> Result<(), smsbatch::Error> {
+    let mut out = Output::stdout();
+    match out.line(value).and_then(|()| out.flush()) {
+        Ok(()) => Ok(()),
+        // A closed stdout (`| head`) is a normal end.
+        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(()),
+        Err(e) => Err(smsbatch::Error::invalid_input(format!(
+            "cannot write the output: {e}"
+        ))),
+    }
+}
+
+/// The system clock as a [`smsbatch::Timestamp`] (clamped to its range, which a working clock
+/// never leaves). The command line is the edge where the clock is read; the library takes the
+/// time as a parameter.
+pub(crate) fn clock_now() -> smsbatch::Timestamp {
+    use smsbatch::Timestamp;
+    use std::time::{SystemTime, UNIX_EPOCH};
+    let micros = match SystemTime::now().duration_since(UNIX_EPOCH) {
+        Ok(after) => i64::try_from(after.as_micros()).unwrap_or(i64::MAX),
+        Err(before) => i64::try_from(before.duration().as_micros()).map_or(i64::MIN, |m| -m),
+    };
+    Timestamp::saturating_from_unix_micros(micros)
+}

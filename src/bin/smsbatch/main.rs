@@ -1,10 +1,13 @@
 //! The `smsbatch` command line: a thin layer over the library whose JSON lines are a stable contract.
 
+mod customers;
 mod filter;
 mod flags;
 mod io;
 mod preview;
+mod records;
 mod segments;
+mod store;
 
 use std::process::ExitCode;
 
@@ -14,7 +17,7 @@ use clap::{Parser, Subcommand};
 #[command(
     name = "smsbatch",
     version,
-    about = "Batch SMS campaigns: segments, preview, filters, flags"
+    about = "Batch SMS campaigns: segments, preview, filters, flags, stores"
 )]
 struct Cli {
     #[command(subcommand)]
@@ -33,6 +36,17 @@ enum Command {
     Flags(flags::Args),
     /// Preview a template for every customer: message, segments and cost, then the summary.
     Preview(preview::Args),
+    /// Apply the database migrations (the Supabase schema); prints {"applied", "current"}.
+    Migrate(store::MigrateArgs),
+    /// Import and query the customers of a store.
+    #[command(subcommand)]
+    Customers(customers::Command),
+    /// Import message templates into a store.
+    #[command(subcommand)]
+    Templates(records::TemplatesCommand),
+    /// The numbers that are never sent to.
+    #[command(subcommand)]
+    Suppressions(records::SuppressionsCommand),
 }
 
 fn main() -> ExitCode {
@@ -42,5 +56,9 @@ fn main() -> ExitCode {
         Command::Filter(args) => filter::run(args),
         Command::Flags(args) => flags::run(args),
         Command::Preview(args) => preview::run(args),
+        Command::Migrate(args) => store::migrate(args),
+        Command::Customers(command) => customers::run(command),
+        Command::Templates(command) => records::templates(command),
+        Command::Suppressions(command) => records::suppressions(command),
     }
 }

@@ -1,37 +1,26 @@
-//! Rows of the `sms_feature_flags` and `sms_feature_flag_segments` tables, and their conversion
-//! to and from the Unleash state.
+//! Feature flags: rows of the `sms_feature_flags` and `sms_feature_flag_segments` tables, their
+//! conversion to and from the Unleash state, and the repository trait.
 //!
 //! The serde field names are the column names (snake case, an outside format: what PostgREST
 //! returns for these tables). Rule columns are `jsonb` holding Unleash's JSON verbatim, so a row
 //! converts to a [`Feature`] and back without loss.
 
+use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::state::{Feature, Segment, State};
+use super::bundle::Changes;
 use crate::error::{Error, ErrorKind, Result};
+use crate::flags::{Feature, Segment, State};
+use crate::time::Timestamp;
 
 /// One row of `sms_feature_flags`, one flag.
 ///
-/// The table this maps to (the store issue writes the migration):
-///
-/// ```sql
-/// create table sms_feature_flags (
-///   name            text primary key,
-///   description     text,
-///   enabled         boolean not null default false,
-///   flag_type       text,
-///   project         text,
-///   stale           boolean not null default false,
-///   impression_data boolean not null default false,
-///   strategies      jsonb not null default '[]',  -- Unleash strategies, verbatim
-///   variants        jsonb not null default '[]',  -- Unleash variants, verbatim
-///   dependencies    jsonb not null default '[]'   -- Unleash dependencies, verbatim
-/// );
-/// ```
+/// The table (created by the `0001_init` migration) also has `created_at` and `updated_at`.
 ///
 /// ```
-/// use smsbatch::flags::{Feature, FlagRow};
+/// use smsbatch::flags::Feature;
+/// use smsbatch::store::FlagRow;
 ///
 /// let feature: Feature = serde_json::from_str(r#"{"name": "batch-v2", "enabled": true,
 ///     "strategies": [{"name": "flexibleRollout", "parameters": {"rollout": "20"}}]}"#)?;
@@ -81,7 +70,7 @@ impl FlagRow {
     /// The row a store writes for a flag that was evaluated before it existed: off, no rules.
     ///
     /// ```
-    /// use smsbatch::flags::FlagRow;
+    /// use smsbatch::store::FlagRow;
     ///
     /// let row = FlagRow::off("new-flag");
     /// assert!(!row.enabled);
@@ -149,15 +138,8 @@ impl FlagRow {
     }
 }
 
-/// One row of `sms_feature_flag_segments`, one global segment.
-///
-/// ```sql
-/// create table sms_feature_flag_segments (
-///   id          bigint primary key,
-///   name        text,
-///   constraints jsonb not null default '[]'  -- Unleash constraints, verbatim
-/// );
-/// ```
+/// One row of `sms_feature_flag_segments`, one global segment (`id`, `name`, `constraints`,
+/// plus `created_at` and `updated_at` in the table).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct SegmentRow {
     /// `id`: what strategies refer to.
@@ -260,6 +242,66 @@ fn row_error(name: &str, message: String) -> Error {
         name: name.to_owned(),
         message,
     })
+}
+
+/// What [`FlagStore::import`] changed (JSON: `{"flags": {...}, "segments": {...}}`, segment ids
+/// as text).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FlagChanges {
+    /// The flags, by name.
+    pub flags: Changes,
+    /// The segments, by id.
+    pub segments: Changes,
+}
+
+/// The `sms_feature_flags` and `sms_feature_flag_segments` tables. Users may read them and
+/// [`FlagStore::ensure`] missing flags; only the service changes flags.
+#[async_trait]
+pub trait FlagStore: Send + Sync {
+    /// The whole flag state (flags by name, segments by id), ready for
+    /// [`Engine::compile`](crate::flags::Engine::compile).
+    async fn load(&self) -> Result<State>;
+
+    /// The flag called `name`.
+    async fn get(&self, name: &str) -> Result<Option<FlagRow>>;
+
+    /// Creates or replaces every flag and segment of an Unleash state (flags and segments not in
+    /// it are left alone).
+    async fn import(&self, state: &State, now: Timestamp) -> Result<FlagChanges>;
+
+    /// Creates or replaces flags.
+    async fn upsert(&self, flags: &[FlagRow], now: Timestamp) -> Result<Changes>;
+
+    /// Switches a flag on or off (a kill switch, say). [`ErrorKind::NotFound`] if there is none.
+    async fn set_enabled(&self, name: &str, enabled: bool, now: Timestamp) -> Result<()>;
+
+    /// Creates, off and without rules ([`FlagRow::off`]), the named flags that do not exist:
+    /// what a store does for flags evaluated before they existed. Returns the names it created.
+    async fn ensure(&self, names: &[String], now: Timestamp) -> Result<Vec<String>>;
+
+    /// Deletes a flag; `false` if there was none.
+    async fn delete(&self, name: &str) -> Result<bool>;
+}
+
+/// What every store checks before writing flags.
+pub(crate) fn check_flag_rows(rows: &[FlagRow]) -> Result<()> {
+    for row in rows {
+        if row.name.trim().is_empty() {
+            return Err(row_error("", "a flag needs a name".into()));
+        }
+        super::customer::check_text(&row.name, "/name")
+            .map_err(|e| row_error(&row.name, e.to_string()))?;
+        // Refuse a row whose rules would not load back.
+        row.to_feature()?;
+        let text = serde_json::to_string(row).map_err(|e| row_error(&row.name, e.to_string()))?;
+        if text.contains("\\u0000") {
+            return Err(row_error(
+                &row.name,
+                "contains a NUL character, which PostgreSQL cannot store".into(),
+            ));
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -1,0 +1,38 @@
+//! Stores (SPEC §6): one repository trait per table, the in-memory store, and with the `postgres` feature the PostgreSQL store with its migrations (the Supabase schema, row-level security, the queue functions).
+
+mod actor;
+mod batch;
+mod bundle;
+mod customer;
+mod exclusion;
+mod flag;
+mod log;
+mod memory;
+mod message;
+#[cfg(feature = "postgres")]
+#[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
+pub mod postgres;
+mod saved;
+mod suppression;
+mod template;
+
+pub use self::actor::{Actor, UserClaims, decode_jwt_claims};
+pub use self::batch::{Batch, BatchQuery, BatchStore, CreatedBatch, NewBatch};
+pub use self::bundle::{Backend, Changes, Store};
+pub use self::customer::{
+    CUSTOMER_COLUMNS, Customer, CustomerPage, CustomerScan, CustomerStore, check_customer_schema,
+};
+pub use self::exclusion::{Exclusion, ExclusionStore, NewExclusion};
+pub use self::flag::{FlagChanges, FlagRow, FlagStore, SegmentRow};
+pub use self::log::{BatchLog, BatchLogStore, LogLevel, NewBatchLog};
+pub use self::memory::MemoryStore;
+pub use self::message::{
+    Claim, Fence, Message, MessageError, MessageQuery, MessageScan, MessageStore, NewMessage,
+    Rescued, Transition,
+};
+pub use self::saved::SavedFilterStore;
+pub use self::suppression::{Suppression, SuppressionStore};
+pub use self::template::TemplateStore;
+/// The id type of users, batches and claim tokens (the `uuid` crate's), so callers need not
+/// depend on it themselves.
+pub use uuid::Uuid;
