@@ -463,6 +463,10 @@ impl Preparer {
         // A/B variants: one previewer per variant template; the flag decides who gets which.
         let mut variant_previewers: BTreeMap<String, Previewer> = BTreeMap::new();
         let mut engine = None;
+        // The kill switch exists from the start, off, so an operator can find and enable it.
+        if let Some(flag) = &options.kill_switch {
+            store.flags.ensure(std::slice::from_ref(flag), now).await?;
+        }
         if let Some(variants) = &options.variants {
             store
                 .flags

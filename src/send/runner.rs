@@ -571,16 +571,7 @@ impl BatchRun {
         let _permit = permit;
         let store = &self.ctx.store;
         let now = self.now();
-        // The send window, in the customer's zone when known.
-        if let Some(w) = &self.options.send_window
-            && let Some(zone) = self.zone_of(&m)
-            && !w.window().contains(now, &*zone)
-        {
-            let open = w
-                .window()
-                .next_open(now, &*zone)
-                .unwrap_or(now.saturating_add(Duration::from_secs(3600)));
-            tolerate(store.messages.defer(m.id, token, open, now).await)?;
+        if self.deferred(&m, token, now).await? {
             return Ok(());
         }
         if self.ctx.shutdown.is_triggered() {
@@ -602,6 +593,10 @@ impl BatchRun {
             let stopped = self.ctx.shutdown.sleep(wait).await;
             if stopped {
                 tolerate(store.messages.release(m.id, token, self.now()).await)?;
+                return Ok(());
+            }
+            // The window may have closed while the message waited for its slot.
+            if self.deferred(&m, token, self.now()).await? {
                 return Ok(());
             }
         }
@@ -631,6 +626,26 @@ impl BatchRun {
                 )),
             };
         self.settle(&m, token, outcome).await
+    }
+
+    /// Defers the message to its window's next opening when the window (in the customer's
+    /// zone when known) is closed at `now`; true when it did.
+    async fn deferred(&self, m: &Message, token: Uuid, now: Timestamp) -> Result<bool> {
+        let Some(w) = &self.options.send_window else {
+            return Ok(false);
+        };
+        let Some(zone) = self.zone_of(m) else {
+            return Ok(false);
+        };
+        if w.window().contains(now, &*zone) {
+            return Ok(false);
+        }
+        let open = w
+            .window()
+            .next_open(now, &*zone)
+            .unwrap_or(now.saturating_add(Duration::from_secs(3600)));
+        tolerate(self.ctx.store.messages.defer(m.id, token, open, now).await)?;
+        Ok(true)
     }
 
     fn outbound_sender(&self, m: &Message) -> String {

@@ -1,0 +1,3 @@
+//! Sending: batch preparation, the runner and the worker (issue 14).
+
+mod runner;
