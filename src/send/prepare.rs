@@ -40,7 +40,7 @@ pub enum TemplateChoice {
 ///
 /// let request = BatchRequest::new(
 ///     TemplateChoice::Text("Hi {{first_name}}, your order has shipped".into()),
-///     json!({"version": 1, "where": {"field": "city", "op": "eq", "value": "Leeds"}}),
+///     json!({"version": 1, "where": {"field": "city", "op": "equals", "value": "Leeds"}}),
 ///     Purpose::Transactional,
 /// )
 /// .sender("ACME")
