@@ -199,13 +199,20 @@ fn filter_node(filter: &Value) -> Result<Option<Node>> {
 
 /// What a request becomes in the store, checked: the template found and compiled, the filter
 /// valid against the store's schema, the options valid.
-async fn new_batch(store: &Store, request: &BatchRequest, state: BatchState) -> Result<NewBatch> {
+async fn new_batch(
+    store: &Store,
+    request: &BatchRequest,
+    state: BatchState,
+    now: Timestamp,
+) -> Result<NewBatch> {
     request.options.validate()?;
     if !request.filter.is_null() {
         Filter::from_value(
             &request.filter,
             store.customers.schema(),
-            &FilterOptions::new(),
+            // A filter relative to now (`withinLastDays`) is checked against the time of the
+            // request; preparation evaluates it again at its own time.
+            &FilterOptions::new().with_now(now),
         )?;
     }
     let (template_id, body) = match &request.template {
@@ -319,7 +326,7 @@ impl Preparer {
         request: &BatchRequest,
         now: Timestamp,
     ) -> Result<BatchSummary> {
-        let new = new_batch(store, request, BatchState::Preparing).await?;
+        let new = new_batch(store, request, BatchState::Preparing, now).await?;
         let CreatedBatch { batch, created } = store.batches.create(&new, now).await?;
         if created || matches!(batch.state, BatchState::Requested | BatchState::Preparing) {
             // A key reused while the first run was interrupted: finish what it started
@@ -337,7 +344,7 @@ impl Preparer {
         request: &BatchRequest,
         now: Timestamp,
     ) -> Result<CreatedBatch> {
-        let new = new_batch(store, request, BatchState::Requested).await?;
+        let new = new_batch(store, request, BatchState::Requested, now).await?;
         store.batches.create(&new, now).await
     }
 

@@ -1,6 +1,7 @@
 //! The `smsbatch` command line: a thin layer over the library whose JSON lines are a stable contract.
 
 mod batch;
+mod campaign;
 mod customers;
 mod filter;
 mod flags;
@@ -55,6 +56,8 @@ enum Command {
     Batch(batch::Command),
     /// Prepare and drain every due batch through a provider (logs on stderr).
     Worker(worker::Args),
+    /// The main job: a whole campaign on sample customers, from audience to report.
+    Campaign(campaign::Args),
 }
 
 fn main() -> ExitCode {
@@ -70,5 +73,6 @@ fn main() -> ExitCode {
         Command::Suppressions(command) => records::suppressions(command),
         Command::Batch(command) => batch::run(command),
         Command::Worker(args) => worker::run(args),
+        Command::Campaign(args) => campaign::run(args),
     }
 }

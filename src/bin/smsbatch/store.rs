@@ -83,6 +83,12 @@ impl StoreArgs {
         }
     }
 
+    /// True when a store flag was given (the environment aside): the main job then runs on
+    /// that store instead of the embedded one.
+    pub(crate) fn has_flags(&self) -> bool {
+        self.database_url.is_some() || self.supabase_url.is_some() || self.supabase_key.is_some()
+    }
+
     /// The store, acting for the `--jwt` user or as the service.
     pub(crate) async fn store(&self) -> Result<Store, Error> {
         let actor = match &self.jwt {

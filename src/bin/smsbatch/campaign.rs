@@ -1,0 +1,438 @@
+//! `smsbatch campaign`: the main job. A whole campaign from audience to report on the embedded
+//! in-memory store (or the store the flags name): sample customers, a template, a filter, the
+//! preview and its exact cost, the rollout flag, the batch, sending through the fake provider
+//! under the rate limit with a progress bar, the verification pass, the report and the CSV export.
+
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use serde_json::{Value, json};
+use smsbatch::filter::{Document, FilterOptions, Query};
+use smsbatch::flags::{Context, Engine, Env, SeededRandom, State};
+use smsbatch::queue::{BatchOptions, BatchState, Sender};
+use smsbatch::send::{
+    BatchRequest, BatchStatus, BatchSummary, Clock, Preparer, RunnerConfig, SystemClock,
+    TemplateChoice, Worker, WorkerEvent,
+};
+use smsbatch::store::{Actor, Backend, CustomerScan, MemoryStore, Store};
+use smsbatch::testing::{FakeConfig, FakeFailure, FakeSender, sample_customers};
+use smsbatch::{Error, ExclusionReason, Purpose, RecipientPreview, Template, TemplateRecord};
+
+use crate::store::{StoreArgs, block_on};
+
+/// The demo page's templates and flags: the job sends what a person sees in the browser demo.
+const TEMPLATES: &str = include_str!("../../../bindings/wasm/demo/data/templates.json");
+const FLAGS: &str = include_str!("../../../bindings/wasm/demo/data/flags.json");
+
+/// The audience: customers who did not opt out, with a city, who ordered within the last year.
+const AUDIENCE: &str = r#"{"version": 1, "where": {"and": [
+    {"field": "opted_out", "op": "isNotTrue"},
+    {"field": "city", "op": "isNotEmpty"},
+    {"field": "last_order_at", "op": "withinLastDays", "value": 365}
+]}}"#;
+
+/// Options of the batch, in the `--options` format of `smsbatch batch create`. The rate limit
+/// is what keeps the provider from throttling us; verification after 2 s (30 s in production)
+/// keeps the job short.
+const OPTIONS: &str = r#"{
+    "price": {"currency": "USD", "default": {"GSM-7": "0.0079", "UCS-2": "0.0079"},
+              "byCountry": {"44": {"GSM-7": "0.0400", "UCS-2": "0.0400"},
+                            "33": {"GSM-7": "0.0750", "UCS-2": "0.0750"}}},
+    "killSwitch": "batch-kill-switch",
+    "maxAttempts": 4,
+    "leaseSeconds": 30,
+    "verifyAfterSeconds": 2
+}"#;
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct Args {
+    /// How many sample customers to load (deterministic from --seed).
+    #[arg(long, value_name = "N", default_value_t = 10_000)]
+    customers: usize,
+    /// The seed of the sample and of the fake provider's choices.
+    #[arg(long, value_name = "N", default_value_t = 7)]
+    seed: u64,
+    /// The template to send (an id of the demo's templates: welcome, order-ready, birthday,
+    /// winback, expedition, sale).
+    #[arg(long, value_name = "ID", default_value = "order-ready")]
+    template: String,
+    /// The audience filter (a filter document, as `smsbatch filter` takes); default: not opted
+    /// out, with a city, ordered within the last year.
+    #[arg(long, value_name = "FILE")]
+    filter: Option<PathBuf>,
+    /// The rate limit, in segments per second.
+    #[arg(long, value_name = "N", default_value_t = 400.0)]
+    rate: f64,
+    /// Messages in flight at once.
+    #[arg(long, value_name = "N", default_value_t = 32)]
+    concurrency: u32,
+    /// The fake provider's latency per send, in milliseconds: `MIN-MAX`.
+    #[arg(long, value_name = "MIN-MAX", default_value = "20-80")]
+    latency_ms: String,
+    /// Where the fake provider's record, the report and the export are written.
+    #[arg(long, value_name = "DIR", default_value = "smsbatch-campaign")]
+    out: PathBuf,
+    /// Plain progress lines instead of the bar (also when stdout is not a terminal).
+    #[arg(long)]
+    no_progress: bool,
+    #[command(flatten)]
+    store: StoreArgs,
+}
+
+fn invalid(message: impl Into<String>) -> Error {
+    Error::invalid_input(message.into())
+}
+
+fn latency(text: &str) -> Result<(Duration, Duration), Error> {
+    let bad = || {
+        invalid(format!(
+            "--latency-ms {text:?} is not MIN-MAX (milliseconds)"
+        ))
+    };
+    let (min, max) = text.split_once('-').ok_or_else(bad)?;
+    let (min, max) = (
+        min.trim().parse::<u64>().map_err(|_| bad())?,
+        max.trim().parse::<u64>().map_err(|_| bad())?,
+    );
+    if max < min {
+        return Err(bad());
+    }
+    Ok((Duration::from_millis(min), Duration::from_millis(max)))
+}
+
+fn io_error(path: &Path, what: &str, e: std::io::Error) -> Error {
+    invalid(format!("cannot {what} {}: {e}", path.display()))
+}
+
+/// The fake provider: realistic latency, about one message in 50 refused by the carrier (a
+/// permanent failure), one in 200 throttled (retried after its Retry-After), one in 25
+/// undelivered when verified.
+fn provider(args: &Args, record: &Path) -> Result<FakeSender, Error> {
+    let (min, max) = latency(&args.latency_ms)?;
+    FakeConfig::new()
+        .seed(args.seed)
+        .latency(min, max)
+        .record_file(record)
+        .fail_one_in(50, FakeFailure::Code("30007".into()))
+        .fail_one_in(
+            200,
+            FakeFailure::RateLimited {
+                retry_after: Some(Duration::from_millis(500)),
+            },
+        )
+        .undelivered_one_in(25)
+        .build()
+}
+
+/// Loads the sample, the demo's templates and flags into the store.
+async fn load_sample(store: &Store, args: &Args, now: smsbatch::Timestamp) -> Result<(), Error> {
+    let customers = sample_customers(args.customers, args.seed, now);
+    for chunk in customers.chunks(2_000) {
+        store.customers.upsert(chunk).await?;
+    }
+    let templates: Vec<TemplateRecord> = serde_json::from_str(TEMPLATES)
+        .map_err(|e| invalid(format!("the bundled templates: {e}")))?;
+    store.templates.upsert(&templates, None).await?;
+    store.flags.import(&State::from_json(FLAGS)?, now).await?;
+    Ok(())
+}
+
+fn section(title: &str) {
+    println!("\n== {title}");
+}
+
+pub(crate) fn run(args: Args) -> std::process::ExitCode {
+    block_on(async move {
+        let started = std::time::Instant::now();
+        let clock = SystemClock;
+        let now = clock.now();
+        std::fs::create_dir_all(&args.out)
+            .map_err(|e| io_error(&args.out, "create the folder", e))?;
+        let record = args.out.join("provider-record.jsonl");
+        if record.exists() {
+            std::fs::remove_file(&record).map_err(|e| io_error(&record, "remove", e))?;
+        }
+        let (store, store_name) = if args.store.has_flags() {
+            (args.store.store().await?, "the store of the flags")
+        } else {
+            let memory = MemoryStore::new();
+            (
+                Backend::store(&memory, Actor::Service)?,
+                "the embedded in-memory store",
+            )
+        };
+        println!(
+            "smsbatch campaign: {} sample customers (seed {}) on {store_name}; template {:?}; \
+             rate limit {} segments/s, {} in flight, provider latency {} ms; output in {}",
+            args.customers,
+            args.seed,
+            args.template,
+            args.rate,
+            args.concurrency,
+            args.latency_ms,
+            args.out.display()
+        );
+        load_sample(&store, &args, now).await?;
+
+        // 1. The audience.
+        section("audience");
+        let filter_json = match &args.filter {
+            Some(path) => crate::io::read_text(path, "the filter")?,
+            None => AUDIENCE.to_owned(),
+        };
+        let filter: Value = serde_json::from_str(&filter_json)
+            .map_err(|e| invalid(format!("the filter is not JSON: {e}")))?;
+        let document = Document::from_value(&filter)?;
+        let filter_options = FilterOptions::new().with_now(now);
+        let compiled = Query::new(document.filter.clone())
+            .compile(store.customers.schema(), &filter_options)?;
+        println!(
+            "PostgREST: /rest/v1/customers?{}",
+            compiled.postgrest().query_string()
+        );
+        let sql = compiled.sql_query("customers", &[])?;
+        println!("SQL:       {}", sql.select().replace('\n', " "));
+        let mut scan = CustomerScan::new(
+            store.customers.clone(),
+            Query::new(document.filter.clone()),
+            filter_options.clone(),
+            None,
+            2_000,
+        )?;
+        let mut rows = Vec::new();
+        while let Some(chunk) = scan.next_chunk().await? {
+            rows.extend(chunk.iter().map(|c| c.to_flat()));
+        }
+        println!("selected:  {} of {} customers", rows.len(), args.customers);
+
+        // 2. The preview and its exact cost, before anything is created.
+        let record_template = store.templates.get(&args.template).await?.ok_or_else(|| {
+            invalid(format!(
+                "no template {:?} (the demo's: welcome, order-ready, birthday, winback, \
+                 expedition, sale)",
+                args.template
+            ))
+        })?;
+        let purpose = if record_template.id == "order-ready" || record_template.id == "expedition" {
+            Purpose::Transactional
+        } else {
+            Purpose::Marketing
+        };
+        let mut options = BatchOptions::from_json(OPTIONS)?;
+        options.concurrency = args.concurrency;
+        options = BatchOptions::from_json(
+            &serde_json::to_string(&{
+                let mut v = serde_json::to_value(&options)
+                    .map_err(|e| invalid(format!("the options: {e}")))?;
+                v["rate"] = json!({"segmentsPerSecond": args.rate, "burst": args.concurrency});
+                v
+            })
+            .map_err(|e| invalid(format!("the options: {e}")))?,
+        )?;
+        let template = Template::compile(&record_template.body)?;
+        let previewer = options.preview_config().purpose(purpose).build(&template)?;
+        let preview = previewer.preview(rows.iter())?;
+        section(&format!(
+            "preview of {:?} ({} message): {}",
+            record_template.name,
+            purpose.as_str(),
+            record_template.body
+        ));
+        let mut shown = 0;
+        for r in &preview.recipients {
+            if let RecipientPreview::Included(m) = r {
+                println!(
+                    "  #{:<5} {:<14} {} · {} segment(s) · {} {} | {}",
+                    m.id, m.phone, m.encoding, m.segments, m.cost, preview.summary.currency, m.text
+                );
+                shown += 1;
+                if shown == 5 {
+                    break;
+                }
+            }
+        }
+        let summary = &preview.summary;
+        println!(
+            "  {} recipients, {} left out ({}), {} segments: estimated cost {} {}",
+            summary.recipients,
+            summary.excluded.total(),
+            ExclusionReason::ALL
+                .iter()
+                .map(|&reason| (reason, summary.excluded.get(reason)))
+                .filter(|&(_, n)| n > 0)
+                .map(|(reason, n)| format!("{} {n}", reason.code()))
+                .collect::<Vec<_>>()
+                .join(", "),
+            summary.segments,
+            summary.cost,
+            summary.currency
+        );
+        println!(
+            "  by encoding: GSM-7 {} messages, UCS-2 {} messages",
+            summary.by_encoding.gsm7.recipients, summary.by_encoding.ucs2.recipients
+        );
+
+        // 3. The rollout flag: is the operator on the new batch system?
+        section("flags");
+        let engine = Engine::compile(&store.flags.load().await?);
+        let mut random = SeededRandom::new(args.seed);
+        let mut env = Env::new(now, &mut random);
+        let operator = ["operator-1", "operator-2", "operator-3", "operator-7"]
+            .into_iter()
+            .find(|user| {
+                engine.is_enabled("new-batch-system", &Context::new().user_id(*user), &mut env)
+            })
+            .unwrap_or("operator-7");
+        let rollout = engine.evaluate(
+            "new-batch-system",
+            false,
+            &Context::new().user_id(operator),
+            &mut env,
+        );
+        println!(
+            "new-batch-system for {operator}: {} ({:?}); kill switch batch-kill-switch: {}",
+            rollout.value,
+            rollout.reason,
+            if engine.is_enabled("batch-kill-switch", &Context::new(), &mut env) {
+                "ON (sending would stop)"
+            } else {
+                "off"
+            }
+        );
+
+        // 4. The batch.
+        section("batch");
+        let request = BatchRequest::new(
+            TemplateChoice::Id(record_template.id.clone()),
+            filter,
+            purpose,
+        )
+        .sender("Northwind")
+        .options(options)
+        .idempotency_key(format!("campaign-{}-{}", args.seed, now.as_unix_micros()));
+        let created: BatchSummary = Preparer::new().create(&store, &request, now).await?;
+        println!(
+            "batch {}: {} messages, {} segments, estimated cost {} {} ({})",
+            created.id,
+            created.messages,
+            created.segments,
+            created.estimated_cost,
+            created.currency,
+            if created.messages == summary.recipients
+                && created.segments == summary.segments
+                && created.estimated_cost == summary.cost
+            {
+                "exactly the preview's"
+            } else {
+                "NOT the preview's: the audience changed between preview and creation"
+            }
+        );
+
+        // 5. Sending, with the progress bar.
+        section("sending");
+        let sender = Arc::new(provider(&args, &record)?);
+        let worker = Worker::new(store.clone(), sender.clone() as Arc<dyn Sender>)
+            .config(
+                RunnerConfig::new()
+                    .poll(Duration::from_millis(100))
+                    .progress_every(Duration::from_millis(250))
+                    // Each round of checks takes as many messages as there are free permits;
+                    // rounds 100 ms apart verify thousands of messages in seconds.
+                    .check_every(Duration::from_millis(100))
+                    .seed(args.seed),
+            )
+            .events(Arc::new(|event: &WorkerEvent| {
+                if let WorkerEvent::Error { batch, error } = event {
+                    eprintln!("worker error (batch {batch:?}): {error}");
+                }
+            }));
+        let sending = tokio::spawn(async move { worker.run_until_idle().await });
+        let bar_wanted = !args.no_progress && std::io::stdout().is_terminal();
+        let bar = ProgressBar::with_draw_target(
+            Some(created.messages),
+            if bar_wanted {
+                ProgressDrawTarget::stdout()
+            } else {
+                ProgressDrawTarget::hidden()
+            },
+        );
+        bar.set_style(
+            ProgressStyle::with_template(
+                "{bar:36} {pos}/{len} done · {msg} · {per_sec} · ETA {eta}",
+            )
+            .map_err(|e| invalid(format!("the progress bar: {e}")))?,
+        );
+        let mut last_line = std::time::Instant::now();
+        loop {
+            let status = BatchStatus::load(&store, created.id).await?;
+            let c = &status.progress.counts;
+            let done = c.sent + c.delivered + c.undelivered + c.failed + c.cancelled + c.in_doubt;
+            let message = format!(
+                "{} sent, {} delivered, {} failed, {} {}",
+                c.sent,
+                c.delivered,
+                c.failed + c.undelivered,
+                status.state.code(),
+                status
+                    .pause_reason
+                    .map(|r| format!("({})", r.code()))
+                    .unwrap_or_default()
+            );
+            bar.set_position(done);
+            bar.set_message(message.clone());
+            if !bar_wanted && last_line.elapsed() >= Duration::from_secs(2) {
+                println!("  {done}/{} done · {message}", created.messages);
+                last_line = std::time::Instant::now();
+            }
+            if sending.is_finished() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        bar.finish_and_clear();
+        sending
+            .await
+            .map_err(|e| invalid(format!("the worker task failed: {e}")))??;
+
+        // 6. Where it ended.
+        let status = BatchStatus::load(&store, created.id).await?;
+        let c = &status.progress.counts;
+        println!(
+            "batch {}: {} after verification: {} delivered, {} undelivered, {} sent (unconfirmed), \
+             {} failed, {} in doubt; {} provider records",
+            created.id,
+            status.state.code(),
+            c.delivered,
+            c.undelivered,
+            c.sent,
+            c.failed,
+            c.in_doubt,
+            sender.records()?.len()
+        );
+        if status.state != BatchState::Completed {
+            return Err(invalid(format!(
+                "the batch stopped in state {} ({:?}), not completed",
+                status.state.code(),
+                status.pause_reason
+            )));
+        }
+        let status_path = args.out.join("status.json");
+        std::fs::write(
+            &status_path,
+            serde_json::to_vec_pretty(&status).map_err(|e| invalid(e.to_string()))?,
+        )
+        .map_err(|e| io_error(&status_path, "write", e))?;
+
+        section("done");
+        println!(
+            "in {:.1} s; provider record: {}; status: {}",
+            started.elapsed().as_secs_f64(),
+            record.display(),
+            status_path.display()
+        );
+        Ok(std::process::ExitCode::SUCCESS)
+    })
+}
