@@ -10,7 +10,7 @@ use serde_json::Value;
 
 use super::compiled::Compiled;
 use super::helpers::{self, Failure, HelperKind, VALUE_HELPER};
-use super::vars;
+use super::{nesting, vars};
 use crate::error::{Error, ErrorKind, Result};
 use crate::segment::{Encoding, Segmenter};
 
@@ -134,7 +134,7 @@ impl Template {
                 max: Self::MAX_BYTES as u32,
             }));
         }
-        check_nesting_before_parsing(body)?;
+        nesting::check(body)?;
         let mut ast = handlebars::Template::compile(body).map_err(|e| {
             let (line, column) = e.pos().unwrap_or((1, 1));
             syntax_error((line, column), e.reason().to_string())
@@ -281,7 +281,7 @@ pub(crate) fn failure_error(failure: Failure, id: Option<&Value>) -> Error {
     })
 }
 
-fn syntax_error((line, column): (usize, usize), message: String) -> Error {
+pub(super) fn syntax_error((line, column): (usize, usize), message: String) -> Error {
     Error::new(ErrorKind::TemplateSyntax {
         line: u32::try_from(line).unwrap_or(u32::MAX),
         column: u32::try_from(column).unwrap_or(u32::MAX),
@@ -330,96 +330,11 @@ fn check(
     Ok(())
 }
 
-/// Rejects blocks and subexpressions nested deeper than [`Template::MAX_NESTING`] by scanning the
-/// text, before handlebars parses it. Its parser and the tree it builds recurse once per level,
-/// so a body of a few kilobytes of `(((...)))` or `{{#if}}` would exhaust the stack (12 KB is
-/// enough on a 2 MiB thread, and in WebAssembly it corrupts the module) long before [`check`]
-/// could count the levels of the finished tree. A chain of `{{else if ...}}` nests one level per
-/// link inside handlebars, so each link counts as a level until its block closes.
-fn check_nesting_before_parsing(body: &str) -> Result<()> {
-    let bytes = body.as_bytes();
-    let position = |at: usize| {
-        let before = &body[..at];
-        let line = before.matches('\n').count() + 1;
-        let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
-        (line, column)
-    };
-    // One entry per open block: the links of its `else` chain.
-    let mut blocks: Vec<usize> = Vec::new();
-    let mut i = 0;
-    while let Some(found) = body[i..].find("{{") {
-        let open = i + found;
-        let rest = &body[open..];
-        // Comments hold anything and nest nothing.
-        if rest.starts_with("{{!--") {
-            i = rest.find("--}}").map_or(bytes.len(), |end| open + end + 4);
-            continue;
-        }
-        if rest.starts_with("{{!") {
-            i = rest.find("}}").map_or(bytes.len(), |end| open + end + 2);
-            continue;
-        }
-        let mut j = open + 2;
-        while j < bytes.len() && matches!(bytes[j], b'{' | b'~' | b' ' | b'\t' | b'\r' | b'\n') {
-            j += 1;
-        }
-        let tag = &body[j..];
-        let depth = |blocks: &Vec<usize>| blocks.len() + blocks.iter().sum::<usize>();
-        match bytes.get(j) {
-            Some(b'#') => blocks.push(0),
-            Some(b'^') if !tag[1..].trim_start().starts_with('}') => blocks.push(0),
-            Some(b'/') => {
-                blocks.pop();
-            }
-            _ if tag.starts_with("else")
-                && tag[4..].starts_with(|c: char| c.is_whitespace())
-                && !tag[4..].trim_start().starts_with(['}', '~']) =>
-            {
-                if let Some(links) = blocks.last_mut() {
-                    *links += 1;
-                }
-            }
-            _ => {}
-        }
-        if depth(&blocks) > Template::MAX_NESTING {
-            return Err(too_deep(position(open)));
-        }
-        // Subexpressions: parentheses outside string literals, up to the closing braces.
-        let mut parens = 0usize;
-        let mut quote: Option<u8> = None;
-        while j < bytes.len() {
-            let b = bytes[j];
-            match quote {
-                Some(q) if b == q => quote = None,
-                Some(_) => {}
-                None => match b {
-                    b'"' | b'\'' => quote = Some(b),
-                    b'(' => {
-                        parens += 1;
-                        if depth(&blocks) + parens > Template::MAX_NESTING {
-                            return Err(too_deep(position(open)));
-                        }
-                    }
-                    b')' => parens = parens.saturating_sub(1),
-                    b'}' if bytes.get(j + 1) == Some(&b'}') => break,
-                    _ => {}
-                },
-            }
-            j += 1;
-        }
-        i = j.min(bytes.len());
-        if i == open {
-            i += 2;
-        }
-    }
-    Ok(())
-}
-
 fn too_deep(pos: (usize, usize)) -> Error {
     syntax_error(
         pos,
         format!(
-            "blocks and subexpressions are nested more than {} deep",
+            "blocks, subexpressions and literals are nested more than {} deep",
             Template::MAX_NESTING
         ),
     )
@@ -775,6 +690,193 @@ mod fuzz {
             if let Ok(t) = Template::compile(&src) {
                 let _ = t.render(&json!({"x": [1, {"y": "z"}], "a": {"b": null}}));
                 let _ = t.variables();
+            }
+        }
+    }
+}
+
+/// Issue 10, item 1: hostile nesting, from every lexical form of handlebars, on a small stack.
+#[cfg(test)]
+mod hostile_nesting {
+    use proptest::prelude::*;
+    use serde_json::json;
+
+    use super::Template;
+    use crate::error::ErrorKind;
+
+    /// Compiles and renders `body` on a thread with a 256 KiB stack; panics (failing the test)
+    /// if the thread dies, as it does on a stack overflow.
+    fn compile_on_small_stack(body: String) -> Result<String, ErrorKind> {
+        std::thread::Builder::new()
+            .stack_size(256 << 10)
+            .spawn(move || {
+                let t = Template::compile(&body).map_err(|e| e.into_kind())?;
+                let data = json!({"a": [1, 2], "b": true, "name": "Ana", "x": {"y": "z"}});
+                let _ = t.render(&data);
+                let _ = t.variables();
+                let text = t.static_text().to_owned();
+                drop(t);
+                Ok(text)
+            })
+            .expect("spawn")
+            .join()
+            .expect("compiling and rendering must not overflow a 256 KiB stack")
+    }
+
+    fn assert_too_deep(body: String) {
+        match compile_on_small_stack(body) {
+            Err(ErrorKind::TemplateSyntax { message, .. }) => {
+                assert!(message.contains("nested more than 32"), "{message}");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_quote_in_a_bracketed_segment_does_not_hide_nesting() {
+        let n = 8000;
+        assert_too_deep(format!(
+            "{{{{default [a\"] {}name{}}}}}",
+            "(upper ".repeat(n),
+            ")".repeat(n)
+        ));
+    }
+
+    #[test]
+    fn an_unclosed_long_comment_ends_at_the_first_braces() {
+        let n = 8000;
+        assert_too_deep(format!(
+            "{{{{!-- x }}}} {{{{default a {}name{}}}}}",
+            "(upper ".repeat(n),
+            ")".repeat(n)
+        ));
+        // The page's case: 3,000 levels.
+        assert_too_deep(format!(
+            "{{{{upper {}name{}}}}}",
+            "(upper ".repeat(3000),
+            ")".repeat(3000)
+        ));
+    }
+
+    #[test]
+    fn literals_count_as_levels() {
+        assert_too_deep(format!("{{{{default a {}1{}}}}}", "[".repeat(5000), "]".repeat(5000)));
+        assert_too_deep(format!("{{{{default a {}}}}}", "[".repeat(5000)));
+        assert_too_deep(format!(
+            "{{{{default a {}1{}}}}}",
+            "{\"k\":".repeat(5000),
+            "}".repeat(5000)
+        ));
+        // Within the limit they are fine (and a path segment is not a literal).
+        assert!(Template::compile("{{default a [1, [2, {\"k\": [3]}]]}}").is_ok());
+        assert!(Template::compile("{{default [a\"] \"x\"}}").is_ok());
+    }
+
+    #[test]
+    fn escapes_and_raw_blocks_follow_handlebars() {
+        // Escaped tags are text, so their parentheses are not counted...
+        let text = format!("\\{{{{upper {}", "(".repeat(100));
+        assert!(Template::compile(&text).is_ok(), "{text}");
+        // ...but two backslashes do not escape.
+        assert_too_deep(format!(
+            "\\\\{{{{upper {}a{}}}}}",
+            "(upper ".repeat(3000),
+            ")".repeat(3000)
+        ));
+        // A raw block's text is text; after it, tags count again.
+        let raw = format!("{{{{{{{{raw}}}}}}}}{}{{{{{{{{/raw}}}}}}}}", "{{#if a}}".repeat(100));
+        assert!(Template::compile(&raw).is_ok(), "{raw}");
+        assert_too_deep(format!(
+            "{{{{{{{{raw}}}}}}}} x {{{{{{{{/raw}}}}}}}}{{{{upper {}a{}}}}}",
+            "(upper ".repeat(3000),
+            ")".repeat(3000)
+        ));
+    }
+
+    /// A nesting of `n` levels in one of the forms handlebars recurses on.
+    fn nest(form: u8, n: usize) -> String {
+        match form {
+            0 => format!("{{{{upper {}name{}}}}}", "(lower ".repeat(n), ")".repeat(n)),
+            1 => format!("{}x{}", "{{#if b}}".repeat(n), "{{/if}}".repeat(n)),
+            2 => format!("{{{{#if b}}}}x{}{{{{/if}}}}", "{{else if b}}y".repeat(n)),
+            3 => format!("{{{{default name {}1{}}}}}", "[".repeat(n), "]".repeat(n)),
+            4 => format!(
+                "{{{{default name {}1{}}}}}",
+                "{\"k\":".repeat(n),
+                "}".repeat(n)
+            ),
+            5 => format!("{}x{}", "{{#each a}}".repeat(n), "{{/each}}".repeat(n)),
+            6 => format!("{{{{upper {}name", "(lower ".repeat(n)),
+            _ => format!("{}x", "{{#if b}}".repeat(n)),
+        }
+    }
+
+    /// Text in one lexical form of handlebars, placed before the nesting: strings with
+    /// parentheses and braces, bracketed segments with quotes, both comment forms (closed and
+    /// not), raw blocks, escapes.
+    fn prefix() -> impl Strategy<Value = String> {
+        prop::sample::select(vec![
+            "",
+            "Hi ",
+            "{{default [a\"] \"x\"}}",
+            "{{default [a'] 'x'}}",
+            "{{default a \"(((\"}}",
+            "{{default a \"}}\"}}",
+            "{{default a \"\\\"((\"}}",
+            "{{default a 'it''s'}}",
+            "{{!-- x }}",
+            "{{!-- x --}}",
+            "{{!-- }} --}}",
+            "{{! x }}",
+            "{{! (((( }}",
+            "{{{{raw}}}}{{#if a}}(((({{{{/raw}}}}",
+            "{{{{raw}}}}x",
+            "\\{{",
+            "\\{{{{",
+            "\\\\",
+            "\\\\{{x}}",
+            "{{x.[a b]}}",
+            "{{x.[\"]}}",
+            "{{default 1.[\"]\", \"x\"] \"y\"}}",
+            "{{default [\"]\", \"((\"] a}}",
+            "{{{name}}}",
+            "{{&name}}",
+            "{{~name~}}",
+            "{{else}}",
+            "{{> p}}",
+            "{{> 'p'}}",
+            "[",
+            "\"",
+            "(",
+        ])
+        .prop_map(str::to_owned)
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        /// Whatever the lexical forms around it, a nesting is either refused (past the limit) or
+        /// compiles and renders, on a 256 KiB stack.
+        #[test]
+        fn nesting_in_every_lexical_form_is_bounded(
+            before in prefix(),
+            form in 0u8..8,
+            n in prop_oneof![0usize..40, 40usize..3000],
+            after in prefix(),
+        ) {
+            let body = format!("{before}{}{after}", nest(form, n));
+            let result = compile_on_small_stack(body.clone());
+            // Accepted past the limit only where the prefix made the nesting text (an escape,
+            // an unclosed raw block...).
+            if n > Template::MAX_NESTING + 2 && let Ok(text) = result {
+                let marker = match form {
+                    0 | 6 => "(lower",
+                    2 => "{{else",
+                    3 => "[[[",
+                    4 => "{\"k\":{",
+                    _ => "{{#",
+                };
+                prop_assert!(text.contains(marker), "accepted {} levels: {:?}", n, &body[..body.len().min(200)]);
             }
         }
     }
