@@ -18,6 +18,10 @@ use unicode_segmentation::UnicodeSegmentation;
 /// contains a space, so no template can name it.
 pub(crate) const VALUE_HELPER: &str = "smsbatch value";
 
+/// The name of the step counter placed at the start of every block body, so that each time
+/// handlebars renders a body (each iteration of `each`) the output sees a step. Unnameable too.
+pub(crate) const STEP_HELPER: &str = "smsbatch step";
+
 /// The helpers of handlebars itself that templates may use (`log` is removed: the core does no
 /// I/O).
 pub(crate) const BUILTIN_HELPERS: &[&str] = &[
@@ -137,6 +141,17 @@ pub(crate) enum Failure {
     Missing(String),
     /// Any other problem, as a sentence.
     Invalid(String),
+    /// Rendering stopped at a limit on the work one message may cost.
+    Limit(Limit),
+}
+
+/// The limits on rendering one message.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Limit {
+    /// The output passed [`Template::MAX_OUTPUT_BYTES`](crate::Template::MAX_OUTPUT_BYTES).
+    Output,
+    /// Rendering took more than [`Template::MAX_RENDER_STEPS`](crate::Template::MAX_RENDER_STEPS).
+    Steps,
 }
 
 /// A helper's result: one of its arguments as is (`default`), or text it appended to the output.
@@ -375,6 +390,8 @@ fn to_render_error(failure: Failure) -> RenderError {
     match failure {
         Failure::Missing(path) => RenderErrorReason::MissingVariable(Some(path)).into(),
         Failure::Invalid(message) => RenderErrorReason::Other(message).into(),
+        // Only the outputs fail with a limit, and they say so themselves.
+        Failure::Limit(_) => RenderErrorReason::Other("render limit".to_owned()).into(),
     }
 }
 
@@ -437,6 +454,24 @@ pub(crate) fn register(hb: &mut Handlebars<'static>) {
         hb.register_helper(kind.name(), Box::new(Helper(Some(kind))));
     }
     hb.register_helper(VALUE_HELPER, Box::new(Helper(None)));
+    hb.register_helper(STEP_HELPER, Box::new(Step));
+}
+
+/// The step counter: writes nothing, which the output counts as a step.
+struct Step;
+
+impl HelperDef for Step {
+    fn call<'reg: 'rc, 'rc>(
+        &self,
+        _: &handlebars::Helper<'rc>,
+        _: &'reg Handlebars<'reg>,
+        _: &'rc Context,
+        _: &mut RenderContext<'reg, 'rc>,
+        out: &mut dyn Output,
+    ) -> Result<(), RenderError> {
+        out.write("")?;
+        Ok(())
+    }
 }
 
 #[cfg(test)]

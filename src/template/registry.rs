@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::compiled::Compiled;
-use super::helpers::{self, Failure, HelperKind, VALUE_HELPER};
+use super::helpers::{self, Failure, HelperKind, Limit, STEP_HELPER, VALUE_HELPER};
 use super::{nesting, vars};
 use crate::error::{Error, ErrorKind, Result};
 use crate::segment::{Encoding, Segmenter};
@@ -109,8 +109,21 @@ impl Template {
     /// message a provider sends, and a bound on the work an untrusted template can cause.
     pub const MAX_BYTES: usize = 64 * 1024;
 
-    /// How deep blocks and subexpressions may nest.
+    /// How deep blocks, subexpressions and array or object literals may nest.
     pub const MAX_NESTING: usize = 32;
+
+    /// The longest output one message may render to, in bytes: rendering stops as soon as the
+    /// output passes it ([`ErrorKind::RenderTooLong`]). 256 KiB is far above any sendable SMS
+    /// (255 concatenated parts of 153 characters are under 40,000 characters), so it only stops
+    /// templates and data that would make a preview or a batch run out of memory.
+    pub const MAX_OUTPUT_BYTES: usize = 256 * 1024;
+
+    /// The most render steps one message may take ([`ErrorKind::RenderBudget`]). A step is a
+    /// piece of output written (text, a variable, a helper's result) or a block body rendered
+    /// (each iteration of `each`, each branch of `if`), so nested loops over `@root` lists stop
+    /// early instead of running for hours: 100,000 steps are a few milliseconds, and a message
+    /// template with lists of a few hundred items needs a few thousand.
+    pub const MAX_RENDER_STEPS: u32 = 100_000;
 
     /// Parses and checks `body`.
     ///
@@ -199,7 +212,9 @@ impl Template {
     /// Renders the template for `data` (usually a JSON object).
     ///
     /// Errors: [`ErrorKind::MissingVariable`] for a variable that is absent or null,
-    /// [`ErrorKind::TemplateRender`] when a helper rejects its input (a malformed date...).
+    /// [`ErrorKind::TemplateRender`] when a helper rejects its input (a malformed date...),
+    /// [`ErrorKind::RenderTooLong`] when the output passes [`MAX_OUTPUT_BYTES`](Self::MAX_OUTPUT_BYTES)
+    /// and [`ErrorKind::RenderBudget`] past [`MAX_RENDER_STEPS`](Self::MAX_RENDER_STEPS).
     pub fn render(&self, data: &Value) -> Result<String> {
         let mut out = String::new();
         self.render_into(data, &mut out)?;
@@ -223,6 +238,12 @@ impl Template {
             Some(compiled) => compiled.render(data, out),
             None => self.render_handlebars(data, out),
         }
+        .inspect_err(|_| {
+            // Never keep a huge partial message around.
+            if out.len() > Self::MAX_OUTPUT_BYTES {
+                out.truncate(out.floor_char_boundary(Self::MAX_OUTPUT_BYTES));
+            }
+        })
     }
 
     /// The compiled fast path, if the template has one.
@@ -240,21 +261,44 @@ impl Template {
         let registry: &'static Handlebars<'static> = &REGISTRY;
         let ctx = Context::from(data.clone());
         let mut rc = RenderContext::new(None);
-        let mut output = StringOutput(out);
-        self.inner
-            .ast
-            .render(registry, &ctx, &mut rc, &mut output)
-            .map_err(|e| render_failure(&e))
+        let mut output = StringOutput {
+            start: out.len(),
+            out,
+            steps: 0,
+            stopped: None,
+        };
+        let result = self.inner.ast.render(registry, &ctx, &mut rc, &mut output);
+        match (result, output.stopped) {
+            (_, Some(limit)) => Err(Failure::Limit(limit)),
+            (Ok(()), None) => Ok(()),
+            (Err(e), None) => Err(render_failure(&e)),
+        }
     }
 }
 
-/// Appends handlebars' output to a caller's buffer.
-struct StringOutput<'a>(&'a mut String);
+/// Appends handlebars' output to a caller's buffer, counting steps and bytes: past a limit it
+/// fails, which ends the render at once.
+struct StringOutput<'a> {
+    out: &'a mut String,
+    /// The buffer's length before this message.
+    start: usize,
+    steps: u32,
+    stopped: Option<Limit>,
+}
 
 impl handlebars::Output for StringOutput<'_> {
     fn write(&mut self, seg: &str) -> std::io::Result<()> {
-        self.0.push_str(seg);
-        Ok(())
+        self.steps += 1;
+        let limit = if self.steps > Template::MAX_RENDER_STEPS {
+            Limit::Steps
+        } else if self.out.len() - self.start + seg.len() > Template::MAX_OUTPUT_BYTES {
+            Limit::Output
+        } else {
+            self.out.push_str(seg);
+            return Ok(());
+        };
+        self.stopped = Some(limit);
+        Err(std::io::Error::other("render limit"))
     }
 }
 
@@ -278,6 +322,14 @@ pub(crate) fn failure_error(failure: Failure, id: Option<&Value>) -> Error {
     Error::new(match failure {
         Failure::Missing(variable) => ErrorKind::MissingVariable { id, variable },
         Failure::Invalid(message) => ErrorKind::TemplateRender { id, message },
+        Failure::Limit(Limit::Output) => ErrorKind::RenderTooLong {
+            id,
+            max_bytes: Template::MAX_OUTPUT_BYTES as u64,
+        },
+        Failure::Limit(Limit::Steps) => ErrorKind::RenderBudget {
+            id,
+            max_steps: u64::from(Template::MAX_RENDER_STEPS),
+        },
     })
 }
 
@@ -395,7 +447,7 @@ fn unknown_helper(name: &str) -> String {
 
 /// Turns every `{{name}}` into a call of the strict value writer, so a null value is an error
 /// like an absent one (handlebars' strict mode only catches absent ones).
-fn rewrite(elements: &mut [TemplateElement]) {
+fn rewrite(elements: &mut Vec<TemplateElement>) {
     for element in elements {
         match element {
             TemplateElement::Expression(ht) | TemplateElement::HtmlExpression(ht) => {
@@ -412,11 +464,33 @@ fn rewrite(elements: &mut [TemplateElement]) {
             TemplateElement::HelperBlock(ht) => {
                 for t in [&mut ht.template, &mut ht.inverse].into_iter().flatten() {
                     rewrite(&mut t.elements);
+                    // Every time the body renders, a step (see `Template::MAX_RENDER_STEPS`).
+                    if let Some(step) = step_expression() {
+                        t.elements.insert(0, step);
+                        if let Some(first) = t.mapping.first().cloned() {
+                            t.mapping.insert(0, first);
+                        }
+                    }
                 }
             }
             _ => {}
         }
     }
+}
+
+/// `{{smsbatch step}}`, which no template can write (the name has a space).
+fn step_expression() -> Option<TemplateElement> {
+    let spec = handlebars::template::ExpressionSpecBuilder::default()
+        .name(Parameter::Name(STEP_HELPER.to_owned()))
+        .params(Vec::new())
+        .hash(Default::default())
+        .omit_pre_ws(false)
+        .omit_pro_ws(false)
+        .build()
+        .ok()?;
+    Some(TemplateElement::Expression(Box::new(HelperTemplate::new(
+        spec, false, false,
+    ))))
 }
 
 #[cfg(test)]
@@ -879,5 +953,66 @@ mod hostile_nesting {
                 prop_assert!(text.contains(marker), "accepted {} levels: {:?}", n, &body[..body.len().min(200)]);
             }
         }
+    }
+}
+
+/// Issue 10, item 2: rendering one message is bounded in output and in work.
+#[cfg(test)]
+mod bounded_rendering {
+    use serde_json::json;
+
+    use super::Template;
+    use crate::error::ErrorKind;
+
+    #[test]
+    fn output_stops_at_the_cap() {
+        let big = "x".repeat(1 << 20);
+        // The fast path and handlebars (a block makes the template use it).
+        for body in [
+            "{{x}}".repeat(10_000),
+            format!("{{{{#if x}}}}{}{{{{/if}}}}", "{{x}}".repeat(10_000)),
+        ] {
+            let t = Template::compile(&body).unwrap();
+            let err = t.render(&json!({"x": big})).unwrap_err();
+            assert_eq!(
+                err.kind(),
+                &ErrorKind::RenderTooLong {
+                    id: None,
+                    max_bytes: Template::MAX_OUTPUT_BYTES as u64
+                }
+            );
+            assert!(err.to_string().contains("262144 bytes"), "{err}");
+        }
+        // Just under the cap is fine.
+        let t = Template::compile("{{x}}{{x}}").unwrap();
+        let half = "y".repeat(Template::MAX_OUTPUT_BYTES / 2);
+        assert_eq!(t.render(&json!({"x": half})).unwrap().len(), Template::MAX_OUTPUT_BYTES);
+    }
+
+    #[test]
+    fn nested_loops_over_root_stop_on_the_step_budget() {
+        let list: Vec<u32> = (0..100).collect();
+        let data = json!({"a": list});
+        for depth in [4, 5] {
+            let body = format!(
+                "{}{}",
+                "{{#each @root.a}}".repeat(depth),
+                "{{/each}}".repeat(depth)
+            );
+            let t = Template::compile(&body).unwrap();
+            let err = t.render(&data).unwrap_err();
+            // The budget is the reason (not the output, which stays empty, nor a clock).
+            assert_eq!(
+                err.kind(),
+                &ErrorKind::RenderBudget {
+                    id: None,
+                    max_steps: u64::from(Template::MAX_RENDER_STEPS)
+                },
+                "{depth}"
+            );
+        }
+        // Two levels (10,000 bodies) are well within the budget.
+        let t = Template::compile("{{#each @root.a}}{{#each @root.a}}{{/each}}{{/each}}.").unwrap();
+        assert_eq!(t.render(&data).unwrap(), ".");
     }
 }
