@@ -73,8 +73,9 @@ pub(crate) fn run(args: Args) -> ExitCode {
 
     let mut out = io::Output::stdout();
     let stdin = std::io::stdin();
+    let mut lines = io::json_lines(stdin.lock());
     let result = (|| {
-        for line in io::json_lines(stdin.lock()) {
+        for line in &mut lines {
             match line.and_then(request) {
                 Ok((name, ctx, false)) => {
                     out.line(&json!({ "enabled": engine.is_enabled(&name, &ctx, &mut env) }))?;
@@ -85,9 +86,14 @@ pub(crate) fn run(args: Args) -> ExitCode {
                 Err(e) => out.error(&e)?,
             }
         }
-        out.flush()
+        Ok(())
     })();
-    io::finish(result)
+    if result.is_ok()
+        && let Some(e) = lines.read_error()
+    {
+        return out.fatal(&e);
+    }
+    io::finish(result.and_then(|()| out.flush()))
 }
 
 /// Reads `{"toggleName", "context"?, "variant"?}`; anything else is an error naming it.

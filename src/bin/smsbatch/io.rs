@@ -1,7 +1,7 @@
 //! JSON-lines plumbing shared by every subcommand.
 
 use std::fs::File;
-use std::io::{self, BufRead, BufWriter, Write};
+use std::io::{self, BufRead, BufReader, BufWriter, Write};
 use std::path::Path;
 use std::process::ExitCode;
 
@@ -11,20 +11,92 @@ use smsbatch::Error;
 
 /// Reads JSON lines from `reader`. A line that is not JSON, a blank one included, yields an error
 /// describing it, so the caller prints an error line in its place and output lines stay aligned
-/// with input lines.
-pub(crate) fn json_lines(reader: impl BufRead) -> impl Iterator<Item = Result<Value, Error>> {
-    reader.lines().enumerate().map(|(i, line)| match line {
-        Err(e) => Err(Error::invalid_input(format!(
-            "line {}: cannot read: {e}",
-            i + 1
-        ))),
-        Ok(line) if line.trim().is_empty() => {
-            Err(Error::invalid_input(format!("line {} is empty", i + 1)))
-        }
-        Ok(line) => serde_json::from_str(&line)
-            .map_err(|e| Error::invalid_input(format!("line {} is not JSON: {e}", i + 1))),
-    })
+/// with input lines. A leading byte order mark is skipped. A read error (a directory given as
+/// standard input, a disk failing) ends the lines: the caller takes it from
+/// [`JsonLines::read_error`] and stops with it (one error line, exit status 2), where retrying
+/// would print the same error forever.
+pub(crate) fn json_lines<R: BufRead>(mut reader: R) -> JsonLines<R> {
+    let failed = ReadFailure::default();
+    if let Err(e) = skip_bom(&mut reader) {
+        failed.set(Error::invalid_input(format!("cannot read the input: {e}")));
+    }
+    JsonLines {
+        lines: reader.lines(),
+        number: 0,
+        failed,
+    }
 }
+
+/// The JSON lines of a reader; see [`json_lines`].
+pub(crate) struct JsonLines<R> {
+    lines: std::io::Lines<R>,
+    number: usize,
+    failed: ReadFailure,
+}
+
+impl<R> JsonLines<R> {
+    /// The read error that ended the lines, if one did.
+    pub(crate) fn read_error(&self) -> Option<Error> {
+        self.failed.get()
+    }
+
+    /// A handle on the read error that outlives the iterator (moved into a boxed stream).
+    pub(crate) fn failure(&self) -> ReadFailure {
+        self.failed.clone()
+    }
+}
+
+/// Where a stream records the read error that ended it.
+#[derive(Clone, Default)]
+pub(crate) struct ReadFailure(std::rc::Rc<std::cell::RefCell<Option<smsbatch::ErrorKind>>>);
+
+impl ReadFailure {
+    fn set(&self, e: Error) {
+        *self.0.borrow_mut() = Some(e.into_kind());
+    }
+
+    /// The error, if the stream ended on one.
+    pub(crate) fn get(&self) -> Option<Error> {
+        self.0.borrow().clone().map(Error::from)
+    }
+}
+
+impl<R: BufRead> Iterator for JsonLines<R> {
+    type Item = Result<Value, Error>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.failed.get().is_some() {
+            return None;
+        }
+        let line = self.lines.next()?;
+        self.number += 1;
+        let i = self.number;
+        Some(match line {
+            Err(e) => {
+                self.failed
+                    .set(Error::invalid_input(format!("line {i}: cannot read: {e}")));
+                return None;
+            }
+            Ok(line) if line.trim().is_empty() => {
+                Err(Error::invalid_input(format!("line {i} is empty")))
+            }
+            Ok(line) => serde_json::from_str(&line)
+                .map_err(|e| Error::invalid_input(format!("line {i} is not JSON: {e}"))),
+        })
+    }
+}
+
+/// Consumes a UTF-8 byte order mark at the start of `reader`, if there is one: editors on
+/// Windows write it, and it is not part of the text.
+pub(crate) fn skip_bom(reader: &mut impl BufRead) -> io::Result<()> {
+    let buf = reader.fill_buf()?;
+    if buf.starts_with(BOM.as_bytes()) {
+        reader.consume(BOM.len());
+    }
+    Ok(())
+}
+
+const BOM: &str = "\u{feff}";
 
 /// `{"error": {...}}`, the error in its own field order (`kind`, `message`, then its details).
 #[derive(Serialize)]
@@ -32,17 +104,27 @@ pub(crate) struct ErrorLine<'a> {
     pub(crate) error: &'a Error,
 }
 
-/// Opens the `what` file (named in the error: "the customers file ...").
-pub(crate) fn open(path: &Path, what: &str) -> Result<File, Error> {
-    File::open(path).map_err(|e| {
+/// Opens the `what` file (named in the error: "the customers file ...") for buffered reading,
+/// past a leading byte order mark.
+pub(crate) fn open(path: &Path, what: &str) -> Result<BufReader<File>, Error> {
+    let failed =
+        |e: io::Error| Error::invalid_input(format!("cannot read the {what} {}: {e}", path.display()));
+    let file = File::open(path).map_err(|e| {
         Error::invalid_input(format!("cannot open the {what} {}: {e}", path.display()))
-    })
+    })?;
+    let mut reader = BufReader::with_capacity(1 << 16, file);
+    skip_bom(&mut reader).map_err(failed)?;
+    Ok(reader)
 }
 
-/// Reads the whole `what` file as UTF-8 text.
+/// Reads the whole `what` file as UTF-8 text, without a leading byte order mark.
 pub(crate) fn read_text(path: &Path, what: &str) -> Result<String, Error> {
-    std::fs::read_to_string(path).map_err(|e| {
+    let text = std::fs::read_to_string(path).map_err(|e| {
         Error::invalid_input(format!("cannot read the {what} {}: {e}", path.display()))
+    })?;
+    Ok(match text.strip_prefix(BOM) {
+        Some(rest) => rest.to_owned(),
+        None => text,
     })
 }
 
@@ -67,6 +149,16 @@ impl Output {
     /// Writes `{"error": {...}}` for `err`.
     pub(crate) fn error(&mut self, err: &Error) -> io::Result<()> {
         self.line(&ErrorLine { error: err })
+    }
+
+    /// Ends the run on a fatal error: its line after every line already written, through this
+    /// same writer (a second one would write into the middle of this one's buffer), then exit
+    /// status 2.
+    pub(crate) fn fatal(mut self, err: &Error) -> ExitCode {
+        match self.error(err).and_then(|()| self.flush()) {
+            Err(e) if e.kind() != io::ErrorKind::BrokenPipe => finish(Err(e)),
+            _ => ExitCode::from(2),
+        }
     }
 
     pub(crate) fn flush(&mut self) -> io::Result<()> {

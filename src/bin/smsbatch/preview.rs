@@ -1,6 +1,6 @@
 //! `smsbatch preview`: every customer's message, segments and cost, then the batch summary.
 
-use std::io::{self, BufRead, BufReader, Write};
+use std::io::{self, BufRead, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -11,7 +11,7 @@ use smsbatch::{
     PriceTable, Purpose, RecipientPreview, Sample, Template,
 };
 
-use crate::io::{ErrorLine, Output, fatal, finish, json_lines, open, read_text};
+use crate::io::{ErrorLine, Output, ReadFailure, fatal, finish, json_lines, open, read_text};
 
 /// Preview a template for every customer: the message, its encoding, segments and cost, or why
 /// the customer is excluded; then the batch summary.
@@ -104,9 +104,19 @@ struct SummaryLine<'a> {
 }
 
 pub(crate) fn run(args: Args) -> ExitCode {
-    match preview(&args) {
+    let mut sink = if args.missing == Missing::Fail {
+        Sink::Buffer(Vec::new())
+    } else {
+        Sink::Stdout(Output::stdout())
+    };
+    match preview(&args, &mut sink).and_then(|()| sink.finish()) {
         Ok(()) => ExitCode::SUCCESS,
-        Err(Stop::Fatal(err)) => fatal(&err),
+        // After the lines already written, through the same writer; under `--missing fail`
+        // nothing else.
+        Err(Stop::Fatal(err)) => match sink {
+            Sink::Stdout(out) => out.fatal(&err),
+            Sink::Buffer(_) => fatal(&err),
+        },
         Err(Stop::Output(e)) => finish(Err(e)),
     }
 }
@@ -145,19 +155,19 @@ impl Sink {
         }
     }
 
-    fn finish(self) -> Result<(), Stop> {
+    fn finish(&mut self) -> Result<(), Stop> {
         match self {
-            Sink::Stdout(mut out) => out.flush(),
+            Sink::Stdout(out) => out.flush(),
             Sink::Buffer(buf) => {
                 let mut out = io::stdout().lock();
-                out.write_all(&buf).and_then(|()| out.flush())
+                out.write_all(buf).and_then(|()| out.flush())
             }
         }
         .map_err(Stop::Output)
     }
 }
 
-fn preview(args: &Args) -> Result<(), Stop> {
+fn preview(args: &Args, sink: &mut Sink) -> Result<(), Stop> {
     let body = match (&args.template, &args.body) {
         (Some(path), _) => {
             let text = read_text(path, "template")?;
@@ -198,13 +208,7 @@ fn preview(args: &Args) -> Result<(), Stop> {
         );
     }
     let previewer = config.build(&template)?;
-    let rows = read_customers(&args.customers)?;
-
-    let mut sink = if args.missing == Missing::Fail {
-        Sink::Buffer(Vec::new())
-    } else {
-        Sink::Stdout(Output::stdout())
-    };
+    let (rows, failure) = read_customers(&args.customers)?;
     let summary = match args.sample {
         None => {
             let mut run = previewer.start();
@@ -213,7 +217,10 @@ fn preview(args: &Args) -> Result<(), Stop> {
                     Ok(row) => run.push(&row)?,
                     Err(e) => run.push_error(e),
                 };
-                emit(&mut sink, args.summary, &result)?;
+                emit(sink, args.summary, &result)?;
+            }
+            if let Some(e) = failure.get() {
+                return Err(Stop::Fatal(e));
             }
             run.finish()
         }
@@ -223,14 +230,16 @@ fn preview(args: &Args) -> Result<(), Stop> {
                 None => Sample::First(n),
             };
             let preview = previewer.sample_results(rows, sample)?;
+            if let Some(e) = failure.get() {
+                return Err(Stop::Fatal(e));
+            }
             for result in &preview.recipients {
-                emit(&mut sink, args.summary, result)?;
+                emit(sink, args.summary, result)?;
             }
             preview.summary
         }
     };
-    sink.line(&SummaryLine { summary: &summary })?;
-    sink.finish()
+    sink.line(&SummaryLine { summary: &summary })
 }
 
 /// Writes a result's line (none when only the summary is asked for).
@@ -264,14 +273,16 @@ fn emit(sink: &mut Sink, summary_only: bool, result: &RecipientPreview) -> Resul
 
 type Rows = Box<dyn Iterator<Item = Result<Value, Error>>>;
 
-/// The customers file as a stream of rows (a malformed row is an error in its place).
-fn read_customers(path: &Path) -> Result<Rows, Error> {
+/// The customers file as a stream of rows (a malformed row is an error in its place), and where
+/// a read error that ends the stream early is recorded.
+fn read_customers(path: &Path) -> Result<(Rows, ReadFailure), Error> {
     let ext = path
         .extension()
         .and_then(|e| e.to_str())
         .map(str::to_ascii_lowercase)
         .unwrap_or_default();
-    let file = BufReader::with_capacity(1 << 16, open(path, "customers file")?);
+    let file = open(path, "customers file")?;
+    let none = ReadFailure::default();
     match ext.as_str() {
         "json" => {
             let value: Value = serde_json::from_reader(file).map_err(|e| {
@@ -286,10 +297,14 @@ fn read_customers(path: &Path) -> Result<Rows, Error> {
                     path.display()
                 )));
             };
-            Ok(Box::new(rows.into_iter().map(Ok)))
+            Ok((Box::new(rows.into_iter().map(Ok)), none))
         }
-        "jsonl" | "ndjson" => Ok(Box::new(json_lines(file))),
-        "csv" => csv_rows(file, path),
+        "jsonl" | "ndjson" => {
+            let lines = json_lines(file);
+            let failure = lines.failure();
+            Ok((Box::new(lines), failure))
+        }
+        "csv" => Ok((csv_rows(file, path)?, none)),
         _ => Err(Error::invalid_input(format!(
             "cannot tell the format of {}: name it .json, .jsonl or .csv",
             path.display()
