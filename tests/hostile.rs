@@ -110,3 +110,30 @@ fn item7_byte_order_marks_are_stripped() {
     assert_eq!(run.code, 0, "{run:?}");
     assert_eq!(run.lines()[0]["enabled"], true, "{run:?}");
 }
+
+/// Item 3: one long grapheme cluster took 9 s and more, each cut walking back to the cluster's
+/// start. Counting is linear; here the inputs finish and split as the policy says: a
+/// cluster longer than a part is cut at code points, every part full.
+#[test]
+fn item3_long_clusters_are_counted_and_split() {
+    use smsbatch::{Encoding, Segmenter};
+    let segmenter = Segmenter::default();
+    for text in [
+        "👨\u{200D}".repeat(100_000),
+        format!("a{}", "\u{301}".repeat(320_000)),
+        "🇮".repeat(100_001),
+    ] {
+        let count = segmenter.count(&text);
+        let full = segmenter.segment(&text);
+        assert_eq!(count, full.count());
+        assert_eq!(count.encoding, Encoding::Ucs2);
+        let units = text.encode_utf16().count() as u32;
+        assert_eq!(count.units, units);
+        assert_eq!(full.parts.concat(), text);
+        // Every part but the last is full: a surrogate pair may leave one unit free, a pair of
+        // regional indicators (4 units, kept whole) three.
+        for (i, &u) in full.segment_units.iter().enumerate() {
+            assert!(i + 1 == full.segment_units.len() || u >= 64, "part {i}: {u}");
+        }
+    }
+}
