@@ -137,3 +137,38 @@ fn item3_long_clusters_are_counted_and_split() {
         }
     }
 }
+
+/// Item 1 (filters): a `filter::Node` tree built through the public constructors deeper than the
+/// limits (200,000 nested negations) is refused when compiled, and dropping it does not
+/// overflow the stack. On a 256 KiB thread, like the templates' property test.
+#[test]
+fn item1_deep_filter_trees_are_refused_and_dropped_without_recursion() {
+    use smsbatch::ErrorKind;
+    use smsbatch::filter::{Condition, Filter, FilterOptions, Node, Op, Schema};
+    let result = std::thread::Builder::new()
+        .stack_size(256 << 10)
+        .spawn(|| {
+            let mut node = Node::from(Condition::new("first_name", Op::Equals, "Ana"));
+            for i in 0..200_000 {
+                node = if i % 3 == 0 {
+                    Node::and([node])
+                } else {
+                    Node::negate(node)
+                };
+            }
+            let err = Filter::compile(&node, &Schema::customers(), &FilterOptions::new())
+                .err()
+                .map(|e| e.into_kind());
+            drop(node);
+            err
+        })
+        .unwrap()
+        .join()
+        .expect("no stack overflow");
+    match result {
+        Some(ErrorKind::FilterTooLarge { message, .. }) => {
+            assert!(message.contains("deeper than 32"), "{message}");
+        }
+        other => panic!("{other:?}"),
+    }
+}
