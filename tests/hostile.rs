@@ -172,3 +172,39 @@ fn item1_deep_filter_trees_are_refused_and_dropped_without_recursion() {
         other => panic!("{other:?}"),
     }
 }
+
+/// Item 6: letters in phone numbers were read as keypad digits (`+44 74OO 123456` was sent to
+/// `+447466123456`); a suppression entry `+44740012340A` suppressed `+447400123402`. A customer's
+/// phone with letters is `invalidPhone` naming the character; a suppression entry is an error.
+#[cfg(feature = "cli")]
+#[test]
+fn item6_letters_in_phone_numbers_are_invalid() {
+    let rows = [
+        r#"{"id":1,"phone":"+44 74OO 123456","opted_in":true}"#,
+        r#"{"id":2,"phone":"07400 l23457","opted_in":true}"#,
+        r#"{"id":3,"phone":"+447400123402","opted_in":true}"#,
+    ];
+    let customers = TempFile::new("letters", "jsonl", &rows.join("\n"));
+    let run = cli(
+        &["preview", "--body", "Hi", "--customers", customers.arg(), "--region", "GB"],
+        "",
+    );
+    let lines = run.lines();
+    assert_eq!(lines[0]["excluded"], "invalidPhone", "{run:?}");
+    assert!(lines[0]["detail"].as_str().unwrap().contains("'O'"), "{run:?}");
+    assert_eq!(lines[1]["excluded"], "invalidPhone", "{run:?}");
+    assert!(lines[1]["detail"].as_str().unwrap().contains("'l'"), "{run:?}");
+    assert_eq!(lines[2]["phone"], "+447400123402", "{run:?}");
+
+    let suppress = TempFile::new("letters-suppress", "txt", "+44740012340A\n");
+    let run = cli(
+        &[
+            "preview", "--body", "Hi", "--customers", customers.arg(), "--region", "GB",
+            "--suppress", suppress.arg(),
+        ],
+        "",
+    );
+    assert_eq!(run.code, 2, "{run:?}");
+    assert_eq!(run.stdout.lines().count(), 1, "{run:?}");
+    assert!(run.stdout.contains("suppression list entry 1") && run.stdout.contains("'A'"), "{run:?}");
+}
