@@ -208,3 +208,29 @@ fn item6_letters_in_phone_numbers_are_invalid() {
     assert_eq!(run.stdout.lines().count(), 1, "{run:?}");
     assert!(run.stdout.contains("suppression list entry 1") && run.stdout.contains("'A'"), "{run:?}");
 }
+
+/// Item 8: numbers are exact. `limit` 9007199254740993 stays itself; a value PostgreSQL's `bigint`
+/// cannot take is refused naming the field; a filter's `equals 18446744073709551617` (a rounded
+/// float by the time it is parsed) is refused like 2^53 + 1.
+#[test]
+fn item8_numbers_are_exact_or_refused() {
+    use smsbatch::filter::{Filter, FilterOptions, Query, Schema};
+    let schema = Schema::customers();
+    let options = FilterOptions::new();
+    let query: Query = serde_json::from_str(r#"{"limit": 9007199254740993, "offset": 9007199254740995}"#).unwrap();
+    let compiled = query.compile(&schema, &options).unwrap();
+    assert_eq!(compiled.limit(), Some(9_007_199_254_740_993));
+    assert_eq!(compiled.offset(), Some(9_007_199_254_740_995));
+    for (field, json) in [("/limit", r#"{"limit": 9223372036854775808}"#), ("/offset", r#"{"offset": 18446744073709551615}"#)] {
+        let query: Query = serde_json::from_str(json).unwrap();
+        let err = query.compile(&schema, &options).unwrap_err();
+        assert_eq!(err.kind().code(), "invalidQuery");
+        assert_eq!(err.kind().path(), Some(field), "{err}");
+    }
+    for value in ["18446744073709551617", "9007199254740993", "-18446744073709551617"] {
+        let filter = format!(r#"{{"field": "id", "op": "equals", "value": {value}}}"#);
+        let err = Filter::from_json(&filter, &schema, &options).unwrap_err();
+        assert_eq!(err.kind().code(), "invalidFilter", "{value}");
+        assert!(err.to_string().contains("2^53"), "{err}");
+    }
+}
