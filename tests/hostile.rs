@@ -234,3 +234,32 @@ fn item8_numbers_are_exact_or_refused() {
         assert!(err.to_string().contains("2^53"), "{err}");
     }
 }
+
+/// Item 9: `REGEX [a-z]{1,2000}b` against a 1 MB `userId` took 30 s for one evaluation. Values
+/// longer than `Config::regex_input_limit` (1 KiB by default) are not run through a regex.
+#[test]
+fn item9_flag_regex_input_is_bounded() {
+    use smsbatch::Timestamp;
+    use smsbatch::flags::{Config, Context, Env, SeededRandom, State};
+    let state = State::from_json(
+        r#"{"features": [{"name": "f", "enabled": true, "strategies": [{"name": "default",
+            "constraints": [{"contextName": "userId", "operator": "REGEX", "value": "[a-z]{1,2000}b"}]}]}]}"#,
+    )
+    .unwrap();
+    let engine = Config::new().build(&state);
+    assert!(engine.warnings().is_empty(), "{:?}", engine.warnings());
+    let mut random = SeededRandom::new(1);
+    let mut env = Env::new(Timestamp::UNIX_EPOCH, &mut random);
+    let user = |id: String| Context::new().user_id(id);
+    // The issue's case: 1 MB is never run through the pattern.
+    assert!(!engine.is_enabled("f", &user("a".repeat(1 << 20)), &mut env));
+    // A small limit, to keep this debug-build test quick.
+    let limit = 200;
+    let engine = Config::new().regex_input_limit(limit).build(&state);
+    // At the limit the pattern runs (and matches); one byte more and the value does not match.
+    assert!(engine.is_enabled("f", &user(format!("{}b", "a".repeat(limit - 1))), &mut env));
+    assert!(!engine.is_enabled("f", &user(format!("{}b", "a".repeat(limit))), &mut env));
+    // A caller that needs longer values raises the limit.
+    let wide = Config::new().regex_input_limit(limit * 2).build(&state);
+    assert!(wide.is_enabled("f", &user(format!("{}b", "a".repeat(limit))), &mut env));
+}
