@@ -178,7 +178,7 @@ impl Call {
     fn write(&self, data: &Value, out: &mut String) -> Result<(), Failure> {
         let kind = self.kind;
         self.with_args(data, &mut |args| {
-            helpers::apply(kind, args, out)?.write(out);
+            helpers::apply(kind, args, out)?.write(out)?;
             Ok(())
         })
     }

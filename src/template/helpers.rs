@@ -162,10 +162,18 @@ pub(crate) enum Produced<'a> {
 }
 
 impl Produced<'_> {
-    /// Completes the output: appends a borrowed value (written text is already there).
-    pub(crate) fn write(self, out: &mut String) {
-        if let Produced::Borrowed(v) = self {
-            write_value(v, out);
+    /// Completes the output: appends a borrowed value (written text is already there); a list
+    /// or an object is not text.
+    pub(crate) fn write(self, out: &mut String) -> Result<(), Failure> {
+        match self {
+            Produced::Borrowed(v) => write_variable(
+                Arg {
+                    value: Some(v),
+                    path: "the value",
+                },
+                out,
+            ),
+            Produced::Written => Ok(()),
         }
     }
 
@@ -200,10 +208,23 @@ pub(crate) fn list_index_message(segment: &str) -> String {
     format!("cannot read {segment:?} from a list: list items are read by number, as in items.[0]")
 }
 
-/// Appends the value of a `{{name}}` expression, refusing absent and null values.
+/// Appends the value of a `{{name}}` expression, refusing absent and null values, and lists and
+/// objects, which have no text of their own (handlebars would send `[object]`).
 pub(crate) fn write_variable(arg: Arg<'_>, out: &mut String) -> Result<(), Failure> {
-    write_value(arg.require()?, out);
-    Ok(())
+    let value = arg.require()?;
+    let what = match value {
+        Value::Array(_) => "a list",
+        Value::Object(_) => "an object",
+        _ => {
+            write_value(value, out);
+            return Ok(());
+        }
+    };
+    let path = if arg.path.is_empty() { "the value" } else { arg.path };
+    Err(Failure::Invalid(format!(
+        "{path} is {what}, not text: write one of its fields or items, as in {path}.name or \
+         {path}.[0], or loop over it with {{{{#each {path}}}}}"
+    )))
 }
 
 /// Runs helper `kind` over its evaluated arguments, appending any text it makes to `out` (nothing
@@ -438,8 +459,8 @@ impl HelperDef for Helper {
             Some(kind) => {
                 let args = handlebars_args(h, kind.name())?;
                 apply(kind, &args, &mut buf)
-                    .map_err(to_render_error)?
-                    .write(&mut buf);
+                    .and_then(|produced| produced.write(&mut buf))
+                    .map_err(to_render_error)?;
             }
         }
         out.write(&buf)?;
@@ -482,7 +503,7 @@ mod tests {
     fn run(kind: HelperKind, args: &[Value]) -> Result<String, Failure> {
         let args: Vec<Arg<'_>> = args.iter().map(Arg::value).collect();
         let mut out = String::new();
-        apply(kind, &args, &mut out)?.write(&mut out);
+        apply(kind, &args, &mut out)?.write(&mut out)?;
         Ok(out)
     }
 
@@ -502,7 +523,7 @@ mod tests {
         let there = json!("there");
         let missing = [Arg::missing("nick"), Arg::value(&there)];
         let mut out = String::new();
-        apply(d, &missing, &mut out).unwrap().write(&mut out);
+        apply(d, &missing, &mut out).unwrap().write(&mut out).unwrap();
         assert_eq!(out, "there");
         assert_eq!(
             apply(
