@@ -150,7 +150,13 @@ impl Template {
         nesting::check(body)?;
         let mut ast = handlebars::Template::compile(body).map_err(|e| {
             let (line, column) = e.pos().unwrap_or((1, 1));
-            syntax_error((line, column), e.reason().to_string())
+            let message = match e.reason() {
+                handlebars::TemplateErrorReason::InvalidSyntax(expected) => {
+                    syntax_sentence(expected)
+                }
+                other => other.to_string(),
+            };
+            syntax_error((line, column), message)
         })?;
         check(&ast.elements, &ast.mapping, (1, 1), 0)?;
         let variables = vars::variables(&ast.elements);
@@ -453,6 +459,57 @@ fn check_call(ht: &HelperTemplate, pos: (usize, usize), block: bool, depth: usiz
     Ok(())
 }
 
+/// A sentence for handlebars' parse error, which lists the grammar rules it expected
+/// (`expected escape, expression, html_expression, decorator_expression, ...`): the same
+/// expectations in handlebars' own terms, each once.
+fn syntax_sentence(expected: &str) -> String {
+    let rules = expected
+        .trim()
+        .trim_start_matches("unexpected ")
+        .trim_start_matches("expected ")
+        .split([',', ' '])
+        .filter(|w| !w.is_empty() && *w != "or");
+    let mut terms: Vec<&str> = Vec::new();
+    for rule in rules {
+        let term = match rule {
+            "escape" | "raw_text" | "raw_block_text" | "template" | "expression"
+            | "html_expression" | "decorator_expression" | "partial_expression" | "hbs_comment"
+            | "hbs_comment_compact" | "helper_block_start" | "decorator_block_start"
+            | "partial_block_start" | "raw_block_start" | "invert_tag" | "invert_chain_tag" => {
+                "text or a complete tag such as {{name}}"
+            }
+            "helper_block_end" | "decorator_block_end" | "partial_block_end"
+            | "raw_block_end" => "the closing tag of the open block, such as {{/if}}",
+            "identifier" | "reference" | "name" | "path_id" | "path_raw_id" | "path_key"
+            | "path_root" | "path_up" | "path_local" | "opt_identifier" | "partial_identifier"
+            | "path_inline" | "path" | "path_item" | "path_current" | "path_sep" | "exp_line"
+            | "partial_exp_line" | "opt_partial_identifier" => {
+                "a variable or helper name"
+            }
+            "helper_parameter" | "literal" | "string_literal" | "number_literal"
+            | "null_literal" | "boolean_literal" | "array_literal" | "object_literal" | "hash"
+            | "subexpression" => "an argument (a variable, a \"string\", a number or a (subexpression))",
+            "trailing_tilde_to_omit_whitespace" | "leading_tilde_to_omit_whitespace" => {
+                "the closing }}"
+            }
+            "block_param" => "block parameters, as in {{#each list as |item|}}",
+            "invert_tag_item" => "else",
+            "json_char_double_quote" | "json_char_single_quote" | "string_inner_double_quote"
+            | "string_inner_single_quote" => "the rest of the string and its closing quote",
+            "EOI" => "the end of the template",
+            _ => return format!("the template is not valid handlebars ({expected})"),
+        };
+        if !terms.contains(&term) {
+            terms.push(term);
+        }
+    }
+    match terms.split_last() {
+        None => "the template is not valid handlebars".to_owned(),
+        Some((last, [])) => format!("expected {last}"),
+        Some((last, rest)) => format!("expected {} or {last}", rest.join(", ")),
+    }
+}
+
 /// How many positional arguments handlebars' own helpers take, and how they are written.
 fn builtin_arity(name: &str) -> Option<(usize, usize, &'static str)> {
     Some(match name {
@@ -707,6 +764,32 @@ mod tests {
         let sub = |n: usize| format!("{{{{upper {}x{}}}}}", "(lower ".repeat(n), ")".repeat(n));
         assert!(Template::compile(&sub(Template::MAX_NESTING)).is_ok());
         assert!(Template::compile(&sub(Template::MAX_NESTING + 1)).is_err());
+    }
+
+    /// Issue 10, item 10: a syntax error reads like a sentence, gives its position once and
+    /// names what was expected in handlebars' terms, not the grammar's rule names.
+    #[test]
+    fn syntax_errors_read_like_sentences() {
+        for (src, expected) in [
+            ("Hi {{first_name}} {{#if vip}}x", "closing tag"),
+            ("Hi {{first_name", "closing }}"),
+            ("Hi {{first_name}} your code {{code}", "closing }}"),
+            ("{{upper (}}", "name"),
+        ] {
+            let err = Template::compile(src).unwrap_err();
+            let text = err.to_string();
+            assert!(text.contains(expected), "{src}: {text}");
+            assert_eq!(text.matches("line").count(), 1, "{src}: {text}");
+            for rule in ["html_expression", "decorator_expression", "escape", "EOI", "_"] {
+                assert!(!text.contains(rule), "{src}: {text}");
+            }
+        }
+        // Helpers of handlebars called without their arguments fail here, not per recipient.
+        for src in ["{{lookup}}", "{{eq}}", "{{#if}}x{{/if}}", "{{#each}}x{{/each}}", "{{len}}", "{{#if (eq a)}}x{{/if}}"] {
+            let err = Template::compile(src).unwrap_err();
+            assert_eq!(err.kind().code(), "templateSyntax", "{src}");
+            assert!(err.to_string().contains("needs"), "{src}: {err}");
+        }
     }
 
     #[test]
