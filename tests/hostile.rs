@@ -263,3 +263,40 @@ fn item9_flag_regex_input_is_bounded() {
     let wide = Config::new().regex_input_limit(limit * 2).build(&state);
     assert!(wide.is_enabled("f", &user(format!("{}b", "a".repeat(limit))), &mut env));
 }
+
+/// Item 10 through the command line: duplicate JSON keys are an error; `--missing fail` keeps its
+/// contract (one error line, nothing else); a `.json` customers file is read as a stream whose
+/// earlier rows keep their lines when a later element is malformed; a phone given as a JSON
+/// number is alike whether integer or not.
+#[cfg(feature = "cli")]
+#[test]
+fn item10_json_inputs_are_read_strictly_and_as_streams() {
+    let run = cli(&["segments"], "{\"text\": \"a\", \"text\": \"b\"}\n\"ok\"\n");
+    let lines = run.lines();
+    assert!(lines[0]["error"]["message"].as_str().unwrap().contains("appears twice"), "{run:?}");
+    assert_eq!(lines[1]["parts"][0], "ok");
+
+    let rows = r#"[{"id": 1, "phone": "+447400123456", "opted_in": true, "name": "Ana"},
+                   {"id": 2, "phone": 447400123457.0, "opted_in": true, "name": "Bo"},
+                   {"id": 3, "phone": "+447400123458", "opted_in": true}]"#;
+    let customers = TempFile::new("stream", "json", rows);
+    let run = cli(&["preview", "--body", "Hi {{name}}", "--customers", customers.arg()], "");
+    let lines = run.lines();
+    assert_eq!(lines[1]["phone"], "+447400123457", "{run:?}");
+    assert_eq!(lines[2]["excluded"], "missingVariable", "{run:?}");
+    let run = cli(
+        &["preview", "--body", "Hi {{name}}", "--customers", customers.arg(), "--missing", "fail"],
+        "",
+    );
+    assert_eq!(run.code, 2);
+    assert_eq!(run.stdout.lines().count(), 1, "{run:?}");
+    assert_eq!(run.lines()[0]["error"]["kind"], "missingVariable");
+
+    let broken = TempFile::new("stream-broken", "json", &rows.replace("]", "").replace("}\n", "} x\n"));
+    let run = cli(&["preview", "--body", "Hi", "--customers", broken.arg()], "");
+    assert_eq!(run.code, 2, "{run:?}");
+    let lines = run.lines();
+    assert_eq!(lines.len(), 2, "{run:?}");
+    assert_eq!(lines[0]["id"], 1);
+    assert!(lines[1]["error"]["message"].as_str().unwrap().contains("expected , or ]"), "{run:?}");
+}

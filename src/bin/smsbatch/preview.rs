@@ -1,6 +1,6 @@
 //! `smsbatch preview`: every customer's message, segments and cost, then the batch summary.
 
-use std::io::{self, BufRead, Write};
+use std::io::{self, BufRead};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -11,7 +11,9 @@ use smsbatch::{
     PriceTable, Purpose, RecipientPreview, Sample, Template,
 };
 
-use crate::io::{ErrorLine, Output, ReadFailure, fatal, finish, json_lines, open, read_text};
+use crate::io::{
+    ArrayElements, ErrorLine, Output, ReadFailure, fatal, finish, json_lines, open, read_text,
+};
 
 /// Preview a template for every customer: the message, its encoding, segments and cost, or why
 /// the customer is excluded; then the batch summary.
@@ -104,18 +106,14 @@ struct SummaryLine<'a> {
 }
 
 pub(crate) fn run(args: Args) -> ExitCode {
-    let mut sink = if args.missing == Missing::Fail {
-        Sink::Buffer(Vec::new())
-    } else {
-        Sink::Stdout(Output::stdout())
-    };
+    let mut sink = Sink::Stdout(Output::stdout());
     match preview(&args, &mut sink).and_then(|()| sink.finish()) {
         Ok(()) => ExitCode::SUCCESS,
-        // After the lines already written, through the same writer; under `--missing fail`
-        // nothing else.
+        // After the lines already written, through the same writer (under `--missing fail` a
+        // failure comes from the first pass, before any line).
         Err(Stop::Fatal(err)) => match sink {
             Sink::Stdout(out) => out.fatal(&err),
-            Sink::Buffer(_) => fatal(&err),
+            Sink::Discard => fatal(&err),
         },
         Err(Stop::Output(e)) => finish(Err(e)),
     }
@@ -135,33 +133,24 @@ impl From<Error> for Stop {
     }
 }
 
-/// Where lines go: straight to stdout, or, under `--missing fail`, into a buffer printed only once
-/// the preview has succeeded, so that a failure prints exactly one error line.
+/// Where lines go: stdout, or nowhere (the validating first pass of `--missing fail`).
 enum Sink {
     Stdout(Output),
-    Buffer(Vec<u8>),
+    Discard,
 }
 
 impl Sink {
     fn line(&mut self, value: &impl Serialize) -> Result<(), Stop> {
         match self {
             Sink::Stdout(out) => out.line(value).map_err(Stop::Output),
-            Sink::Buffer(buf) => {
-                serde_json::to_writer(&mut *buf, value)
-                    .map_err(|e| Stop::Output(io::Error::other(e)))?;
-                buf.push(b'\n');
-                Ok(())
-            }
+            Sink::Discard => Ok(()),
         }
     }
 
     fn finish(&mut self) -> Result<(), Stop> {
         match self {
             Sink::Stdout(out) => out.flush(),
-            Sink::Buffer(buf) => {
-                let mut out = io::stdout().lock();
-                out.write_all(buf).and_then(|()| out.flush())
-            }
+            Sink::Discard => Ok(()),
         }
         .map_err(Stop::Output)
     }
@@ -208,6 +197,21 @@ fn preview(args: &Args, sink: &mut Sink) -> Result<(), Stop> {
         );
     }
     let previewer = config.build(&template)?;
+    // `--missing fail` promises one error line and nothing else when it fails: a first pass
+    // over the customers only validates, so the output is never held in memory.
+    if args.missing == Missing::Fail {
+        run_rows(&previewer, args, &mut Sink::Discard)?;
+    }
+    let summary = run_rows(&previewer, args, sink)?;
+    sink.line(&SummaryLine { summary: &summary })
+}
+
+/// Previews every customer (or the sample), writing each line to `sink`; returns the summary.
+fn run_rows(
+    previewer: &smsbatch::Previewer,
+    args: &Args,
+    sink: &mut Sink,
+) -> Result<PreviewSummary, Stop> {
     let (rows, failure) = read_customers(&args.customers)?;
     let summary = match args.sample {
         None => {
@@ -239,7 +243,7 @@ fn preview(args: &Args, sink: &mut Sink) -> Result<(), Stop> {
             preview.summary
         }
     };
-    sink.line(&SummaryLine { summary: &summary })
+    Ok(summary)
 }
 
 /// Writes a result's line (none when only the summary is asked for).
@@ -285,19 +289,18 @@ fn read_customers(path: &Path) -> Result<(Rows, ReadFailure), Error> {
     let none = ReadFailure::default();
     match ext.as_str() {
         "json" => {
-            let value: Value = serde_json::from_reader(file).map_err(|e| {
+            // Read as a stream of elements: the file's bytes, one row at a time.
+            let mut bytes = Vec::new();
+            let mut file = file;
+            io::Read::read_to_end(&mut file, &mut bytes).map_err(|e| {
                 Error::invalid_input(format!(
-                    "the customers file {} is not JSON: {e}",
+                    "cannot read the customers file {}: {e}",
                     path.display()
                 ))
             })?;
-            let Value::Array(rows) = value else {
-                return Err(Error::invalid_input(format!(
-                    "the customers file {} must hold a JSON array of objects",
-                    path.display()
-                )));
-            };
-            Ok((Box::new(rows.into_iter().map(Ok)), none))
+            let rows = ArrayElements::new(bytes, format!("the customers file {}", path.display()))?;
+            let failure = rows.failure();
+            Ok((Box::new(rows), failure))
         }
         "jsonl" | "ndjson" => {
             let lines = json_lines(file);
