@@ -280,7 +280,10 @@ fn item10_json_inputs_are_read_strictly_and_as_streams() {
                    {"id": 2, "phone": 447400123457.0, "opted_in": true, "name": "Bo"},
                    {"id": 3, "phone": "+447400123458", "opted_in": true}]"#;
     let customers = TempFile::new("stream", "json", rows);
-    let run = cli(&["preview", "--body", "Hi {{name}}", "--customers", customers.arg()], "");
+    let run = cli(
+        &["preview", "--body", "Hi {{name}}", "--customers", customers.arg(), "--region", "GB"],
+        "",
+    );
     let lines = run.lines();
     assert_eq!(lines[1]["phone"], "+447400123457", "{run:?}");
     assert_eq!(lines[2]["excluded"], "missingVariable", "{run:?}");
@@ -292,7 +295,11 @@ fn item10_json_inputs_are_read_strictly_and_as_streams() {
     assert_eq!(run.stdout.lines().count(), 1, "{run:?}");
     assert_eq!(run.lines()[0]["error"]["kind"], "missingVariable");
 
-    let broken = TempFile::new("stream-broken", "json", &rows.replace("]", "").replace("}\n", "} x\n"));
+    let broken = TempFile::new(
+        "stream-broken",
+        "json",
+        r#"[{"id": 1, "phone": "+447400123456", "opted_in": true} x {"id": 2}]"#,
+    );
     let run = cli(&["preview", "--body", "Hi", "--customers", broken.arg()], "");
     assert_eq!(run.code, 2, "{run:?}");
     let lines = run.lines();
