@@ -307,3 +307,51 @@ fn item10_json_inputs_are_read_strictly_and_as_streams() {
     assert_eq!(lines[0]["id"], 1);
     assert!(lines[1]["error"]["message"].as_str().unwrap().contains("expected , or ]"), "{run:?}");
 }
+
+/// Item 10: a bad `--now` is a JSON error line (exit 2) in every subcommand that takes one.
+#[cfg(feature = "cli")]
+#[test]
+fn item10_a_bad_now_is_a_json_error_line_everywhere() {
+    let state = TempFile::new(
+        "now-state",
+        "json",
+        r#"{"version": 1, "features": [{"name": "f", "enabled": true, "strategies": [{"name": "default"}]}]}"#,
+    );
+    for args in [
+        vec!["flags", "--state", state.arg(), "--now", "yesterday"],
+        vec!["filter", "--now", "yesterday"],
+    ] {
+        let run = cli(&args, "{\"toggleName\": \"f\"}\n");
+        assert_eq!(run.code, 2, "{args:?}: {run:?}");
+        let lines = run.lines();
+        assert_eq!(lines.len(), 1, "{args:?}: {run:?}");
+        assert!(lines[0]["error"]["message"].as_str().unwrap().contains("RFC 3339"), "{run:?}");
+    }
+}
+
+/// Item 11: with `CARGO_TARGET_DIR` set, `./scripts/test.sh` failed at the package build because
+/// `bindings/wasm/build.sh` read the module from `target/`. Every script that looks for build
+/// output asks cargo where its target directory is (`cargo metadata`), none names `target/`.
+#[test]
+fn item11_scripts_ask_cargo_for_the_target_directory() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let scripts = [
+        "scripts/test.sh",
+        "scripts/run.sh",
+        "bindings/wasm/build.sh",
+        "bindings/wasm/tests/parity.test.mjs",
+    ];
+    for script in scripts {
+        let text = std::fs::read_to_string(root.join(script)).unwrap();
+        for (i, line) in text.lines().enumerate() {
+            let code = line.split('#').next().unwrap_or_default();
+            assert!(
+                !code.contains("target/debug") && !code.contains("target/wasm32") && !code.contains("/target/"),
+                "{script}:{}: {line}",
+                i + 1
+            );
+        }
+    }
+    let build = std::fs::read_to_string(root.join("bindings/wasm/build.sh")).unwrap();
+    assert!(build.contains("target_directory"), "build.sh asks cargo metadata");
+}
