@@ -11,10 +11,8 @@ struct TempDir(std::path::PathBuf);
 #[cfg(feature = "cli")]
 impl TempDir {
     fn new(name: &str) -> Self {
-        let path = std::env::temp_dir().join(format!(
-            "smsbatch-test-{}-{name}",
-            std::process::id()
-        ));
+        let path =
+            std::env::temp_dir().join(format!("smsbatch-test-{}-{name}", std::process::id()));
         std::fs::create_dir_all(&path).unwrap();
         Self(path)
     }
@@ -65,15 +63,25 @@ fn item4_a_read_error_ends_the_run() {
 #[test]
 fn item5_one_writer_keeps_lines_whole_and_in_order() {
     for n in [2, 5000] {
-        let mut items: Vec<serde_json::Value> = (0..n).map(|i| format!("message {i}").into()).collect();
+        let mut items: Vec<serde_json::Value> =
+            (0..n).map(|i| format!("message {i}").into()).collect();
         items.push(serde_json::json!(3));
-        let file = TempFile::new(&format!("one-writer-{n}"), "json", &serde_json::to_string(&items).unwrap());
+        let file = TempFile::new(
+            &format!("one-writer-{n}"),
+            "json",
+            &serde_json::to_string(&items).unwrap(),
+        );
         let run = cli(&["segments", "--input", file.arg()], "");
         assert_eq!(run.code, 2);
         let lines = run.lines();
         assert_eq!(lines.len(), n + 1);
         assert!(lines[..n].iter().all(|l| l["encoding"] == "GSM-7"));
-        assert!(lines[n]["error"]["message"].as_str().unwrap().contains("integer `3`"));
+        assert!(
+            lines[n]["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("integer `3`")
+        );
     }
 }
 
@@ -93,7 +101,15 @@ fn item7_byte_order_marks_are_stripped() {
     let json = TempFile::new("bom-customers", "json", &format!("{bom}[{row}]"));
     for customers in [&jsonl, &json] {
         let run = cli(
-            &["preview", "--template", template.arg(), "--customers", customers.arg(), "--region", "GB"],
+            &[
+                "preview",
+                "--template",
+                template.arg(),
+                "--customers",
+                customers.arg(),
+                "--region",
+                "GB",
+            ],
             "",
         );
         let lines = run.lines();
@@ -104,9 +120,14 @@ fn item7_byte_order_marks_are_stripped() {
     let state = TempFile::new(
         "bom-state",
         "json",
-        &format!("{bom}{{\"version\": 1, \"features\": [{{\"name\": \"f\", \"enabled\": true, \"strategies\": [{{\"name\": \"default\"}}]}}]}}"),
+        &format!(
+            "{bom}{{\"version\": 1, \"features\": [{{\"name\": \"f\", \"enabled\": true, \"strategies\": [{{\"name\": \"default\"}}]}}]}}"
+        ),
     );
-    let run = cli(&["flags", "--state", state.arg()], "{\"toggleName\": \"f\"}\n");
+    let run = cli(
+        &["flags", "--state", state.arg()],
+        "{\"toggleName\": \"f\"}\n",
+    );
     assert_eq!(run.code, 0, "{run:?}");
     assert_eq!(run.lines()[0]["enabled"], true, "{run:?}");
 }
@@ -133,7 +154,10 @@ fn item3_long_clusters_are_counted_and_split() {
         // Every part but the last is full: a surrogate pair may leave one unit free, a pair of
         // regional indicators (4 units, kept whole) three.
         for (i, &u) in full.segment_units.iter().enumerate() {
-            assert!(i + 1 == full.segment_units.len() || u >= 64, "part {i}: {u}");
+            assert!(
+                i + 1 == full.segment_units.len() || u >= 64,
+                "part {i}: {u}"
+            );
         }
     }
 }
@@ -186,27 +210,51 @@ fn item6_letters_in_phone_numbers_are_invalid() {
     ];
     let customers = TempFile::new("letters", "jsonl", &rows.join("\n"));
     let run = cli(
-        &["preview", "--body", "Hi", "--customers", customers.arg(), "--region", "GB"],
+        &[
+            "preview",
+            "--body",
+            "Hi",
+            "--customers",
+            customers.arg(),
+            "--region",
+            "GB",
+        ],
         "",
     );
     let lines = run.lines();
     assert_eq!(lines[0]["excluded"], "invalidPhone", "{run:?}");
-    assert!(lines[0]["detail"].as_str().unwrap().contains("'O'"), "{run:?}");
+    assert!(
+        lines[0]["detail"].as_str().unwrap().contains("'O'"),
+        "{run:?}"
+    );
     assert_eq!(lines[1]["excluded"], "invalidPhone", "{run:?}");
-    assert!(lines[1]["detail"].as_str().unwrap().contains("'l'"), "{run:?}");
+    assert!(
+        lines[1]["detail"].as_str().unwrap().contains("'l'"),
+        "{run:?}"
+    );
     assert_eq!(lines[2]["phone"], "+447400123402", "{run:?}");
 
     let suppress = TempFile::new("letters-suppress", "txt", "+44740012340A\n");
     let run = cli(
         &[
-            "preview", "--body", "Hi", "--customers", customers.arg(), "--region", "GB",
-            "--suppress", suppress.arg(),
+            "preview",
+            "--body",
+            "Hi",
+            "--customers",
+            customers.arg(),
+            "--region",
+            "GB",
+            "--suppress",
+            suppress.arg(),
         ],
         "",
     );
     assert_eq!(run.code, 2, "{run:?}");
     assert_eq!(run.stdout.lines().count(), 1, "{run:?}");
-    assert!(run.stdout.contains("suppression list entry 1") && run.stdout.contains("'A'"), "{run:?}");
+    assert!(
+        run.stdout.contains("suppression list entry 1") && run.stdout.contains("'A'"),
+        "{run:?}"
+    );
 }
 
 /// Item 8: numbers are exact. `limit` 9007199254740993 stays itself; a value PostgreSQL's `bigint`
@@ -217,17 +265,25 @@ fn item8_numbers_are_exact_or_refused() {
     use smsbatch::filter::{Filter, FilterOptions, Query, Schema};
     let schema = Schema::customers();
     let options = FilterOptions::new();
-    let query: Query = serde_json::from_str(r#"{"limit": 9007199254740993, "offset": 9007199254740995}"#).unwrap();
+    let query: Query =
+        serde_json::from_str(r#"{"limit": 9007199254740993, "offset": 9007199254740995}"#).unwrap();
     let compiled = query.compile(&schema, &options).unwrap();
     assert_eq!(compiled.limit(), Some(9_007_199_254_740_993));
     assert_eq!(compiled.offset(), Some(9_007_199_254_740_995));
-    for (field, json) in [("/limit", r#"{"limit": 9223372036854775808}"#), ("/offset", r#"{"offset": 18446744073709551615}"#)] {
+    for (field, json) in [
+        ("/limit", r#"{"limit": 9223372036854775808}"#),
+        ("/offset", r#"{"offset": 18446744073709551615}"#),
+    ] {
         let query: Query = serde_json::from_str(json).unwrap();
         let err = query.compile(&schema, &options).unwrap_err();
         assert_eq!(err.kind().code(), "invalidQuery");
         assert_eq!(err.kind().path(), Some(field), "{err}");
     }
-    for value in ["18446744073709551617", "9007199254740993", "-18446744073709551617"] {
+    for value in [
+        "18446744073709551617",
+        "9007199254740993",
+        "-18446744073709551617",
+    ] {
         let filter = format!(r#"{{"field": "id", "op": "equals", "value": {value}}}"#);
         let err = Filter::from_json(&filter, &schema, &options).unwrap_err();
         assert_eq!(err.kind().code(), "invalidFilter", "{value}");
@@ -271,9 +327,18 @@ fn item9_flag_regex_input_is_bounded() {
 #[cfg(feature = "cli")]
 #[test]
 fn item10_json_inputs_are_read_strictly_and_as_streams() {
-    let run = cli(&["segments"], "{\"text\": \"a\", \"text\": \"b\"}\n\"ok\"\n");
+    let run = cli(
+        &["segments"],
+        "{\"text\": \"a\", \"text\": \"b\"}\n\"ok\"\n",
+    );
     let lines = run.lines();
-    assert!(lines[0]["error"]["message"].as_str().unwrap().contains("appears twice"), "{run:?}");
+    assert!(
+        lines[0]["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("appears twice"),
+        "{run:?}"
+    );
     assert_eq!(lines[1]["parts"][0], "ok");
 
     let rows = r#"[{"id": 1, "phone": "+447400123456", "opted_in": true, "name": "Ana"},
@@ -281,14 +346,30 @@ fn item10_json_inputs_are_read_strictly_and_as_streams() {
                    {"id": 3, "phone": "+447400123458", "opted_in": true}]"#;
     let customers = TempFile::new("stream", "json", rows);
     let run = cli(
-        &["preview", "--body", "Hi {{name}}", "--customers", customers.arg(), "--region", "GB"],
+        &[
+            "preview",
+            "--body",
+            "Hi {{name}}",
+            "--customers",
+            customers.arg(),
+            "--region",
+            "GB",
+        ],
         "",
     );
     let lines = run.lines();
     assert_eq!(lines[1]["phone"], "+447400123457", "{run:?}");
     assert_eq!(lines[2]["excluded"], "missingVariable", "{run:?}");
     let run = cli(
-        &["preview", "--body", "Hi {{name}}", "--customers", customers.arg(), "--missing", "fail"],
+        &[
+            "preview",
+            "--body",
+            "Hi {{name}}",
+            "--customers",
+            customers.arg(),
+            "--missing",
+            "fail",
+        ],
         "",
     );
     assert_eq!(run.code, 2);
@@ -300,12 +381,21 @@ fn item10_json_inputs_are_read_strictly_and_as_streams() {
         "json",
         r#"[{"id": 1, "phone": "+447400123456", "opted_in": true} x {"id": 2}]"#,
     );
-    let run = cli(&["preview", "--body", "Hi", "--customers", broken.arg()], "");
+    let run = cli(
+        &["preview", "--body", "Hi", "--customers", broken.arg()],
+        "",
+    );
     assert_eq!(run.code, 2, "{run:?}");
     let lines = run.lines();
     assert_eq!(lines.len(), 2, "{run:?}");
     assert_eq!(lines[0]["id"], 1);
-    assert!(lines[1]["error"]["message"].as_str().unwrap().contains("expected , or ]"), "{run:?}");
+    assert!(
+        lines[1]["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("expected , or ]"),
+        "{run:?}"
+    );
 }
 
 /// Item 10: a bad `--now` is a JSON error line (exit 2) in every subcommand that takes one.
@@ -325,7 +415,13 @@ fn item10_a_bad_now_is_a_json_error_line_everywhere() {
         assert_eq!(run.code, 2, "{args:?}: {run:?}");
         let lines = run.lines();
         assert_eq!(lines.len(), 1, "{args:?}: {run:?}");
-        assert!(lines[0]["error"]["message"].as_str().unwrap().contains("RFC 3339"), "{run:?}");
+        assert!(
+            lines[0]["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("RFC 3339"),
+            "{run:?}"
+        );
     }
 }
 
@@ -346,12 +442,17 @@ fn item11_scripts_ask_cargo_for_the_target_directory() {
         for (i, line) in text.lines().enumerate() {
             let code = line.split('#').next().unwrap_or_default();
             assert!(
-                !code.contains("target/debug") && !code.contains("target/wasm32") && !code.contains("/target/"),
+                !code.contains("target/debug")
+                    && !code.contains("target/wasm32")
+                    && !code.contains("/target/"),
                 "{script}:{}: {line}",
                 i + 1
             );
         }
     }
     let build = std::fs::read_to_string(root.join("bindings/wasm/build.sh")).unwrap();
-    assert!(build.contains("target_directory"), "build.sh asks cargo metadata");
+    assert!(
+        build.contains("target_directory"),
+        "build.sh asks cargo metadata"
+    );
 }

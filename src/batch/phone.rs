@@ -242,7 +242,11 @@ mod tests {
         let err = gb.normalize("banana").unwrap_err();
         assert!(err.to_string().contains("not a phone number"), "{err}");
         // Letters are not keypad digits (issue 10, item 6).
-        for (typo, letter) in [("+44 74OO 123456", 'O'), ("07400 l23457", 'l'), ("+44740012340A", 'A')] {
+        for (typo, letter) in [
+            ("+44 74OO 123456", 'O'),
+            ("07400 l23457", 'l'),
+            ("+44740012340A", 'A'),
+        ] {
             let err = gb.normalize(typo).unwrap_err();
             assert_eq!(err.kind().code(), "invalidPhone");
             assert!(err.to_string().contains(&format!("{letter:?}")), "{err}");

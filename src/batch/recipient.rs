@@ -243,7 +243,8 @@ pub(crate) fn phone_field<'a>(row: &'a Map<String, Value>, name: &str) -> PhoneF
         // floats (`447700900123.0`): the same number either way.
         Some(Value::Number(n)) if n.is_u64() => PhoneField::Text(n.to_string().into()),
         Some(Value::Number(n))
-            if n.as_f64().is_some_and(|f| f.fract() == 0.0 && (0.0..=9.0e15).contains(&f)) =>
+            if n.as_f64()
+                .is_some_and(|f| f.fract() == 0.0 && (0.0..=9.0e15).contains(&f)) =>
         {
             #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
             let whole = n.as_f64().map_or(0, |f| f as u64);

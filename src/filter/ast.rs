@@ -614,7 +614,9 @@ impl Drop for Node {
         fn take_children(node: &mut Node, into: &mut Vec<Node>) {
             match node {
                 Node::And(children) | Node::Or(children) => into.append(children),
-                Node::Not(child) => into.push(std::mem::replace(&mut **child, Node::And(Vec::new()))),
+                Node::Not(child) => {
+                    into.push(std::mem::replace(&mut **child, Node::And(Vec::new())))
+                }
                 Node::Condition(_) => {}
             }
         }

@@ -273,7 +273,10 @@ impl Query {
             {
                 return Err(query_error(
                     path,
-                    format!("{n} is larger than the largest page a database takes ({})", i64::MAX),
+                    format!(
+                        "{n} is larger than the largest page a database takes ({})",
+                        i64::MAX
+                    ),
                 ));
             }
         }

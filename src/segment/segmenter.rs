@@ -614,11 +614,7 @@ impl Segmenter {
                 for (i, c) in text.char_indices() {
                     let cost = c.len_utf16();
                     if units + cost > cap {
-                        let cut = if graphemes {
-                            cuts.cut(start, i)
-                        } else {
-                            i
-                        };
+                        let cut = if graphemes { cuts.cut(start, i) } else { i };
                         let carried = text[cut..i].encode_utf16().count();
                         parts.push(Part {
                             start,

@@ -265,7 +265,11 @@ mod tests {
             if units + cost > cap {
                 let cut = cuts.cut(start, i);
                 let expected = walk_back_cut(text, start, i);
-                assert!(cut == expected, "{} chars: part at {start}, overflow at {i}: {cut} != {expected}", text.chars().count());
+                assert!(
+                    cut == expected,
+                    "{} chars: part at {start}, overflow at {i}: {cut} != {expected}",
+                    text.chars().count()
+                );
                 units = text[cut..i].encode_utf16().count();
                 start = cut;
             }

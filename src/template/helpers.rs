@@ -220,7 +220,11 @@ pub(crate) fn write_variable(arg: Arg<'_>, out: &mut String) -> Result<(), Failu
             return Ok(());
         }
     };
-    let path = if arg.path.is_empty() { "the value" } else { arg.path };
+    let path = if arg.path.is_empty() {
+        "the value"
+    } else {
+        arg.path
+    };
     Err(Failure::Invalid(format!(
         "{path} is {what}, not text: write one of its fields or items, as in {path}.name or \
          {path}.[0], or loop over it with {{{{#each {path}}}}}"
@@ -523,7 +527,10 @@ mod tests {
         let there = json!("there");
         let missing = [Arg::missing("nick"), Arg::value(&there)];
         let mut out = String::new();
-        apply(d, &missing, &mut out).unwrap().write(&mut out).unwrap();
+        apply(d, &missing, &mut out)
+            .unwrap()
+            .write(&mut out)
+            .unwrap();
         assert_eq!(out, "there");
         assert_eq!(
             apply(

@@ -54,7 +54,9 @@ impl Scan<'_> {
     }
 
     fn starts(&self, i: usize, s: &str) -> bool {
-        self.b.get(i..).is_some_and(|rest| rest.starts_with(s.as_bytes()))
+        self.b
+            .get(i..)
+            .is_some_and(|rest| rest.starts_with(s.as_bytes()))
     }
 
     fn find(&self, from: usize, s: &str) -> Option<usize> {
@@ -285,10 +287,7 @@ impl Scan<'_> {
                     }
                 }
                 b'-' | b'0'..=b'9' if !name => {
-                    i = self
-                        .number(i)
-                        .or_else(|| self.path(i))
-                        .unwrap_or(i + 1);
+                    i = self.number(i).or_else(|| self.path(i)).unwrap_or(i + 1);
                 }
                 _ => i = self.path(i).unwrap_or(i + 1),
             }
@@ -306,8 +305,7 @@ impl Scan<'_> {
                 b if b == quote => return Some(k + 1),
                 b'\\' => {
                     let e = *self.b.get(k + 1)?;
-                    if e == quote || matches!(e, b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't')
-                    {
+                    if e == quote || matches!(e, b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't') {
                         k += 2;
                     } else if e == b'u'
                         && self

@@ -472,29 +472,57 @@ fn syntax_sentence(expected: &str) -> String {
     let mut terms: Vec<&str> = Vec::new();
     for rule in rules {
         let term = match rule {
-            "escape" | "raw_text" | "raw_block_text" | "template" | "expression"
-            | "html_expression" | "decorator_expression" | "partial_expression" | "hbs_comment"
-            | "hbs_comment_compact" | "helper_block_start" | "decorator_block_start"
-            | "partial_block_start" | "raw_block_start" | "invert_tag" | "invert_chain_tag" => {
-                "text or a complete tag such as {{name}}"
+            "escape"
+            | "raw_text"
+            | "raw_block_text"
+            | "template"
+            | "expression"
+            | "html_expression"
+            | "decorator_expression"
+            | "partial_expression"
+            | "hbs_comment"
+            | "hbs_comment_compact"
+            | "helper_block_start"
+            | "decorator_block_start"
+            | "partial_block_start"
+            | "raw_block_start"
+            | "invert_tag"
+            | "invert_chain_tag" => "text or a complete tag such as {{name}}",
+            "helper_block_end" | "decorator_block_end" | "partial_block_end" | "raw_block_end" => {
+                "the closing tag of the open block, such as {{/if}}"
             }
-            "helper_block_end" | "decorator_block_end" | "partial_block_end"
-            | "raw_block_end" => "the closing tag of the open block, such as {{/if}}",
-            "identifier" | "reference" | "name" | "path_id" | "path_raw_id" | "path_key"
-            | "path_root" | "path_up" | "path_local" | "opt_identifier" | "partial_identifier"
-            | "path_inline" | "path" | "path_item" | "path_current" | "path_sep" | "exp_line"
-            | "partial_exp_line" | "opt_partial_identifier" => {
-                "a variable or helper name"
-            }
+            "identifier"
+            | "reference"
+            | "name"
+            | "path_id"
+            | "path_raw_id"
+            | "path_key"
+            | "path_root"
+            | "path_up"
+            | "path_local"
+            | "opt_identifier"
+            | "partial_identifier"
+            | "path_inline"
+            | "path"
+            | "path_item"
+            | "path_current"
+            | "path_sep"
+            | "exp_line"
+            | "partial_exp_line"
+            | "opt_partial_identifier" => "a variable or helper name",
             "helper_parameter" | "literal" | "string_literal" | "number_literal"
             | "null_literal" | "boolean_literal" | "array_literal" | "object_literal" | "hash"
-            | "subexpression" => "an argument (a variable, a \"string\", a number or a (subexpression))",
+            | "subexpression" => {
+                "an argument (a variable, a \"string\", a number or a (subexpression))"
+            }
             "trailing_tilde_to_omit_whitespace" | "leading_tilde_to_omit_whitespace" => {
                 "the closing }}"
             }
             "block_param" => "block parameters, as in {{#each list as |item|}}",
             "invert_tag_item" => "else",
-            "json_char_double_quote" | "json_char_single_quote" | "string_inner_double_quote"
+            "json_char_double_quote"
+            | "json_char_single_quote"
+            | "string_inner_double_quote"
             | "string_inner_single_quote" => "the rest of the string and its closing quote",
             "EOI" => "the end of the template",
             _ => return format!("the template is not valid handlebars ({expected})"),
@@ -780,12 +808,25 @@ mod tests {
             let text = err.to_string();
             assert!(text.contains(expected), "{src}: {text}");
             assert_eq!(text.matches("line").count(), 1, "{src}: {text}");
-            for rule in ["html_expression", "decorator_expression", "escape", "EOI", "_"] {
+            for rule in [
+                "html_expression",
+                "decorator_expression",
+                "escape",
+                "EOI",
+                "_",
+            ] {
                 assert!(!text.contains(rule), "{src}: {text}");
             }
         }
         // Helpers of handlebars called without their arguments fail here, not per recipient.
-        for src in ["{{lookup}}", "{{eq}}", "{{#if}}x{{/if}}", "{{#each}}x{{/each}}", "{{len}}", "{{#if (eq a)}}x{{/if}}"] {
+        for src in [
+            "{{lookup}}",
+            "{{eq}}",
+            "{{#if}}x{{/if}}",
+            "{{#each}}x{{/each}}",
+            "{{len}}",
+            "{{#if (eq a)}}x{{/if}}",
+        ] {
             let err = Template::compile(src).unwrap_err();
             assert_eq!(err.kind().code(), "templateSyntax", "{src}");
             assert!(err.to_string().contains("needs"), "{src}: {err}");
@@ -838,7 +879,10 @@ mod tests {
         // A list or an object is not text (issue 10, item 10).
         for src in ["{{list}}", "{{obj}}", "x {{default nope obj}}"] {
             let err = both(src, &data).unwrap_err();
-            assert!(matches!(&err, Failure::Invalid(m) if m.contains("not text")), "{src}: {err:?}");
+            assert!(
+                matches!(&err, Failure::Invalid(m) if m.contains("not text")),
+                "{src}: {err:?}"
+            );
         }
         assert_eq!(both("  {{~first~}}  !", &data).unwrap(), "ana!");
     }
@@ -952,7 +996,11 @@ mod hostile_nesting {
 
     #[test]
     fn literals_count_as_levels() {
-        assert_too_deep(format!("{{{{default a {}1{}}}}}", "[".repeat(5000), "]".repeat(5000)));
+        assert_too_deep(format!(
+            "{{{{default a {}1{}}}}}",
+            "[".repeat(5000),
+            "]".repeat(5000)
+        ));
         assert_too_deep(format!("{{{{default a {}}}}}", "[".repeat(5000)));
         assert_too_deep(format!(
             "{{{{default a {}1{}}}}}",
@@ -976,7 +1024,10 @@ mod hostile_nesting {
             ")".repeat(3000)
         ));
         // A raw block's text is text; after it, tags count again.
-        let raw = format!("{{{{{{{{raw}}}}}}}}{}{{{{{{{{/raw}}}}}}}}", "{{#if a}}".repeat(100));
+        let raw = format!(
+            "{{{{{{{{raw}}}}}}}}{}{{{{{{{{/raw}}}}}}}}",
+            "{{#if a}}".repeat(100)
+        );
         assert!(Template::compile(&raw).is_ok(), "{raw}");
         assert_too_deep(format!(
             "{{{{{{{{raw}}}}}}}} x {{{{{{{{/raw}}}}}}}}{{{{upper {}a{}}}}}",
@@ -991,7 +1042,10 @@ mod hostile_nesting {
         match form {
             0 => format!("{{{{upper {}deep{}}}}}", "(lower ".repeat(n), ")".repeat(n)),
             1 => format!("{}x{}", "{{#if deep}}".repeat(n), "{{/if}}".repeat(n)),
-            2 => format!("{{{{#if deep}}}}x{}{{{{/if}}}}", "{{else if deep}}y".repeat(n)),
+            2 => format!(
+                "{{{{#if deep}}}}x{}{{{{/if}}}}",
+                "{{else if deep}}y".repeat(n)
+            ),
             3 => format!("{{{{default deep {}1{}}}}}", "[".repeat(n), "]".repeat(n)),
             4 => format!(
                 "{{{{default deep {}1{}}}}}",
@@ -1098,7 +1152,10 @@ mod bounded_rendering {
         // Just under the cap is fine.
         let t = Template::compile("{{x}}{{x}}").unwrap();
         let half = "y".repeat(Template::MAX_OUTPUT_BYTES / 2);
-        assert_eq!(t.render(&json!({"x": half})).unwrap().len(), Template::MAX_OUTPUT_BYTES);
+        assert_eq!(
+            t.render(&json!({"x": half})).unwrap().len(),
+            Template::MAX_OUTPUT_BYTES
+        );
     }
 
     #[test]

@@ -107,8 +107,9 @@ pub(crate) struct ErrorLine<'a> {
 /// Opens the `what` file (named in the error: "the customers file ...") for buffered reading,
 /// past a leading byte order mark.
 pub(crate) fn open(path: &Path, what: &str) -> Result<BufReader<File>, Error> {
-    let failed =
-        |e: io::Error| Error::invalid_input(format!("cannot read the {what} {}: {e}", path.display()));
+    let failed = |e: io::Error| {
+        Error::invalid_input(format!("cannot read the {what} {}: {e}", path.display()))
+    };
     let file = File::open(path).map_err(|e| {
         Error::invalid_input(format!("cannot open the {what} {}: {e}", path.display()))
     })?;
@@ -346,7 +347,10 @@ impl ArrayElements {
 
     fn fail(&mut self, message: String) -> Option<Result<Value, Error>> {
         self.done = true;
-        self.failed.set(Error::invalid_input(format!("{} is not a JSON array: {message}", self.what)));
+        self.failed.set(Error::invalid_input(format!(
+            "{} is not a JSON array: {message}",
+            self.what
+        )));
         None
     }
 }
