@@ -289,5 +289,38 @@ fn bench(c: &mut Criterion) {
     kinds.finish();
 }
 
-criterion_group!(benches, bench);
+/// One long grapheme cluster against as many plain characters (issue 10, item 3): counting and
+/// splitting are linear, so a cluster of N code points costs about what N plain characters do.
+/// `SMSBATCH_BENCH_CLUSTER` sets N (default 1,000,000 code points).
+fn long_clusters(c: &mut Criterion) {
+    let n: usize = std::env::var("SMSBATCH_BENCH_CLUSTER")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1_000_000);
+    let segmenter = Segmenter::default();
+    let texts = [
+        // Plain UCS-2 text (Cyrillic letters: every position is a boundary).
+        ("plain", "ж".repeat(n)),
+        // A man, joined to the next by a zero width joiner: one cluster.
+        ("zwj-chain", "👨\u{200D}".repeat(n / 2)),
+        // A letter with n - 1 combining accents: one cluster.
+        ("combining", format!("a{}", "\u{301}".repeat(n - 1))),
+        // Regional indicators: pairs whose pairing depends on where the run began.
+        ("regional-indicators", "🇮".repeat(n)),
+    ];
+    let mut group = c.benchmark_group(format!("segment/cluster-{n}"));
+    group.sample_size(10);
+    for (name, text) in &texts {
+        group.throughput(Throughput::Elements(text.chars().count() as u64));
+        group.bench_function(format!("count/{name}"), |b| {
+            b.iter(|| segmenter.count(black_box(text)).segments)
+        });
+        group.bench_function(format!("segment/{name}"), |b| {
+            b.iter(|| segmenter.segment(black_box(text)).segments)
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, bench, long_clusters);
 criterion_main!(benches);

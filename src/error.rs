@@ -317,6 +317,32 @@ pub enum ErrorKind {
         /// What went wrong.
         message: String,
     },
+    /// Rendering one message stopped because its output passed
+    /// [`Template::MAX_OUTPUT_BYTES`](crate::Template::MAX_OUTPUT_BYTES); a preview excludes the
+    /// recipient as `tooManySegments`.
+    #[error(
+        "{}the rendered message passed the cap of {max_bytes} bytes",
+        recipient_prefix(id.as_ref())
+    )]
+    RenderTooLong {
+        /// The recipient's `id`, when the error comes from a preview.
+        id: Option<serde_json::Value>,
+        /// The cap.
+        max_bytes: u64,
+    },
+    /// Rendering one message stopped after
+    /// [`Template::MAX_RENDER_STEPS`](crate::Template::MAX_RENDER_STEPS) steps (loops nested over
+    /// long lists); a preview excludes the recipient as `tooManySegments`.
+    #[error(
+        "{}rendering the message took more than the budget of {max_steps} steps",
+        recipient_prefix(id.as_ref())
+    )]
+    RenderBudget {
+        /// The recipient's `id`, when the error comes from a preview.
+        id: Option<serde_json::Value>,
+        /// The budget.
+        max_steps: u64,
+    },
     /// A phone number cannot be normalised to E.164.
     #[error("invalid phone number {phone:?}: {reason}")]
     InvalidPhone {
@@ -483,6 +509,8 @@ impl ErrorKind {
             Self::TemplateTooLarge { .. } => "templateTooLarge",
             Self::MissingVariable { .. } => "missingVariable",
             Self::TemplateRender { .. } => "templateRender",
+            Self::RenderTooLong { .. } => "renderTooLong",
+            Self::RenderBudget { .. } => "renderBudget",
             Self::InvalidPhone { .. } => "invalidPhone",
             Self::InvalidRegion { .. } => "invalidRegion",
             Self::InvalidPrice { .. } => "invalidPrice",
@@ -536,6 +564,8 @@ impl ErrorKind {
             | Self::TemplateTooLarge { .. }
             | Self::MissingVariable { .. }
             | Self::TemplateRender { .. }
+            | Self::RenderTooLong { .. }
+            | Self::RenderBudget { .. }
             | Self::InvalidPhone { .. }
             | Self::InvalidRegion { .. }
             | Self::InvalidPrice { .. }
@@ -646,6 +676,18 @@ impl serde::Serialize for Error {
                     map.serialize_entry("id", id)?;
                 }
             }
+            ErrorKind::RenderTooLong { id, max_bytes } => {
+                if let Some(id) = id {
+                    map.serialize_entry("id", id)?;
+                }
+                map.serialize_entry("maxBytes", max_bytes)?;
+            }
+            ErrorKind::RenderBudget { id, max_steps } => {
+                if let Some(id) = id {
+                    map.serialize_entry("id", id)?;
+                }
+                map.serialize_entry("maxSteps", max_steps)?;
+            }
             ErrorKind::InvalidPhone { phone, reason } => {
                 map.serialize_entry("phone", phone)?;
                 map.serialize_entry("reason", reason)?;
@@ -730,6 +772,14 @@ fn blank(code: &str) -> Option<ErrorKind> {
         "templateRender" => ErrorKind::TemplateRender {
             id: None,
             message: s(),
+        },
+        "renderTooLong" => ErrorKind::RenderTooLong {
+            id: None,
+            max_bytes: 0,
+        },
+        "renderBudget" => ErrorKind::RenderBudget {
+            id: None,
+            max_steps: 0,
         },
         "invalidPhone" => ErrorKind::InvalidPhone {
             phone: s(),
@@ -896,6 +946,16 @@ fn kind_from_map(map: &serde_json::Map<String, serde_json::Value>) -> Result<Err
             *id = map.get("id").cloned();
             Some(message)
         }
+        ErrorKind::RenderTooLong { id, max_bytes } => {
+            *id = map.get("id").cloned();
+            *max_bytes = u64::from(number("maxBytes")?);
+            None
+        }
+        ErrorKind::RenderBudget { id, max_steps } => {
+            *id = map.get("id").cloned();
+            *max_steps = u64::from(number("maxSteps")?);
+            None
+        }
         ErrorKind::InvalidPhone { phone, reason } => {
             *phone = text("phone")?;
             *reason = text("reason")?;
@@ -950,6 +1010,8 @@ fn set_own_text(kind: &mut ErrorKind, text: String) {
         ErrorKind::EmptyMessage
         | ErrorKind::TooManySegments { .. }
         | ErrorKind::TemplateTooLarge { .. }
+        | ErrorKind::RenderTooLong { .. }
+        | ErrorKind::RenderBudget { .. }
         | ErrorKind::UnknownField { .. }
         | ErrorKind::MissingNow { .. }
         | ErrorKind::MissingVariable { .. }
@@ -1155,6 +1217,14 @@ mod tests {
                 message: t(),
             },
             ErrorKind::Io { message: t() },
+            ErrorKind::RenderTooLong {
+                id: Some(serde_json::json!(7)),
+                max_bytes: 262_144,
+            },
+            ErrorKind::RenderBudget {
+                id: None,
+                max_steps: 100_000,
+            },
         ];
         // A new kind fails to compile here until it has a sample above (and a `blank` entry).
         for kind in &kinds {
@@ -1177,6 +1247,8 @@ mod tests {
                 | ErrorKind::TemplateTooLarge { .. }
                 | ErrorKind::MissingVariable { .. }
                 | ErrorKind::TemplateRender { .. }
+                | ErrorKind::RenderTooLong { .. }
+                | ErrorKind::RenderBudget { .. }
                 | ErrorKind::InvalidPhone { .. }
                 | ErrorKind::InvalidRegion { .. }
                 | ErrorKind::InvalidPrice { .. }

@@ -3,6 +3,7 @@
 mod db;
 mod filter;
 mod flags;
+mod hostile;
 mod postgrest_server;
 mod preview;
 mod queue;

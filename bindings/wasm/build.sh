@@ -23,7 +23,11 @@ fi
 # nor drop it.
 cargo rustc --quiet -p smsbatch-wasm --lib --crate-type cdylib --target wasm32-unknown-unknown \
   --profile wasm-release
-wasm="$root/target/wasm32-unknown-unknown/wasm-release/smsbatch_wasm.wasm"
+# Cargo decides where build output goes (CARGO_TARGET_DIR, build.target-dir in a config file):
+# ask it rather than assume `target/`.
+target_dir=$(cd "$root" && cargo metadata --format-version 1 --no-deps |
+  node -e 'let s = ""; process.stdin.on("data", (d) => (s += d)).on("end", () => console.log(JSON.parse(s).target_directory))')
+wasm="$target_dir/wasm32-unknown-unknown/wasm-release/smsbatch_wasm.wasm"
 
 rm -rf pkg
 mkdir -p pkg

@@ -127,6 +127,20 @@ impl PhoneNormalizer {
         if number.extension().is_some() {
             return Err("has an extension, which a text message cannot reach".to_owned());
         }
+        // libphonenumber reads letters as keypad digits (`1-800-FLOWERS`), so a typo such as the
+        // letter O for a zero would reach somebody else's number.
+        // (A `tel:` URI's scheme and parameters are not the number.)
+        let written = phone.trim();
+        let written = match written.get(..4) {
+            Some(scheme) if scheme.eq_ignore_ascii_case("tel:") => &written[4..],
+            _ => written,
+        };
+        let written = written.split(';').next().unwrap_or_default();
+        if let Some(c) = written.chars().find(|c| c.is_alphabetic()) {
+            return Err(format!(
+                "contains the letter {c:?}: a phone number is written in digits"
+            ));
+        }
         if !phonenumber::is_valid(&number) {
             return Err(format!(
                 "not a valid number with calling code +{} (libphonenumber's is_valid)",
@@ -227,6 +241,16 @@ mod tests {
         assert_eq!(err.kind().code(), "invalidPhone");
         let err = gb.normalize("banana").unwrap_err();
         assert!(err.to_string().contains("not a phone number"), "{err}");
+        // Letters are not keypad digits (issue 10, item 6).
+        for (typo, letter) in [
+            ("+44 74OO 123456", 'O'),
+            ("07400 l23457", 'l'),
+            ("+44740012340A", 'A'),
+        ] {
+            let err = gb.normalize(typo).unwrap_err();
+            assert_eq!(err.kind().code(), "invalidPhone");
+            assert!(err.to_string().contains(&format!("{letter:?}")), "{err}");
+        }
         let err = gb.normalize("+44 20 7946 0958 ext. 12").unwrap_err();
         assert!(err.to_string().contains("extension"), "{err}");
 

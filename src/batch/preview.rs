@@ -754,6 +754,12 @@ impl PreviewRun<'_> {
                     return Err(failure_error(Failure::Missing(variable), Some(id)));
                 }
             },
+            Err(Failure::Limit(limit)) => {
+                // Far past any sendable message: what the recipient would cost is unknowable
+                // and unbounded, so it is excluded like any message over the maximum.
+                let why = failure_error(Failure::Limit(limit), None).to_string();
+                return exclude(ExclusionReason::TooManySegments, why);
+            }
             Err(failure @ Failure::Invalid(_)) => {
                 return Ok(failed(
                     Some(id),

@@ -239,7 +239,21 @@ pub(crate) fn phone_field<'a>(row: &'a Map<String, Value>, name: &str) -> PhoneF
         }
         Some(Value::String(s)) => PhoneField::Text(std::borrow::Cow::Borrowed(s.trim())),
         // Spreadsheets and some exports turn numbers into JSON numbers.
+        // Spreadsheets and some exports turn numbers into JSON numbers, as integers or as
+        // floats (`447700900123.0`): the same number either way.
         Some(Value::Number(n)) if n.is_u64() => PhoneField::Text(n.to_string().into()),
+        Some(Value::Number(n))
+            if n.as_f64()
+                .is_some_and(|f| f.fract() == 0.0 && (0.0..=9.0e15).contains(&f)) =>
+        {
+            #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+            let whole = n.as_f64().map_or(0, |f| f as u64);
+            PhoneField::Text(whole.to_string().into())
+        }
+        Some(Value::Number(n)) => PhoneField::Invalid(format!(
+            "{name} is the number {n}, which is not a phone number: write phone numbers as \
+             strings"
+        )),
         Some(other) => {
             PhoneField::Invalid(format!("{name} must be a string, not {}", kind_of(other)))
         }
@@ -267,6 +281,15 @@ mod tests {
         assert!(matches!(
             phone_field(&obj(json!({"phone": "  "})), "phone"),
             PhoneField::Missing(m) if m == "phone is empty"
+        ));
+        // Issue 10, item 10: an integer and the same number written as a float are alike.
+        assert!(matches!(
+            phone_field(&obj(json!({"phone": 447700900123.0})), "phone"),
+            PhoneField::Text(t) if t == "447700900123"
+        ));
+        assert!(matches!(
+            phone_field(&obj(json!({"phone": 4477009001.5})), "phone"),
+            PhoneField::Invalid(m) if m.contains("not a phone number")
         ));
         assert!(matches!(
             phone_field(&obj(json!({"phone": 447700900123u64})), "phone"),

@@ -585,20 +585,53 @@ impl Node {
         Node::Not(Box::new(node))
     }
 
-    /// Counts nodes and the deepest nesting (the root is depth 1).
+    /// Counts nodes and the deepest nesting (the root is depth 1), without recursion: a tree
+    /// built through the constructors may be far deeper than the limits it is then refused by
+    /// (200,000 nested negations), and counting it must not exhaust the stack.
     pub(crate) fn size(&self) -> (usize, usize) {
-        match self {
-            Node::Condition(_) => (1, 1),
-            Node::Not(child) => {
-                let (n, d) = child.size();
-                (n + 1, d + 1)
+        let (mut nodes, mut deepest) = (0, 0);
+        let mut stack = vec![(self, 1usize)];
+        while let Some((node, depth)) = stack.pop() {
+            nodes += 1;
+            deepest = deepest.max(depth);
+            match node {
+                Node::Condition(_) => {}
+                Node::Not(child) => stack.push((child, depth + 1)),
+                Node::And(children) | Node::Or(children) => {
+                    stack.extend(children.iter().map(|c| (c, depth + 1)));
+                }
             }
-            Node::And(children) | Node::Or(children) => {
-                children.iter().fold((1, 1), |(n, d), c| {
-                    let (cn, cd) = c.size();
-                    (n + cn, d.max(cd + 1))
-                })
+        }
+        (nodes, deepest)
+    }
+}
+
+/// Drops the tree without recursion (the derived drop recurses once per level, so a tree of
+/// 200,000 nested negations built through the constructors would overflow the stack): children
+/// are moved to a list and dropped once they have no children of their own.
+impl Drop for Node {
+    fn drop(&mut self) {
+        fn take_children(node: &mut Node, into: &mut Vec<Node>) {
+            match node {
+                Node::And(children) | Node::Or(children) => into.append(children),
+                Node::Not(child) => {
+                    into.push(std::mem::replace(&mut **child, Node::And(Vec::new())))
+                }
+                Node::Condition(_) => {}
             }
+        }
+        let leaf = match self {
+            Node::Condition(_) => true,
+            Node::And(children) | Node::Or(children) => children.is_empty(),
+            Node::Not(child) => matches!(**child, Node::Condition(_)),
+        };
+        if leaf {
+            return;
+        }
+        let mut pending = Vec::new();
+        take_children(self, &mut pending);
+        while let Some(mut node) = pending.pop() {
+            take_children(&mut node, &mut pending);
         }
     }
 }

@@ -62,7 +62,9 @@ pub(crate) fn exact_number(n: &serde_json::Number) -> std::result::Result<f64, S
     let beyond = match (n.as_u64(), n.as_i64()) {
         (Some(u), _) => u > EXACT_INTEGERS,
         (None, Some(i)) => i.unsigned_abs() > EXACT_INTEGERS,
-        (None, None) => false,
+        // A float this large is an integer already rounded (`18446744073709551617`, past u64,
+        // arrives as 18446744073709551616.0): which number was written cannot be known.
+        (None, None) => n.as_f64().is_some_and(|f| f.abs() > EXACT_INTEGERS as f64),
     };
     if beyond {
         return Err(format!(
@@ -728,6 +730,10 @@ mod tests {
         for value in [
             json!(9_007_199_254_740_993u64),
             json!(-9_007_199_254_740_993i64),
+            // Issue 10, item 8: past u64 the number arrives as a rounded float.
+            serde_json::from_str::<Value>("18446744073709551617").unwrap(),
+            serde_json::from_str::<Value>("-18446744073709551617").unwrap(),
+            json!(1e300),
         ] {
             let err = Filter::from_value(
                 &json!({"field": "id", "op": "equals", "value": value}),

@@ -265,6 +265,21 @@ impl Query {
                 "use either `offset` or `after`, not both",
             ));
         }
+        // PostgreSQL's LIMIT and OFFSET are `bigint`: a larger value must not be clamped or
+        // rounded on its way there.
+        for (path, n) in [("/limit", self.limit), ("/offset", self.offset)] {
+            if let Some(n) = n
+                && i64::try_from(n).is_err()
+            {
+                return Err(query_error(
+                    path,
+                    format!(
+                        "{n} is larger than the largest page a database takes ({})",
+                        i64::MAX
+                    ),
+                ));
+            }
+        }
         let page = match &self.after {
             Some(cursor) => Ir::and(vec![selection.clone(), keyset_ir(&keys, cursor, schema)?]),
             None => selection.clone(),

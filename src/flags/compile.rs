@@ -131,12 +131,14 @@ impl fmt::Display for Warning {
 #[derive(Clone, Debug)]
 pub struct Config {
     regex_size_limit: usize,
+    regex_input_limit: usize,
 }
 
 impl Default for Config {
     fn default() -> Self {
         Self {
             regex_size_limit: 1 << 18,
+            regex_input_limit: Self::DEFAULT_REGEX_INPUT_LIMIT,
         }
     }
 }
@@ -152,6 +154,24 @@ impl Config {
     /// the flag state, so this bounds what a careless or hostile pattern can cost.
     pub fn regex_size_limit(mut self, bytes: usize) -> Self {
         self.regex_size_limit = bytes;
+        self
+    }
+
+    /// The default of [`regex_input_limit`](Self::regex_input_limit): 1 KiB, several times the
+    /// longest user id, session id, address or user agent.
+    pub const DEFAULT_REGEX_INPUT_LIMIT: usize = 1024;
+
+    /// Longest context value, in bytes, that a `REGEX` constraint is run on (default 1 KiB);
+    /// a longer value does not match.
+    ///
+    /// # Warning
+    ///
+    /// Matching costs the pattern's compiled size times the value's length: `[a-z]{1,2000}b`
+    /// against a 1 MB `userId` took 30 seconds for one evaluation. Context values come from
+    /// callers (a web request's user id, a header), so they are bounded here; a limit above
+    /// the values your application really sends only raises what a hostile one can cost.
+    pub fn regex_input_limit(mut self, bytes: usize) -> Self {
+        self.regex_input_limit = bytes;
         self
     }
 
@@ -527,7 +547,7 @@ impl Compiler<'_> {
                     .size_limit(self.config.regex_size_limit)
                     .build()
                     .map_err(|e| format!("{what}: invalid regex {pattern:?}: {e}"))?;
-                Test::Regex(re)
+                Test::Regex(re, self.config.regex_input_limit)
             }
             Operator::InCidr => {
                 Test::Cidr(cidrs(c.values.iter().map(String::as_str), &what, notes)?)

@@ -200,7 +200,8 @@ pub(crate) enum Test {
         cmp: Cmp,
         value: semver::Version,
     },
-    Regex(regex_lite::Regex),
+    /// The pattern, and the longest value it is run on (longer ones do not match).
+    Regex(regex_lite::Regex, usize),
     Cidr(Box<[Cidr]>),
 }
 
@@ -269,7 +270,7 @@ impl Constraint {
                     Test::Semver { cmp, value } => {
                         semver::Version::parse(&v).is_ok_and(|x| cmp.holds(x.cmp_precedence(value)))
                     }
-                    Test::Regex(re) => re.is_match(&v),
+                    Test::Regex(re, limit) => v.len() <= *limit && re.is_match(&v),
                     Test::Cidr(blocks) => in_any(blocks, &v),
                     Test::NotIn(_) | Test::Date { .. } => false, // handled above
                 }

@@ -258,6 +258,11 @@ pub enum Operator {
     /// Everything else behaves as before: `.` and `[^...]` match whole characters, `(?i)`,
     /// `(?m)`, `(?s)`, `[[:alpha:]]`, lazy and counted repetition, and the compiled-size limit of
     /// [`Config::regex_size_limit`](super::Config::regex_size_limit).
+    ///
+    /// **Warning:** a value longer than
+    /// [`Config::regex_input_limit`](super::Config::regex_input_limit) (1 KiB by default) does
+    /// not match, whatever the pattern: matching costs the pattern's size times the value's
+    /// length, and context values come from callers.
     Regex,
     /// `IN_CIDR`: the value is an IP address inside one of the addresses or CIDR blocks `values`.
     InCidr,

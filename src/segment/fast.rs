@@ -13,7 +13,7 @@
 //! holds the two to the same answers.
 
 use super::gsm7::{ASCII_COST, default_cost_cp};
-use super::ucs2::{byte_units, grapheme_safe_cut, utf16_len};
+use super::ucs2::{GraphemeCuts, byte_units, utf16_len};
 
 /// Bytes classified per step of the GSM-7 scan: wide enough to amortise the step's reductions and
 /// branches, and at most 128 septets, less than any part holds (so one cut per block suffices).
@@ -221,6 +221,7 @@ pub(crate) fn ucs2_count(
     let mut segments = 1;
     let mut part = 0;
     let mut part_start = 0;
+    let mut cuts = GraphemeCuts::new(text);
     let mut i = 0;
     while i < n {
         let end = (i + UCS2_BLOCK).min(n);
@@ -265,7 +266,7 @@ pub(crate) fn ucs2_count(
             if part + u > concat {
                 // `j` is a lead byte here (u > 0), so it is a code point boundary.
                 let cut = if graphemes {
-                    grapheme_safe_cut(text, part_start, j)
+                    cuts.cut(part_start, j)
                 } else {
                     j
                 };

@@ -10,7 +10,7 @@ use unicode_segmentation::UnicodeSegmentation;
 use super::fast;
 use super::gsm7::{Alphabet, default_cost};
 use super::smart::{self, Replacement};
-use super::ucs2::grapheme_safe_cut;
+use super::ucs2::GraphemeCuts;
 use crate::error::{Error, ErrorKind, Result};
 
 /// How a message travels: 7-bit GSM septets or 16-bit UCS-2 (UTF-16) units.
@@ -610,14 +610,11 @@ impl Segmenter {
             (Encoding::Ucs2, _) => {
                 let cap = capacity(Encoding::Ucs2, 0, concatenated, self.config.ref16);
                 let graphemes = self.config.split == SplitPolicy::Graphemes;
+                let mut cuts = GraphemeCuts::new(text);
                 for (i, c) in text.char_indices() {
                     let cost = c.len_utf16();
                     if units + cost > cap {
-                        let cut = if graphemes {
-                            grapheme_safe_cut(text, start, i)
-                        } else {
-                            i
-                        };
+                        let cut = if graphemes { cuts.cut(start, i) } else { i };
                         let carried = text[cut..i].encode_utf16().count();
                         parts.push(Part {
                             start,

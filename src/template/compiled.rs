@@ -12,7 +12,8 @@
 
 use serde_json::Value;
 
-use super::helpers::{self, Arg, Failure, HelperKind};
+use super::helpers::{self, Arg, Failure, HelperKind, Limit};
+use super::registry::Template;
 use super::vars::{is_helper, simple_segments};
 use handlebars::template::{HelperTemplate, Parameter, TemplateElement};
 
@@ -76,12 +77,18 @@ impl Compiled {
     }
 
     /// Renders for `data`, appending to `out`.
+    /// Stops once the output passes [`Template::MAX_OUTPUT_BYTES`]; a template of at most
+    /// [`Template::MAX_BYTES`] has far fewer nodes than the step budget.
     pub(crate) fn render(&self, data: &Value, out: &mut String) -> Result<(), Failure> {
+        let start = out.len();
         for node in &self.nodes {
             match node {
                 Node::Text(s) => out.push_str(s),
                 Node::Variable(var) => helpers::write_variable(var.lookup(data)?, out)?,
                 Node::Call(call) => call.write(data, out)?,
+            }
+            if out.len() - start > Template::MAX_OUTPUT_BYTES {
+                return Err(Failure::Limit(Limit::Output));
             }
         }
         Ok(())
@@ -171,7 +178,7 @@ impl Call {
     fn write(&self, data: &Value, out: &mut String) -> Result<(), Failure> {
         let kind = self.kind;
         self.with_args(data, &mut |args| {
-            helpers::apply(kind, args, out)?.write(out);
+            helpers::apply(kind, args, out)?.write(out)?;
             Ok(())
         })
     }

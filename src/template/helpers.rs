@@ -18,6 +18,10 @@ use unicode_segmentation::UnicodeSegmentation;
 /// contains a space, so no template can name it.
 pub(crate) const VALUE_HELPER: &str = "smsbatch value";
 
+/// The name of the step counter placed at the start of every block body, so that each time
+/// handlebars renders a body (each iteration of `each`) the output sees a step. Unnameable too.
+pub(crate) const STEP_HELPER: &str = "smsbatch step";
+
 /// The helpers of handlebars itself that templates may use (`log` is removed: the core does no
 /// I/O).
 pub(crate) const BUILTIN_HELPERS: &[&str] = &[
@@ -137,6 +141,17 @@ pub(crate) enum Failure {
     Missing(String),
     /// Any other problem, as a sentence.
     Invalid(String),
+    /// Rendering stopped at a limit on the work one message may cost.
+    Limit(Limit),
+}
+
+/// The limits on rendering one message.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Limit {
+    /// The output passed [`Template::MAX_OUTPUT_BYTES`](crate::Template::MAX_OUTPUT_BYTES).
+    Output,
+    /// Rendering took more than [`Template::MAX_RENDER_STEPS`](crate::Template::MAX_RENDER_STEPS).
+    Steps,
 }
 
 /// A helper's result: one of its arguments as is (`default`), or text it appended to the output.
@@ -147,10 +162,18 @@ pub(crate) enum Produced<'a> {
 }
 
 impl Produced<'_> {
-    /// Completes the output: appends a borrowed value (written text is already there).
-    pub(crate) fn write(self, out: &mut String) {
-        if let Produced::Borrowed(v) = self {
-            write_value(v, out);
+    /// Completes the output: appends a borrowed value (written text is already there); a list
+    /// or an object is not text.
+    pub(crate) fn write(self, out: &mut String) -> Result<(), Failure> {
+        match self {
+            Produced::Borrowed(v) => write_variable(
+                Arg {
+                    value: Some(v),
+                    path: "the value",
+                },
+                out,
+            ),
+            Produced::Written => Ok(()),
         }
     }
 
@@ -185,10 +208,27 @@ pub(crate) fn list_index_message(segment: &str) -> String {
     format!("cannot read {segment:?} from a list: list items are read by number, as in items.[0]")
 }
 
-/// Appends the value of a `{{name}}` expression, refusing absent and null values.
+/// Appends the value of a `{{name}}` expression, refusing absent and null values, and lists and
+/// objects, which have no text of their own (handlebars would send `[object]`).
 pub(crate) fn write_variable(arg: Arg<'_>, out: &mut String) -> Result<(), Failure> {
-    write_value(arg.require()?, out);
-    Ok(())
+    let value = arg.require()?;
+    let what = match value {
+        Value::Array(_) => "a list",
+        Value::Object(_) => "an object",
+        _ => {
+            write_value(value, out);
+            return Ok(());
+        }
+    };
+    let path = if arg.path.is_empty() {
+        "the value"
+    } else {
+        arg.path
+    };
+    Err(Failure::Invalid(format!(
+        "{path} is {what}, not text: write one of its fields or items, as in {path}.name or \
+         {path}.[0], or loop over it with {{{{#each {path}}}}}"
+    )))
 }
 
 /// Runs helper `kind` over its evaluated arguments, appending any text it makes to `out` (nothing
@@ -375,6 +415,8 @@ fn to_render_error(failure: Failure) -> RenderError {
     match failure {
         Failure::Missing(path) => RenderErrorReason::MissingVariable(Some(path)).into(),
         Failure::Invalid(message) => RenderErrorReason::Other(message).into(),
+        // Only the outputs fail with a limit, and they say so themselves.
+        Failure::Limit(_) => RenderErrorReason::Other("render limit".to_owned()).into(),
     }
 }
 
@@ -421,8 +463,8 @@ impl HelperDef for Helper {
             Some(kind) => {
                 let args = handlebars_args(h, kind.name())?;
                 apply(kind, &args, &mut buf)
-                    .map_err(to_render_error)?
-                    .write(&mut buf);
+                    .and_then(|produced| produced.write(&mut buf))
+                    .map_err(to_render_error)?;
             }
         }
         out.write(&buf)?;
@@ -437,6 +479,24 @@ pub(crate) fn register(hb: &mut Handlebars<'static>) {
         hb.register_helper(kind.name(), Box::new(Helper(Some(kind))));
     }
     hb.register_helper(VALUE_HELPER, Box::new(Helper(None)));
+    hb.register_helper(STEP_HELPER, Box::new(Step));
+}
+
+/// The step counter: writes nothing, which the output counts as a step.
+struct Step;
+
+impl HelperDef for Step {
+    fn call<'reg: 'rc, 'rc>(
+        &self,
+        _: &handlebars::Helper<'rc>,
+        _: &'reg Handlebars<'reg>,
+        _: &'rc Context,
+        _: &mut RenderContext<'reg, 'rc>,
+        out: &mut dyn Output,
+    ) -> Result<(), RenderError> {
+        out.write("")?;
+        Ok(())
+    }
 }
 
 #[cfg(test)]
@@ -447,7 +507,7 @@ mod tests {
     fn run(kind: HelperKind, args: &[Value]) -> Result<String, Failure> {
         let args: Vec<Arg<'_>> = args.iter().map(Arg::value).collect();
         let mut out = String::new();
-        apply(kind, &args, &mut out)?.write(&mut out);
+        apply(kind, &args, &mut out)?.write(&mut out)?;
         Ok(out)
     }
 
@@ -467,7 +527,10 @@ mod tests {
         let there = json!("there");
         let missing = [Arg::missing("nick"), Arg::value(&there)];
         let mut out = String::new();
-        apply(d, &missing, &mut out).unwrap().write(&mut out);
+        apply(d, &missing, &mut out)
+            .unwrap()
+            .write(&mut out)
+            .unwrap();
         assert_eq!(out, "there");
         assert_eq!(
             apply(

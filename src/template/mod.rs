@@ -3,6 +3,7 @@
 mod compiled;
 mod fold;
 mod helpers;
+mod nesting;
 mod record;
 mod registry;
 mod vars;

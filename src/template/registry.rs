@@ -9,8 +9,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::compiled::Compiled;
-use super::helpers::{self, Failure, HelperKind, VALUE_HELPER};
-use super::vars;
+use super::helpers::{self, Failure, HelperKind, Limit, STEP_HELPER, VALUE_HELPER};
+use super::{nesting, vars};
 use crate::error::{Error, ErrorKind, Result};
 use crate::segment::{Encoding, Segmenter};
 
@@ -109,8 +109,21 @@ impl Template {
     /// message a provider sends, and a bound on the work an untrusted template can cause.
     pub const MAX_BYTES: usize = 64 * 1024;
 
-    /// How deep blocks and subexpressions may nest.
+    /// How deep blocks, subexpressions and array or object literals may nest.
     pub const MAX_NESTING: usize = 32;
+
+    /// The longest output one message may render to, in bytes: rendering stops as soon as the
+    /// output passes it ([`ErrorKind::RenderTooLong`]). 256 KiB is far above any sendable SMS
+    /// (255 concatenated parts of 153 characters are under 40,000 characters), so it only stops
+    /// templates and data that would make a preview or a batch run out of memory.
+    pub const MAX_OUTPUT_BYTES: usize = 256 * 1024;
+
+    /// The most render steps one message may take ([`ErrorKind::RenderBudget`]). A step is a
+    /// piece of output written (text, a variable, a helper's result) or a block body rendered
+    /// (each iteration of `each`, each branch of `if`), so nested loops over `@root` lists stop
+    /// early instead of running for hours: 100,000 steps are a few milliseconds, and a message
+    /// template with lists of a few hundred items needs a few thousand.
+    pub const MAX_RENDER_STEPS: u32 = 100_000;
 
     /// Parses and checks `body`.
     ///
@@ -134,10 +147,16 @@ impl Template {
                 max: Self::MAX_BYTES as u32,
             }));
         }
-        check_nesting_before_parsing(body)?;
+        nesting::check(body)?;
         let mut ast = handlebars::Template::compile(body).map_err(|e| {
             let (line, column) = e.pos().unwrap_or((1, 1));
-            syntax_error((line, column), e.reason().to_string())
+            let message = match e.reason() {
+                handlebars::TemplateErrorReason::InvalidSyntax(expected) => {
+                    syntax_sentence(expected)
+                }
+                other => other.to_string(),
+            };
+            syntax_error((line, column), message)
         })?;
         check(&ast.elements, &ast.mapping, (1, 1), 0)?;
         let variables = vars::variables(&ast.elements);
@@ -199,7 +218,9 @@ impl Template {
     /// Renders the template for `data` (usually a JSON object).
     ///
     /// Errors: [`ErrorKind::MissingVariable`] for a variable that is absent or null,
-    /// [`ErrorKind::TemplateRender`] when a helper rejects its input (a malformed date...).
+    /// [`ErrorKind::TemplateRender`] when a helper rejects its input (a malformed date...),
+    /// [`ErrorKind::RenderTooLong`] when the output passes [`MAX_OUTPUT_BYTES`](Self::MAX_OUTPUT_BYTES)
+    /// and [`ErrorKind::RenderBudget`] past [`MAX_RENDER_STEPS`](Self::MAX_RENDER_STEPS).
     pub fn render(&self, data: &Value) -> Result<String> {
         let mut out = String::new();
         self.render_into(data, &mut out)?;
@@ -223,6 +244,12 @@ impl Template {
             Some(compiled) => compiled.render(data, out),
             None => self.render_handlebars(data, out),
         }
+        .inspect_err(|_| {
+            // Never keep a huge partial message around.
+            if out.len() > Self::MAX_OUTPUT_BYTES {
+                out.truncate(out.floor_char_boundary(Self::MAX_OUTPUT_BYTES));
+            }
+        })
     }
 
     /// The compiled fast path, if the template has one.
@@ -240,21 +267,44 @@ impl Template {
         let registry: &'static Handlebars<'static> = &REGISTRY;
         let ctx = Context::from(data.clone());
         let mut rc = RenderContext::new(None);
-        let mut output = StringOutput(out);
-        self.inner
-            .ast
-            .render(registry, &ctx, &mut rc, &mut output)
-            .map_err(|e| render_failure(&e))
+        let mut output = StringOutput {
+            start: out.len(),
+            out,
+            steps: 0,
+            stopped: None,
+        };
+        let result = self.inner.ast.render(registry, &ctx, &mut rc, &mut output);
+        match (result, output.stopped) {
+            (_, Some(limit)) => Err(Failure::Limit(limit)),
+            (Ok(()), None) => Ok(()),
+            (Err(e), None) => Err(render_failure(&e)),
+        }
     }
 }
 
-/// Appends handlebars' output to a caller's buffer.
-struct StringOutput<'a>(&'a mut String);
+/// Appends handlebars' output to a caller's buffer, counting steps and bytes: past a limit it
+/// fails, which ends the render at once.
+struct StringOutput<'a> {
+    out: &'a mut String,
+    /// The buffer's length before this message.
+    start: usize,
+    steps: u32,
+    stopped: Option<Limit>,
+}
 
 impl handlebars::Output for StringOutput<'_> {
     fn write(&mut self, seg: &str) -> std::io::Result<()> {
-        self.0.push_str(seg);
-        Ok(())
+        self.steps += 1;
+        let limit = if self.steps > Template::MAX_RENDER_STEPS {
+            Limit::Steps
+        } else if self.out.len() - self.start + seg.len() > Template::MAX_OUTPUT_BYTES {
+            Limit::Output
+        } else {
+            self.out.push_str(seg);
+            return Ok(());
+        };
+        self.stopped = Some(limit);
+        Err(std::io::Error::other("render limit"))
     }
 }
 
@@ -278,10 +328,18 @@ pub(crate) fn failure_error(failure: Failure, id: Option<&Value>) -> Error {
     Error::new(match failure {
         Failure::Missing(variable) => ErrorKind::MissingVariable { id, variable },
         Failure::Invalid(message) => ErrorKind::TemplateRender { id, message },
+        Failure::Limit(Limit::Output) => ErrorKind::RenderTooLong {
+            id,
+            max_bytes: Template::MAX_OUTPUT_BYTES as u64,
+        },
+        Failure::Limit(Limit::Steps) => ErrorKind::RenderBudget {
+            id,
+            max_steps: u64::from(Template::MAX_RENDER_STEPS),
+        },
     })
 }
 
-fn syntax_error((line, column): (usize, usize), message: String) -> Error {
+pub(super) fn syntax_error((line, column): (usize, usize), message: String) -> Error {
     Error::new(ErrorKind::TemplateSyntax {
         line: u32::try_from(line).unwrap_or(u32::MAX),
         column: u32::try_from(column).unwrap_or(u32::MAX),
@@ -330,96 +388,11 @@ fn check(
     Ok(())
 }
 
-/// Rejects blocks and subexpressions nested deeper than [`Template::MAX_NESTING`] by scanning the
-/// text, before handlebars parses it. Its parser and the tree it builds recurse once per level,
-/// so a body of a few kilobytes of `(((...)))` or `{{#if}}` would exhaust the stack (12 KB is
-/// enough on a 2 MiB thread, and in WebAssembly it corrupts the module) long before [`check`]
-/// could count the levels of the finished tree. A chain of `{{else if ...}}` nests one level per
-/// link inside handlebars, so each link counts as a level until its block closes.
-fn check_nesting_before_parsing(body: &str) -> Result<()> {
-    let bytes = body.as_bytes();
-    let position = |at: usize| {
-        let before = &body[..at];
-        let line = before.matches('\n').count() + 1;
-        let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
-        (line, column)
-    };
-    // One entry per open block: the links of its `else` chain.
-    let mut blocks: Vec<usize> = Vec::new();
-    let mut i = 0;
-    while let Some(found) = body[i..].find("{{") {
-        let open = i + found;
-        let rest = &body[open..];
-        // Comments hold anything and nest nothing.
-        if rest.starts_with("{{!--") {
-            i = rest.find("--}}").map_or(bytes.len(), |end| open + end + 4);
-            continue;
-        }
-        if rest.starts_with("{{!") {
-            i = rest.find("}}").map_or(bytes.len(), |end| open + end + 2);
-            continue;
-        }
-        let mut j = open + 2;
-        while j < bytes.len() && matches!(bytes[j], b'{' | b'~' | b' ' | b'\t' | b'\r' | b'\n') {
-            j += 1;
-        }
-        let tag = &body[j..];
-        let depth = |blocks: &Vec<usize>| blocks.len() + blocks.iter().sum::<usize>();
-        match bytes.get(j) {
-            Some(b'#') => blocks.push(0),
-            Some(b'^') if !tag[1..].trim_start().starts_with('}') => blocks.push(0),
-            Some(b'/') => {
-                blocks.pop();
-            }
-            _ if tag.starts_with("else")
-                && tag[4..].starts_with(|c: char| c.is_whitespace())
-                && !tag[4..].trim_start().starts_with(['}', '~']) =>
-            {
-                if let Some(links) = blocks.last_mut() {
-                    *links += 1;
-                }
-            }
-            _ => {}
-        }
-        if depth(&blocks) > Template::MAX_NESTING {
-            return Err(too_deep(position(open)));
-        }
-        // Subexpressions: parentheses outside string literals, up to the closing braces.
-        let mut parens = 0usize;
-        let mut quote: Option<u8> = None;
-        while j < bytes.len() {
-            let b = bytes[j];
-            match quote {
-                Some(q) if b == q => quote = None,
-                Some(_) => {}
-                None => match b {
-                    b'"' | b'\'' => quote = Some(b),
-                    b'(' => {
-                        parens += 1;
-                        if depth(&blocks) + parens > Template::MAX_NESTING {
-                            return Err(too_deep(position(open)));
-                        }
-                    }
-                    b')' => parens = parens.saturating_sub(1),
-                    b'}' if bytes.get(j + 1) == Some(&b'}') => break,
-                    _ => {}
-                },
-            }
-            j += 1;
-        }
-        i = j.min(bytes.len());
-        if i == open {
-            i += 2;
-        }
-    }
-    Ok(())
-}
-
 fn too_deep(pos: (usize, usize)) -> Error {
     syntax_error(
         pos,
         format!(
-            "blocks and subexpressions are nested more than {} deep",
+            "blocks, subexpressions and literals are nested more than {} deep",
             Template::MAX_NESTING
         ),
     )
@@ -454,6 +427,23 @@ fn check_call(ht: &HelperTemplate, pos: (usize, usize), block: bool, depth: usiz
                 ));
             }
         }
+        // Handlebars' own helpers check their arguments only when they run, which would fail
+        // every recipient alike: check them here, once.
+        if let Some((min, max, usage)) = builtin_arity(name)
+            && !(min..=max).contains(&ht.params.len())
+        {
+            return Err(syntax_error(
+                pos,
+                format!(
+                    "{name} needs {}: write {usage}",
+                    match (min, max) {
+                        (1, 1) => "one argument".to_owned(),
+                        (2, 2) => "two arguments".to_owned(),
+                        (min, _) => format!("at least {min} argument(s)"),
+                    }
+                ),
+            ));
+        }
     }
     for p in ht.params.iter().chain(ht.hash.values()) {
         if let Parameter::Subexpression(sub) = p
@@ -469,6 +459,101 @@ fn check_call(ht: &HelperTemplate, pos: (usize, usize), block: bool, depth: usiz
     Ok(())
 }
 
+/// A sentence for handlebars' parse error, which lists the grammar rules it expected
+/// (`expected escape, expression, html_expression, decorator_expression, ...`): the same
+/// expectations in handlebars' own terms, each once.
+fn syntax_sentence(expected: &str) -> String {
+    let rules = expected
+        .trim()
+        .trim_start_matches("unexpected ")
+        .trim_start_matches("expected ")
+        .split([',', ' '])
+        .filter(|w| !w.is_empty() && *w != "or");
+    let mut terms: Vec<&str> = Vec::new();
+    for rule in rules {
+        let term = match rule {
+            "escape"
+            | "raw_text"
+            | "raw_block_text"
+            | "template"
+            | "expression"
+            | "html_expression"
+            | "decorator_expression"
+            | "partial_expression"
+            | "hbs_comment"
+            | "hbs_comment_compact"
+            | "helper_block_start"
+            | "decorator_block_start"
+            | "partial_block_start"
+            | "raw_block_start"
+            | "invert_tag"
+            | "invert_chain_tag" => "text or a complete tag such as {{name}}",
+            "helper_block_end" | "decorator_block_end" | "partial_block_end" | "raw_block_end" => {
+                "the closing tag of the open block, such as {{/if}}"
+            }
+            "identifier"
+            | "reference"
+            | "name"
+            | "path_id"
+            | "path_raw_id"
+            | "path_key"
+            | "path_root"
+            | "path_up"
+            | "path_local"
+            | "opt_identifier"
+            | "partial_identifier"
+            | "path_inline"
+            | "path"
+            | "path_item"
+            | "path_current"
+            | "path_sep"
+            | "exp_line"
+            | "partial_exp_line"
+            | "opt_partial_identifier" => "a variable or helper name",
+            "helper_parameter" | "literal" | "string_literal" | "number_literal"
+            | "null_literal" | "boolean_literal" | "array_literal" | "object_literal" | "hash"
+            | "subexpression" => {
+                "an argument (a variable, a \"string\", a number or a (subexpression))"
+            }
+            "trailing_tilde_to_omit_whitespace" | "leading_tilde_to_omit_whitespace" => {
+                "the closing }}"
+            }
+            "block_param" => "block parameters, as in {{#each list as |item|}}",
+            "invert_tag_item" => "else",
+            "json_char_double_quote"
+            | "json_char_single_quote"
+            | "string_inner_double_quote"
+            | "string_inner_single_quote" => "the rest of the string and its closing quote",
+            "EOI" => "the end of the template",
+            _ => return format!("the template is not valid handlebars ({expected})"),
+        };
+        if !terms.contains(&term) {
+            terms.push(term);
+        }
+    }
+    match terms.split_last() {
+        None => "the template is not valid handlebars".to_owned(),
+        Some((last, [])) => format!("expected {last}"),
+        Some((last, rest)) => format!("expected {} or {last}", rest.join(", ")),
+    }
+}
+
+/// How many positional arguments handlebars' own helpers take, and how they are written.
+fn builtin_arity(name: &str) -> Option<(usize, usize, &'static str)> {
+    Some(match name {
+        "if" => (1, 1, "{{#if value}}...{{/if}}"),
+        "unless" => (1, 1, "{{#unless value}}...{{/unless}}"),
+        "each" => (1, 1, "{{#each list}}...{{/each}}"),
+        "with" => (1, 1, "{{#with object}}...{{/with}}"),
+        "lookup" => (2, 2, "{{lookup list index}}"),
+        "eq" | "ne" | "gt" | "gte" | "lt" | "lte" => (2, 2, "{{#if (eq a b)}}...{{/if}}"),
+        "and" | "or" => (1, usize::MAX, "{{#if (and a b)}}...{{/if}}"),
+        "not" => (1, 1, "{{#if (not a)}}...{{/if}}"),
+        "len" => (1, 1, "{{len list}}"),
+        _ => return None,
+    })
+}
+
 fn unknown_helper(name: &str) -> String {
     let mine: Vec<&str> = HelperKind::ALL.iter().map(|k| k.name()).collect();
     format!(
@@ -480,7 +565,7 @@ fn unknown_helper(name: &str) -> String {
 
 /// Turns every `{{name}}` into a call of the strict value writer, so a null value is an error
 /// like an absent one (handlebars' strict mode only catches absent ones).
-fn rewrite(elements: &mut [TemplateElement]) {
+fn rewrite(elements: &mut Vec<TemplateElement>) {
     for element in elements {
         match element {
             TemplateElement::Expression(ht) | TemplateElement::HtmlExpression(ht) => {
@@ -497,11 +582,33 @@ fn rewrite(elements: &mut [TemplateElement]) {
             TemplateElement::HelperBlock(ht) => {
                 for t in [&mut ht.template, &mut ht.inverse].into_iter().flatten() {
                     rewrite(&mut t.elements);
+                    // Every time the body renders, a step (see `Template::MAX_RENDER_STEPS`).
+                    if let Some(step) = step_expression() {
+                        t.elements.insert(0, step);
+                        if let Some(first) = t.mapping.first().cloned() {
+                            t.mapping.insert(0, first);
+                        }
+                    }
                 }
             }
             _ => {}
         }
     }
+}
+
+/// `{{smsbatch step}}`, which no template can write (the name has a space).
+fn step_expression() -> Option<TemplateElement> {
+    let spec = handlebars::template::ExpressionSpecBuilder::default()
+        .name(Parameter::Name(STEP_HELPER.to_owned()))
+        .params(Vec::new())
+        .hash(Default::default())
+        .omit_pre_ws(false)
+        .omit_pro_ws(false)
+        .build()
+        .ok()?;
+    Some(TemplateElement::Expression(Box::new(HelperTemplate::new(
+        spec, false, false,
+    ))))
 }
 
 #[cfg(test)]
@@ -687,6 +794,45 @@ mod tests {
         assert!(Template::compile(&sub(Template::MAX_NESTING + 1)).is_err());
     }
 
+    /// Issue 10, item 10: a syntax error reads like a sentence, gives its position once and
+    /// names what was expected in handlebars' terms, not the grammar's rule names.
+    #[test]
+    fn syntax_errors_read_like_sentences() {
+        for (src, expected) in [
+            ("Hi {{first_name}} {{#if vip}}x", "closing tag"),
+            ("Hi {{first_name", "closing }}"),
+            ("Hi {{first_name}} your code {{code}", "closing }}"),
+            ("{{upper (}}", "name"),
+        ] {
+            let err = Template::compile(src).unwrap_err();
+            let text = err.to_string();
+            assert!(text.contains(expected), "{src}: {text}");
+            assert_eq!(text.matches("line").count(), 1, "{src}: {text}");
+            for rule in [
+                "html_expression",
+                "decorator_expression",
+                "escape",
+                "EOI",
+                "_",
+            ] {
+                assert!(!text.contains(rule), "{src}: {text}");
+            }
+        }
+        // Helpers of handlebars called without their arguments fail here, not per recipient.
+        for src in [
+            "{{lookup}}",
+            "{{eq}}",
+            "{{#if}}x{{/if}}",
+            "{{#each}}x{{/each}}",
+            "{{len}}",
+            "{{#if (eq a)}}x{{/if}}",
+        ] {
+            let err = Template::compile(src).unwrap_err();
+            assert_eq!(err.kind().code(), "templateSyntax", "{src}");
+            assert!(err.to_string().contains("needs"), "{src}: {err}");
+        }
+    }
+
     #[test]
     fn render_errors_from_helpers() {
         let err = render("{{date d}}", json!({"d": "soon"})).unwrap_err();
@@ -730,10 +876,14 @@ mod tests {
             assert!(Template::compile(src).unwrap().is_compiled(), "{src}");
             let _ = both(src, &data);
         }
-        assert_eq!(
-            both("{{list}} {{obj}}", &data).unwrap(),
-            "[1, x, ] [object]"
-        );
+        // A list or an object is not text (issue 10, item 10).
+        for src in ["{{list}}", "{{obj}}", "x {{default nope obj}}"] {
+            let err = both(src, &data).unwrap_err();
+            assert!(
+                matches!(&err, Failure::Invalid(m) if m.contains("not text")),
+                "{src}: {err:?}"
+            );
+        }
         assert_eq!(both("  {{~first~}}  !", &data).unwrap(), "ana!");
     }
 
@@ -777,5 +927,261 @@ mod fuzz {
                 let _ = t.variables();
             }
         }
+    }
+}
+
+/// Issue 10, item 1: hostile nesting, from every lexical form of handlebars, on a small stack.
+#[cfg(test)]
+mod hostile_nesting {
+    use proptest::prelude::*;
+    use serde_json::json;
+
+    use super::Template;
+    use crate::error::ErrorKind;
+
+    /// Compiles and renders `body` on a thread with a 256 KiB stack; panics (failing the test)
+    /// if the thread dies, as it does on a stack overflow.
+    /// Returns the variables the template reads.
+    fn compile_on_small_stack(body: String) -> Result<String, ErrorKind> {
+        std::thread::Builder::new()
+            .stack_size(256 << 10)
+            .spawn(move || {
+                let t = Template::compile(&body).map_err(|e| e.into_kind())?;
+                let data = json!({"a": [1, 2], "b": true, "name": "Ana", "x": {"y": "z"}});
+                let _ = t.render(&data);
+                let _ = t.variables();
+                let text = t.variables().join(" ");
+                drop(t);
+                Ok(text)
+            })
+            .expect("spawn")
+            .join()
+            .expect("compiling and rendering must not overflow a 256 KiB stack")
+    }
+
+    fn assert_too_deep(body: String) {
+        match compile_on_small_stack(body) {
+            Err(ErrorKind::TemplateSyntax { message, .. }) => {
+                assert!(message.contains("nested more than 32"), "{message}");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_quote_in_a_bracketed_segment_does_not_hide_nesting() {
+        let n = 8000;
+        assert_too_deep(format!(
+            "{{{{default [a\"] {}name{}}}}}",
+            "(upper ".repeat(n),
+            ")".repeat(n)
+        ));
+    }
+
+    #[test]
+    fn an_unclosed_long_comment_ends_at_the_first_braces() {
+        let n = 8000;
+        assert_too_deep(format!(
+            "{{{{!-- x }}}} {{{{default a {}name{}}}}}",
+            "(upper ".repeat(n),
+            ")".repeat(n)
+        ));
+        // The page's case: 3,000 levels.
+        assert_too_deep(format!(
+            "{{{{upper {}name{}}}}}",
+            "(upper ".repeat(3000),
+            ")".repeat(3000)
+        ));
+    }
+
+    #[test]
+    fn literals_count_as_levels() {
+        assert_too_deep(format!(
+            "{{{{default a {}1{}}}}}",
+            "[".repeat(5000),
+            "]".repeat(5000)
+        ));
+        assert_too_deep(format!("{{{{default a {}}}}}", "[".repeat(5000)));
+        assert_too_deep(format!(
+            "{{{{default a {}1{}}}}}",
+            "{\"k\":".repeat(5000),
+            "}".repeat(5000)
+        ));
+        // Within the limit they are fine (and a path segment is not a literal).
+        assert!(Template::compile("{{default a [1, [2, {\"k\": [3]}]]}}").is_ok());
+        assert!(Template::compile("{{default [a\"] \"x\"}}").is_ok());
+    }
+
+    #[test]
+    fn escapes_and_raw_blocks_follow_handlebars() {
+        // Escaped tags are text, so their parentheses are not counted...
+        let text = format!("\\{{{{upper {}", "(".repeat(100));
+        assert!(Template::compile(&text).is_ok(), "{text}");
+        // ...but two backslashes do not escape.
+        assert_too_deep(format!(
+            "\\\\{{{{upper {}a{}}}}}",
+            "(upper ".repeat(3000),
+            ")".repeat(3000)
+        ));
+        // A raw block's text is text; after it, tags count again.
+        let raw = format!(
+            "{{{{{{{{raw}}}}}}}}{}{{{{{{{{/raw}}}}}}}}",
+            "{{#if a}}".repeat(100)
+        );
+        assert!(Template::compile(&raw).is_ok(), "{raw}");
+        assert_too_deep(format!(
+            "{{{{{{{{raw}}}}}}}} x {{{{{{{{/raw}}}}}}}}{{{{upper {}a{}}}}}",
+            "(upper ".repeat(3000),
+            ")".repeat(3000)
+        ));
+    }
+
+    /// A nesting of `n` levels in one of the forms handlebars recurses on; each reads the
+    /// variable `deep`, so a template whose variables lack it did not parse the nesting.
+    fn nest(form: u8, n: usize) -> String {
+        match form {
+            0 => format!("{{{{upper {}deep{}}}}}", "(lower ".repeat(n), ")".repeat(n)),
+            1 => format!("{}x{}", "{{#if deep}}".repeat(n), "{{/if}}".repeat(n)),
+            2 => format!(
+                "{{{{#if deep}}}}x{}{{{{/if}}}}",
+                "{{else if deep}}y".repeat(n)
+            ),
+            3 => format!("{{{{default deep {}1{}}}}}", "[".repeat(n), "]".repeat(n)),
+            4 => format!(
+                "{{{{default deep {}1{}}}}}",
+                "{\"k\":".repeat(n),
+                "}".repeat(n)
+            ),
+            5 => format!("{}x{}", "{{#each deep}}".repeat(n), "{{/each}}".repeat(n)),
+            6 => format!("{{{{upper {}deep", "(lower ".repeat(n)),
+            _ => format!("{}x", "{{#if deep}}".repeat(n)),
+        }
+    }
+
+    /// Text in one lexical form of handlebars, placed before the nesting: strings with
+    /// parentheses and braces, bracketed segments with quotes, both comment forms (closed and
+    /// not), raw blocks, escapes.
+    fn prefix() -> impl Strategy<Value = String> {
+        prop::sample::select(vec![
+            "",
+            "Hi ",
+            "{{default [a\"] \"x\"}}",
+            "{{default [a'] 'x'}}",
+            "{{default a \"(((\"}}",
+            "{{default a \"}}\"}}",
+            "{{default a \"\\\"((\"}}",
+            "{{default a 'it''s'}}",
+            "{{!-- x }}",
+            "{{!-- x --}}",
+            "{{!-- }} --}}",
+            "{{! x }}",
+            "{{! (((( }}",
+            "{{{{raw}}}}{{#if a}}(((({{{{/raw}}}}",
+            "{{{{raw}}}}x",
+            "\\{{",
+            "\\{{{{",
+            "\\\\",
+            "\\\\{{x}}",
+            "{{x.[a b]}}",
+            "{{x.[\"]}}",
+            "{{default 1.[\"]\", \"x\"] \"y\"}}",
+            "{{default [\"]\", \"((\"] a}}",
+            "{{{name}}}",
+            "{{&name}}",
+            "{{~name~}}",
+            "{{else}}",
+            "{{> p}}",
+            "{{> 'p'}}",
+            "[",
+            "\"",
+            "(",
+        ])
+        .prop_map(str::to_owned)
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        /// Whatever the lexical forms around it, a nesting is either refused (past the limit) or
+        /// compiles and renders, on a 256 KiB stack.
+        #[test]
+        fn nesting_in_every_lexical_form_is_bounded(
+            before in prefix(),
+            form in 0u8..8,
+            n in prop_oneof![0usize..40, 40usize..3000],
+            after in prefix(),
+        ) {
+            let body = format!("{before}{}{after}", nest(form, n));
+            let result = compile_on_small_stack(body.clone());
+            // Accepted past the limit only where the text around made the nesting text (an
+            // escape, a comment, a raw block), so no variable of it was read.
+            if n > Template::MAX_NESTING + 2 && let Ok(variables) = result {
+                prop_assert!(!variables.split(' ').any(|v| v == "deep"), "accepted {} levels: {:?}", n, &body[..body.len().min(200)]);
+            }
+        }
+    }
+}
+
+/// Issue 10, item 2: rendering one message is bounded in output and in work.
+#[cfg(test)]
+mod bounded_rendering {
+    use serde_json::json;
+
+    use super::Template;
+    use crate::error::ErrorKind;
+
+    #[test]
+    fn output_stops_at_the_cap() {
+        let big = "x".repeat(1 << 20);
+        // The fast path and handlebars (a block makes the template use it).
+        for body in [
+            "{{x}}".repeat(10_000),
+            format!("{{{{#if x}}}}{}{{{{/if}}}}", "{{x}}".repeat(10_000)),
+        ] {
+            let t = Template::compile(&body).unwrap();
+            let err = t.render(&json!({"x": big})).unwrap_err();
+            assert_eq!(
+                err.kind(),
+                &ErrorKind::RenderTooLong {
+                    id: None,
+                    max_bytes: Template::MAX_OUTPUT_BYTES as u64
+                }
+            );
+            assert!(err.to_string().contains("262144 bytes"), "{err}");
+        }
+        // Just under the cap is fine.
+        let t = Template::compile("{{x}}{{x}}").unwrap();
+        let half = "y".repeat(Template::MAX_OUTPUT_BYTES / 2);
+        assert_eq!(
+            t.render(&json!({"x": half})).unwrap().len(),
+            Template::MAX_OUTPUT_BYTES
+        );
+    }
+
+    #[test]
+    fn nested_loops_over_root_stop_on_the_step_budget() {
+        let list: Vec<u32> = (0..100).collect();
+        let data = json!({"a": list});
+        for depth in [4, 5] {
+            let body = format!(
+                "{}{}",
+                "{{#each @root.a}}".repeat(depth),
+                "{{/each}}".repeat(depth)
+            );
+            let t = Template::compile(&body).unwrap();
+            let err = t.render(&data).unwrap_err();
+            // The budget is the reason (not the output, which stays empty, nor a clock).
+            assert_eq!(
+                err.kind(),
+                &ErrorKind::RenderBudget {
+                    id: None,
+                    max_steps: u64::from(Template::MAX_RENDER_STEPS)
+                },
+                "{depth}"
+            );
+        }
+        // Two levels (10,000 bodies) are well within the budget.
+        let t = Template::compile("{{#each @root.a}}{{#each @root.a}}{{/each}}{{/each}}.").unwrap();
+        assert_eq!(t.render(&data).unwrap(), ".");
     }
 }

@@ -185,6 +185,33 @@ test("one preview update of the 1,000-customer sample, timed in the browser", as
   assert.ok(median > 0);
 });
 
+test("a hostile template is refused and the next preview still works (issue 10, item 1)", async () => {
+  // Before the fix these overflowed the stack inside the module: `memory access out of bounds`,
+  // and every later preview failed the same way until the page was reloaded.
+  const deep = (n) => `{{upper ${"(upper ".repeat(n)}first_name${")".repeat(n)}}}`;
+  const hostile = [
+    deep(3000),
+    `{{default [a"] ${"(upper ".repeat(8000)}first_name${")".repeat(8000)}}}`,
+    `{{!-- x }} ${deep(8000)}`,
+  ];
+  for (const body of hostile) {
+    await page.evaluate((value) => {
+      const editor = document.querySelector("#template-editor");
+      editor.value = value;
+      editor.dispatchEvent(new Event("input"));
+    }, body);
+    assert.match(await text("#template-error"), /nested more than 32 deep/);
+  }
+  await page.evaluate(() => {
+    const editor = document.querySelector("#template-editor");
+    editor.value = "Hi {{default first_name \"there\"}}";
+    editor.dispatchEvent(new Event("input"));
+  });
+  assert.equal(await text("#template-error"), "");
+  assert.ok(Number(await text("#sum-recipients")) > 0);
+  assert.match(await text("#preview-table"), /Hi /);
+});
+
 test("no console error, failed request or page error; a screenshot is kept", async () => {
   mkdirSync(join(here, "test-results"), { recursive: true });
   await page.screenshot({ path: join(here, "test-results", "demo.png"), fullPage: true });

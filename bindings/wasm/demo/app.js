@@ -239,7 +239,8 @@ function updatePreview() {
   try {
     template = new Template(body);
   } catch (e) {
-    $("#template-error").textContent = e.kind === "templateSyntax" ? `Line ${e.line}, column ${e.column}: ${e.message}` : e.message;
+    // The message gives the line and column itself.
+    $("#template-error").textContent = e.message;
     return;
   }
   $("#template-error").textContent = "";

@@ -12,10 +12,12 @@ import { smsbatch } from "./support.mjs";
 
 const root = fileURLToPath(new URL("../../../", import.meta.url));
 
-/** The native command line, built once (cargo is a no-op when it is up to date). */
+/** The native command line, built once (cargo is a no-op when it is up to date), from wherever
+ * cargo puts build output (CARGO_TARGET_DIR may move it out of `target/`). */
 function cli() {
   execFileSync("cargo", ["build", "--quiet", "--features", "cli", "--bin", "smsbatch"], { cwd: root, stdio: "inherit" });
-  return join(root, "target/debug/smsbatch");
+  const metadata = JSON.parse(execFileSync("cargo", ["metadata", "--format-version", "1", "--no-deps"], { cwd: root, encoding: "utf8", maxBuffer: 1 << 26 }));
+  return join(metadata.target_directory, "debug/smsbatch");
 }
 
 function runCli(args, input) {

@@ -154,3 +154,19 @@ test("a deeply nested template is a syntax error, and the module keeps working (
   }
   assert.equal(new smsbatch.Template("Hi {{name}}").render({ name: "Ana" }), "Hi Ana");
 });
+
+test("hostile templates: hidden nesting, huge output and nested loops are bounded (issue 10)", () => {
+  const n = 8000;
+  for (const body of [
+    `{{default [a"] ${"(upper ".repeat(n)}name${")".repeat(n)}}}`,
+    `{{!-- x }} {{upper ${"(upper ".repeat(n)}name${")".repeat(n)}}}`,
+  ]) {
+    assert.throws(() => new smsbatch.Template(body), (e) => e.kind === "templateSyntax" && /nested more than 32/.test(e.message));
+  }
+  const big = "x".repeat(1 << 20);
+  assert.throws(() => new smsbatch.Template("{{x}}".repeat(10000)).render({ x: big }), (e) => e.kind === "renderTooLong" && e.maxBytes === 262144);
+  const loops = `${"{{#each @root.a}}".repeat(5)}${"{{/each}}".repeat(5)}`;
+  const a = Array.from({ length: 100 }, (_, i) => i);
+  assert.throws(() => new smsbatch.Template(loops).render({ a }), (e) => e.kind === "renderBudget" && e.maxSteps === 100000);
+  assert.equal(new smsbatch.Template("Hi {{name}}").render({ name: "Ana" }), "Hi Ana");
+});

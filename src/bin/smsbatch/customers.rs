@@ -252,7 +252,8 @@ async fn query(args: QueryArgs) -> Result<ExitCode, Error> {
     let store = args.store.store().await?;
     let stdin = std::io::stdin();
     let mut out = io::Output::stdout();
-    for line in io::json_lines(stdin.lock()) {
+    let mut lines = io::json_lines(stdin.lock());
+    for line in &mut lines {
         let result = match line.and_then(|v| {
             serde_json::from_value::<Query>(v).map_err(|e| {
                 ErrorKind::InvalidQuery {
@@ -295,6 +296,9 @@ async fn query(args: QueryArgs) -> Result<ExitCode, Error> {
         if let Err(e) = written.and_then(|()| out.flush()) {
             return Ok(io::finish(Err(e)));
         }
+    }
+    if let Some(e) = lines.read_error() {
+        return Ok(out.fatal(&e));
     }
     Ok(ExitCode::SUCCESS)
 }

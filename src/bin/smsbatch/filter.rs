@@ -74,8 +74,9 @@ pub(crate) fn run(args: Args) -> ExitCode {
         }
     };
     let mut out = io::Output::stdout();
+    let mut lines = io::json_lines(BufReader::new(std::io::stdin().lock()));
     let result = (|| {
-        for line in io::json_lines(BufReader::new(std::io::stdin().lock())) {
+        for line in &mut lines {
             // Every error line of this subcommand names a `path`: a line that is not a filter at
             // all is an invalid filter at the root.
             let compiled = line
@@ -118,7 +119,12 @@ pub(crate) fn run(args: Args) -> ExitCode {
                 }
             }
         }
-        out.flush()
+        Ok(())
     })();
-    io::finish(result)
+    if result.is_ok()
+        && let Some(e) = lines.read_error()
+    {
+        return out.fatal(&e);
+    }
+    io::finish(result.and_then(|()| out.flush()))
 }

@@ -28,8 +28,10 @@ pub(crate) struct Args {
     state: Option<PathBuf>,
     /// The instant date constraints use when a context has no `currentTime` (RFC 3339).
     /// Default: the system clock.
+    /// (Parsed here, not by the argument parser, so a bad value is a JSON error line like
+    /// every other subcommand's.)
     #[arg(long, value_name = "RFC3339")]
-    now: Option<Timestamp>,
+    now: Option<String>,
     /// Seed of the random source behind random rollouts and random stickiness.
     /// Default: a fresh one from the operating system.
     #[arg(long)]
@@ -64,7 +66,15 @@ pub(crate) fn run(args: Args) -> ExitCode {
 
     // The command line is the edge where the clock and entropy are read; the library takes both
     // as parameters.
-    let now = args.now.unwrap_or_else(io::clock_now);
+    let now = match args.now.as_deref().map(str::parse::<Timestamp>) {
+        None => io::clock_now(),
+        Some(Ok(now)) => now,
+        Some(Err(e)) => {
+            return io::fatal(&smsbatch::Error::invalid_input(format!(
+                "`now` is not an RFC 3339 timestamp: {e}"
+            )));
+        }
+    };
     let seed = args
         .seed
         .unwrap_or_else(|| RandomState::new().hash_one(SystemTime::now()));
@@ -73,8 +83,9 @@ pub(crate) fn run(args: Args) -> ExitCode {
 
     let mut out = io::Output::stdout();
     let stdin = std::io::stdin();
+    let mut lines = io::json_lines(stdin.lock());
     let result = (|| {
-        for line in io::json_lines(stdin.lock()) {
+        for line in &mut lines {
             match line.and_then(request) {
                 Ok((name, ctx, false)) => {
                     out.line(&json!({ "enabled": engine.is_enabled(&name, &ctx, &mut env) }))?;
@@ -85,9 +96,14 @@ pub(crate) fn run(args: Args) -> ExitCode {
                 Err(e) => out.error(&e)?,
             }
         }
-        out.flush()
+        Ok(())
     })();
-    io::finish(result)
+    if result.is_ok()
+        && let Some(e) = lines.read_error()
+    {
+        return out.fatal(&e);
+    }
+    io::finish(result.and_then(|()| out.flush()))
 }
 
 /// Reads `{"toggleName", "context"?, "variant"?}`; anything else is an error naming it.

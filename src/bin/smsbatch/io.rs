@@ -1,7 +1,7 @@
 //! JSON-lines plumbing shared by every subcommand.
 
 use std::fs::File;
-use std::io::{self, BufRead, BufWriter, Write};
+use std::io::{self, BufRead, BufReader, BufWriter, Write};
 use std::path::Path;
 use std::process::ExitCode;
 
@@ -11,20 +11,92 @@ use smsbatch::Error;
 
 /// Reads JSON lines from `reader`. A line that is not JSON, a blank one included, yields an error
 /// describing it, so the caller prints an error line in its place and output lines stay aligned
-/// with input lines.
-pub(crate) fn json_lines(reader: impl BufRead) -> impl Iterator<Item = Result<Value, Error>> {
-    reader.lines().enumerate().map(|(i, line)| match line {
-        Err(e) => Err(Error::invalid_input(format!(
-            "line {}: cannot read: {e}",
-            i + 1
-        ))),
-        Ok(line) if line.trim().is_empty() => {
-            Err(Error::invalid_input(format!("line {} is empty", i + 1)))
-        }
-        Ok(line) => serde_json::from_str(&line)
-            .map_err(|e| Error::invalid_input(format!("line {} is not JSON: {e}", i + 1))),
-    })
+/// with input lines. A leading byte order mark is skipped. A read error (a directory given as
+/// standard input, a disk failing) ends the lines: the caller takes it from
+/// [`JsonLines::read_error`] and stops with it (one error line, exit status 2), where retrying
+/// would print the same error forever.
+pub(crate) fn json_lines<R: BufRead>(mut reader: R) -> JsonLines<R> {
+    let failed = ReadFailure::default();
+    if let Err(e) = skip_bom(&mut reader) {
+        failed.set(Error::invalid_input(format!("cannot read the input: {e}")));
+    }
+    JsonLines {
+        lines: reader.lines(),
+        number: 0,
+        failed,
+    }
 }
+
+/// The JSON lines of a reader; see [`json_lines`].
+pub(crate) struct JsonLines<R> {
+    lines: std::io::Lines<R>,
+    number: usize,
+    failed: ReadFailure,
+}
+
+impl<R> JsonLines<R> {
+    /// The read error that ended the lines, if one did.
+    pub(crate) fn read_error(&self) -> Option<Error> {
+        self.failed.get()
+    }
+
+    /// A handle on the read error that outlives the iterator (moved into a boxed stream).
+    pub(crate) fn failure(&self) -> ReadFailure {
+        self.failed.clone()
+    }
+}
+
+/// Where a stream records the read error that ended it.
+#[derive(Clone, Default)]
+pub(crate) struct ReadFailure(std::rc::Rc<std::cell::RefCell<Option<smsbatch::ErrorKind>>>);
+
+impl ReadFailure {
+    fn set(&self, e: Error) {
+        *self.0.borrow_mut() = Some(e.into_kind());
+    }
+
+    /// The error, if the stream ended on one.
+    pub(crate) fn get(&self) -> Option<Error> {
+        self.0.borrow().clone().map(Error::from)
+    }
+}
+
+impl<R: BufRead> Iterator for JsonLines<R> {
+    type Item = Result<Value, Error>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.failed.get().is_some() {
+            return None;
+        }
+        let line = self.lines.next()?;
+        self.number += 1;
+        let i = self.number;
+        Some(match line {
+            Err(e) => {
+                self.failed
+                    .set(Error::invalid_input(format!("line {i}: cannot read: {e}")));
+                return None;
+            }
+            Ok(line) if line.trim().is_empty() => {
+                Err(Error::invalid_input(format!("line {i} is empty")))
+            }
+            Ok(line) => parse_json(&line)
+                .map_err(|e| Error::invalid_input(format!("line {i} is not JSON: {e}"))),
+        })
+    }
+}
+
+/// Consumes a UTF-8 byte order mark at the start of `reader`, if there is one: editors on
+/// Windows write it, and it is not part of the text.
+pub(crate) fn skip_bom(reader: &mut impl BufRead) -> io::Result<()> {
+    let buf = reader.fill_buf()?;
+    if buf.starts_with(BOM.as_bytes()) {
+        reader.consume(BOM.len());
+    }
+    Ok(())
+}
+
+const BOM: &str = "\u{feff}";
 
 /// `{"error": {...}}`, the error in its own field order (`kind`, `message`, then its details).
 #[derive(Serialize)]
@@ -32,17 +104,28 @@ pub(crate) struct ErrorLine<'a> {
     pub(crate) error: &'a Error,
 }
 
-/// Opens the `what` file (named in the error: "the customers file ...").
-pub(crate) fn open(path: &Path, what: &str) -> Result<File, Error> {
-    File::open(path).map_err(|e| {
+/// Opens the `what` file (named in the error: "the customers file ...") for buffered reading,
+/// past a leading byte order mark.
+pub(crate) fn open(path: &Path, what: &str) -> Result<BufReader<File>, Error> {
+    let failed = |e: io::Error| {
+        Error::invalid_input(format!("cannot read the {what} {}: {e}", path.display()))
+    };
+    let file = File::open(path).map_err(|e| {
         Error::invalid_input(format!("cannot open the {what} {}: {e}", path.display()))
-    })
+    })?;
+    let mut reader = BufReader::with_capacity(1 << 16, file);
+    skip_bom(&mut reader).map_err(failed)?;
+    Ok(reader)
 }
 
-/// Reads the whole `what` file as UTF-8 text.
+/// Reads the whole `what` file as UTF-8 text, without a leading byte order mark.
 pub(crate) fn read_text(path: &Path, what: &str) -> Result<String, Error> {
-    std::fs::read_to_string(path).map_err(|e| {
+    let text = std::fs::read_to_string(path).map_err(|e| {
         Error::invalid_input(format!("cannot read the {what} {}: {e}", path.display()))
+    })?;
+    Ok(match text.strip_prefix(BOM) {
+        Some(rest) => rest.to_owned(),
+        None => text,
     })
 }
 
@@ -67,6 +150,16 @@ impl Output {
     /// Writes `{"error": {...}}` for `err`.
     pub(crate) fn error(&mut self, err: &Error) -> io::Result<()> {
         self.line(&ErrorLine { error: err })
+    }
+
+    /// Ends the run on a fatal error: its line after every line already written, through this
+    /// same writer (a second one would write into the middle of this one's buffer), then exit
+    /// status 2.
+    pub(crate) fn fatal(mut self, err: &Error) -> ExitCode {
+        match self.error(err).and_then(|()| self.flush()) {
+            Err(e) if e.kind() != io::ErrorKind::BrokenPipe => finish(Err(e)),
+            _ => ExitCode::from(2),
+        }
     }
 
     pub(crate) fn flush(&mut self) -> io::Result<()> {
@@ -118,4 +211,188 @@ pub(crate) fn clock_now() -> smsbatch::Timestamp {
         Err(before) => i64::try_from(before.duration().as_micros()).map_or(i64::MIN, |m| -m),
     };
     Timestamp::saturating_from_unix_micros(micros)
+}
+
+/// Parses one JSON document like `serde_json::from_str`, except that an object with the same key
+/// twice is an error: serde_json keeps the last one silently, so `{"phone": "a", "phone": "b"}`
+/// would be read as only one of the two.
+pub(crate) fn parse_json(text: &str) -> serde_json::Result<Value> {
+    let mut de = serde_json::Deserializer::from_str(text);
+    let StrictValue(value) = serde::Deserialize::deserialize(&mut de)?;
+    de.end()?;
+    Ok(value)
+}
+
+/// A JSON value read without duplicate keys (see [`parse_json`]).
+pub(crate) struct StrictValue(pub(crate) Value);
+
+impl<'de> serde::Deserialize<'de> for StrictValue {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(StrictVisitor).map(StrictValue)
+    }
+}
+
+struct StrictVisitor;
+
+impl<'de> serde::de::Visitor<'de> for StrictVisitor {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a JSON value")
+    }
+
+    fn visit_bool<E>(self, v: bool) -> Result<Value, E> {
+        Ok(Value::Bool(v))
+    }
+
+    fn visit_i64<E>(self, v: i64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+
+    fn visit_u64<E>(self, v: u64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+
+    fn visit_f64<E>(self, v: f64) -> Result<Value, E> {
+        Ok(serde_json::Number::from_f64(v).map_or(Value::Null, Value::Number))
+    }
+
+    fn visit_str<E>(self, v: &str) -> Result<Value, E> {
+        Ok(Value::String(v.to_owned()))
+    }
+
+    fn visit_string<E>(self, v: String) -> Result<Value, E> {
+        Ok(Value::String(v))
+    }
+
+    fn visit_unit<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+
+    fn visit_none<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        let mut items = Vec::new();
+        while let Some(StrictValue(v)) = seq.next_element()? {
+            items.push(v);
+        }
+        Ok(Value::Array(items))
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+        let mut object = serde_json::Map::new();
+        while let Some(key) = map.next_key::<String>()? {
+            if object.contains_key(&key) {
+                return Err(serde::de::Error::custom(format!(
+                    "the key {key:?} appears twice in one object"
+                )));
+            }
+            let StrictValue(v) = map.next_value()?;
+            object.insert(key, v);
+        }
+        Ok(Value::Object(object))
+    }
+}
+
+/// The elements of a JSON array read one at a time from its text, so a large customers file
+/// is never held as one tree of values besides its bytes. A malformed element ends the stream
+/// (nothing after it can be found reliably): its error is recorded as a read error.
+pub(crate) struct ArrayElements {
+    bytes: Vec<u8>,
+    pos: usize,
+    count: usize,
+    done: bool,
+    what: String,
+    failed: ReadFailure,
+}
+
+impl ArrayElements {
+    /// Checks that `bytes` open a JSON array; `what` names the file in errors.
+    pub(crate) fn new(bytes: Vec<u8>, what: String) -> Result<Self, Error> {
+        let mut elements = Self {
+            bytes,
+            pos: 0,
+            count: 0,
+            done: false,
+            what,
+            failed: ReadFailure::default(),
+        };
+        elements.skip_space();
+        if elements.bytes.get(elements.pos) != Some(&b'[') {
+            return Err(Error::invalid_input(format!(
+                "{} must hold a JSON array of objects",
+                elements.what
+            )));
+        }
+        elements.pos += 1;
+        Ok(elements)
+    }
+
+    /// Where the error that ended the stream is recorded.
+    pub(crate) fn failure(&self) -> ReadFailure {
+        self.failed.clone()
+    }
+
+    fn skip_space(&mut self) {
+        while self
+            .bytes
+            .get(self.pos)
+            .is_some_and(|b| matches!(b, b' ' | b'\t' | b'\n' | b'\r'))
+        {
+            self.pos += 1;
+        }
+    }
+
+    fn fail(&mut self, message: String) -> Option<Result<Value, Error>> {
+        self.done = true;
+        self.failed.set(Error::invalid_input(format!(
+            "{} is not a JSON array: {message}",
+            self.what
+        )));
+        None
+    }
+}
+
+impl Iterator for ArrayElements {
+    type Item = Result<Value, Error>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.done {
+            return None;
+        }
+        self.skip_space();
+        match self.bytes.get(self.pos) {
+            Some(b']') => {
+                self.pos += 1;
+                self.skip_space();
+                self.done = true;
+                if self.pos != self.bytes.len() {
+                    return self.fail("text after the closing ]".to_owned());
+                }
+                return None;
+            }
+            Some(b',') if self.count > 0 => {
+                self.pos += 1;
+                self.skip_space();
+            }
+            None => return self.fail("it ends before its closing ]".to_owned()),
+            Some(_) if self.count > 0 => {
+                return self.fail(format!("expected , or ] after element {}", self.count));
+            }
+            Some(_) => {}
+        }
+        let mut stream = serde_json::Deserializer::from_slice(&self.bytes[self.pos..])
+            .into_iter::<StrictValue>();
+        match stream.next() {
+            Some(Ok(StrictValue(value))) => {
+                self.pos += stream.byte_offset();
+                self.count += 1;
+                Some(Ok(value))
+            }
+            Some(Err(e)) => self.fail(format!("element {}: {e}", self.count + 1)),
+            None => self.fail("it ends before its closing ]".to_owned()),
+        }
+    }
 }

@@ -1,6 +1,6 @@
 //! `smsbatch preview`: every customer's message, segments and cost, then the batch summary.
 
-use std::io::{self, BufRead, BufReader, Write};
+use std::io::{self, BufRead};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -11,7 +11,9 @@ use smsbatch::{
     PriceTable, Purpose, RecipientPreview, Sample, Template,
 };
 
-use crate::io::{ErrorLine, Output, fatal, finish, json_lines, open, read_text};
+use crate::io::{
+    ArrayElements, ErrorLine, Output, ReadFailure, fatal, finish, json_lines, open, read_text,
+};
 
 /// Preview a template for every customer: the message, its encoding, segments and cost, or why
 /// the customer is excluded; then the batch summary.
@@ -104,9 +106,15 @@ struct SummaryLine<'a> {
 }
 
 pub(crate) fn run(args: Args) -> ExitCode {
-    match preview(&args) {
+    let mut sink = Sink::Stdout(Output::stdout());
+    match preview(&args, &mut sink).and_then(|()| sink.finish()) {
         Ok(()) => ExitCode::SUCCESS,
-        Err(Stop::Fatal(err)) => fatal(&err),
+        // After the lines already written, through the same writer (under `--missing fail` a
+        // failure comes from the first pass, before any line).
+        Err(Stop::Fatal(err)) => match sink {
+            Sink::Stdout(out) => out.fatal(&err),
+            Sink::Discard => fatal(&err),
+        },
         Err(Stop::Output(e)) => finish(Err(e)),
     }
 }
@@ -125,39 +133,30 @@ impl From<Error> for Stop {
     }
 }
 
-/// Where lines go: straight to stdout, or, under `--missing fail`, into a buffer printed only once
-/// the preview has succeeded, so that a failure prints exactly one error line.
+/// Where lines go: stdout, or nowhere (the validating first pass of `--missing fail`).
 enum Sink {
     Stdout(Output),
-    Buffer(Vec<u8>),
+    Discard,
 }
 
 impl Sink {
     fn line(&mut self, value: &impl Serialize) -> Result<(), Stop> {
         match self {
             Sink::Stdout(out) => out.line(value).map_err(Stop::Output),
-            Sink::Buffer(buf) => {
-                serde_json::to_writer(&mut *buf, value)
-                    .map_err(|e| Stop::Output(io::Error::other(e)))?;
-                buf.push(b'\n');
-                Ok(())
-            }
+            Sink::Discard => Ok(()),
         }
     }
 
-    fn finish(self) -> Result<(), Stop> {
+    fn finish(&mut self) -> Result<(), Stop> {
         match self {
-            Sink::Stdout(mut out) => out.flush(),
-            Sink::Buffer(buf) => {
-                let mut out = io::stdout().lock();
-                out.write_all(&buf).and_then(|()| out.flush())
-            }
+            Sink::Stdout(out) => out.flush(),
+            Sink::Discard => Ok(()),
         }
         .map_err(Stop::Output)
     }
 }
 
-fn preview(args: &Args) -> Result<(), Stop> {
+fn preview(args: &Args, sink: &mut Sink) -> Result<(), Stop> {
     let body = match (&args.template, &args.body) {
         (Some(path), _) => {
             let text = read_text(path, "template")?;
@@ -198,13 +197,22 @@ fn preview(args: &Args) -> Result<(), Stop> {
         );
     }
     let previewer = config.build(&template)?;
-    let rows = read_customers(&args.customers)?;
+    // `--missing fail` promises one error line and nothing else when it fails: a first pass
+    // over the customers only validates, so the output is never held in memory.
+    if args.missing == Missing::Fail {
+        run_rows(&previewer, args, &mut Sink::Discard)?;
+    }
+    let summary = run_rows(&previewer, args, sink)?;
+    sink.line(&SummaryLine { summary: &summary })
+}
 
-    let mut sink = if args.missing == Missing::Fail {
-        Sink::Buffer(Vec::new())
-    } else {
-        Sink::Stdout(Output::stdout())
-    };
+/// Previews every customer (or the sample), writing each line to `sink`; returns the summary.
+fn run_rows(
+    previewer: &smsbatch::Previewer,
+    args: &Args,
+    sink: &mut Sink,
+) -> Result<PreviewSummary, Stop> {
+    let (rows, failure) = read_customers(&args.customers)?;
     let summary = match args.sample {
         None => {
             let mut run = previewer.start();
@@ -213,7 +221,10 @@ fn preview(args: &Args) -> Result<(), Stop> {
                     Ok(row) => run.push(&row)?,
                     Err(e) => run.push_error(e),
                 };
-                emit(&mut sink, args.summary, &result)?;
+                emit(sink, args.summary, &result)?;
+            }
+            if let Some(e) = failure.get() {
+                return Err(Stop::Fatal(e));
             }
             run.finish()
         }
@@ -223,14 +234,16 @@ fn preview(args: &Args) -> Result<(), Stop> {
                 None => Sample::First(n),
             };
             let preview = previewer.sample_results(rows, sample)?;
+            if let Some(e) = failure.get() {
+                return Err(Stop::Fatal(e));
+            }
             for result in &preview.recipients {
-                emit(&mut sink, args.summary, result)?;
+                emit(sink, args.summary, result)?;
             }
             preview.summary
         }
     };
-    sink.line(&SummaryLine { summary: &summary })?;
-    sink.finish()
+    Ok(summary)
 }
 
 /// Writes a result's line (none when only the summary is asked for).
@@ -264,32 +277,37 @@ fn emit(sink: &mut Sink, summary_only: bool, result: &RecipientPreview) -> Resul
 
 type Rows = Box<dyn Iterator<Item = Result<Value, Error>>>;
 
-/// The customers file as a stream of rows (a malformed row is an error in its place).
-fn read_customers(path: &Path) -> Result<Rows, Error> {
+/// The customers file as a stream of rows (a malformed row is an error in its place), and where
+/// a read error that ends the stream early is recorded.
+fn read_customers(path: &Path) -> Result<(Rows, ReadFailure), Error> {
     let ext = path
         .extension()
         .and_then(|e| e.to_str())
         .map(str::to_ascii_lowercase)
         .unwrap_or_default();
-    let file = BufReader::with_capacity(1 << 16, open(path, "customers file")?);
+    let file = open(path, "customers file")?;
+    let none = ReadFailure::default();
     match ext.as_str() {
         "json" => {
-            let value: Value = serde_json::from_reader(file).map_err(|e| {
+            // Read as a stream of elements: the file's bytes, one row at a time.
+            let mut bytes = Vec::new();
+            let mut file = file;
+            io::Read::read_to_end(&mut file, &mut bytes).map_err(|e| {
                 Error::invalid_input(format!(
-                    "the customers file {} is not JSON: {e}",
+                    "cannot read the customers file {}: {e}",
                     path.display()
                 ))
             })?;
-            let Value::Array(rows) = value else {
-                return Err(Error::invalid_input(format!(
-                    "the customers file {} must hold a JSON array of objects",
-                    path.display()
-                )));
-            };
-            Ok(Box::new(rows.into_iter().map(Ok)))
+            let rows = ArrayElements::new(bytes, format!("the customers file {}", path.display()))?;
+            let failure = rows.failure();
+            Ok((Box::new(rows), failure))
         }
-        "jsonl" | "ndjson" => Ok(Box::new(json_lines(file))),
-        "csv" => csv_rows(file, path),
+        "jsonl" | "ndjson" => {
+            let lines = json_lines(file);
+            let failure = lines.failure();
+            Ok((Box::new(lines), failure))
+        }
+        "csv" => Ok((csv_rows(file, path)?, none)),
         _ => Err(Error::invalid_input(format!(
             "cannot tell the format of {}: name it .json, .jsonl or .csv",
             path.display()

@@ -133,7 +133,8 @@ fn from_stdin(segmenter: &Segmenter, summary_only: bool) -> ExitCode {
     let stdin = io::stdin();
     let mut out = Output::stdout();
     let mut summary = Summary::default();
-    for line in json_lines(BufReader::new(stdin.lock())) {
+    let mut lines = json_lines(BufReader::new(stdin.lock()));
+    for line in &mut lines {
         let written = match line.and_then(|v| text_of(&v).map(str::to_owned)) {
             Ok(text) if summary_only => {
                 summary.add(segmenter, &text);
@@ -141,12 +142,15 @@ fn from_stdin(segmenter: &Segmenter, summary_only: bool) -> ExitCode {
             }
             Ok(text) => out.line(&segmenter.segment(&text)),
             // Totals cannot stand in for a bad line, so a bad line ends the run.
-            Err(e) if summary_only => return fatal(&e),
+            Err(e) if summary_only => return out.fatal(&e),
             Err(e) => out.error(&e),
         };
         if let Err(e) = written {
             return finish(Err(e));
         }
+    }
+    if let Some(e) = lines.read_error() {
+        return out.fatal(&e);
     }
     end(out, summary_only.then_some(&summary))
 }
@@ -173,14 +177,15 @@ fn from_file(segmenter: &Segmenter, path: &Path, summary_only: bool) -> ExitCode
     })
     .deserialize(&mut de)
     .and_then(|()| de.end());
+    if let Some(e) = write_error {
+        return finish(Err(e));
+    }
     if let Err(e) = parsed {
-        return fatal(&Error::invalid_input(format!(
+        // After the lines of the elements before it, through the same writer.
+        return out.fatal(&Error::invalid_input(format!(
             "{}: expected a JSON array of strings: {e}",
             path.display()
         )));
-    }
-    if let Some(e) = write_error {
-        return finish(Err(e));
     }
     end(out, summary_only.then_some(&summary))
 }

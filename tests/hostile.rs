@@ -1,0 +1,458 @@
+//! Issue 10: hostile input through the library and the command line. Each test is one numbered
+//! item's reproduction (the issue's wording in the doc comment).
+
+#[cfg(feature = "cli")]
+use crate::support::{TempFile, cli};
+
+/// A directory in the temporary directory, removed when dropped.
+#[cfg(feature = "cli")]
+struct TempDir(std::path::PathBuf);
+
+#[cfg(feature = "cli")]
+impl TempDir {
+    fn new(name: &str) -> Self {
+        let path =
+            std::env::temp_dir().join(format!("smsbatch-test-{}-{name}", std::process::id()));
+        std::fs::create_dir_all(&path).unwrap();
+        Self(path)
+    }
+
+    fn arg(&self) -> &str {
+        self.0.to_str().unwrap()
+    }
+}
+
+#[cfg(feature = "cli")]
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Item 4: `smsbatch segments < dir` printed `cannot read: Is a directory` millions of times;
+/// `preview --customers` on a directory never returned. One error line, exit 2.
+#[cfg(feature = "cli")]
+#[test]
+fn item4_a_read_error_ends_the_run() {
+    use std::process::{Command, Stdio};
+    let dir = TempDir::new("stdin-dir");
+    let stdin = std::fs::File::open(&dir.0).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_smsbatch"))
+        .arg("segments")
+        .stdin(Stdio::from(stdin))
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(out.status.code(), Some(2), "{stdout}");
+    assert_eq!(stdout.lines().count(), 1, "{stdout}");
+    assert!(stdout.contains("cannot read"), "{stdout}");
+
+    let customers = TempDir::new("customers.jsonl");
+    let run = cli(
+        &["preview", "--body", "Hi", "--customers", customers.arg()],
+        "",
+    );
+    assert_eq!(run.code, 2, "{run:?}");
+    assert_eq!(run.stdout.lines().count(), 1, "{run:?}");
+    assert!(run.stdout.contains("Is a directory"), "{run:?}");
+}
+
+/// Item 5: `segments --input` on an array with a bad element wrote the error line from a second
+/// writer into the middle of buffered results. Every line stays valid JSON, in order.
+#[cfg(feature = "cli")]
+#[test]
+fn item5_one_writer_keeps_lines_whole_and_in_order() {
+    for n in [2, 5000] {
+        let mut items: Vec<serde_json::Value> =
+            (0..n).map(|i| format!("message {i}").into()).collect();
+        items.push(serde_json::json!(3));
+        let file = TempFile::new(
+            &format!("one-writer-{n}"),
+            "json",
+            &serde_json::to_string(&items).unwrap(),
+        );
+        let run = cli(&["segments", "--input", file.arg()], "");
+        assert_eq!(run.code, 2);
+        let lines = run.lines();
+        assert_eq!(lines.len(), n + 1);
+        assert!(lines[..n].iter().all(|l| l["encoding"] == "GSM-7"));
+        assert!(
+            lines[n]["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("integer `3`")
+        );
+    }
+}
+
+/// Item 7: a template file's leading BOM ended up in every message (UCS-2); JSON/JSONL customer
+/// files, stdin lines and flag state files rejected one. A leading BOM is stripped.
+#[cfg(feature = "cli")]
+#[test]
+fn item7_byte_order_marks_are_stripped() {
+    let bom = "\u{feff}";
+    let run = cli(&["segments"], &format!("{bom}\"hello\"\n"));
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(run.lines()[0]["encoding"], "GSM-7");
+
+    let template = TempFile::new("bom-template", "txt", &format!("{bom}Hi {{{{name}}}}\n"));
+    let row = r#"{"id":1,"phone":"+447400123456","name":"Ana","opted_in":true}"#;
+    let jsonl = TempFile::new("bom-customers", "jsonl", &format!("{bom}{row}\n"));
+    let json = TempFile::new("bom-customers", "json", &format!("{bom}[{row}]"));
+    for customers in [&jsonl, &json] {
+        let run = cli(
+            &[
+                "preview",
+                "--template",
+                template.arg(),
+                "--customers",
+                customers.arg(),
+                "--region",
+                "GB",
+            ],
+            "",
+        );
+        let lines = run.lines();
+        assert_eq!(lines[0]["text"], "Hi Ana", "{run:?}");
+        assert_eq!(lines[0]["encoding"], "GSM-7", "{run:?}");
+    }
+
+    let state = TempFile::new(
+        "bom-state",
+        "json",
+        &format!(
+            "{bom}{{\"version\": 1, \"features\": [{{\"name\": \"f\", \"enabled\": true, \"strategies\": [{{\"name\": \"default\"}}]}}]}}"
+        ),
+    );
+    let run = cli(
+        &["flags", "--state", state.arg()],
+        "{\"toggleName\": \"f\"}\n",
+    );
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(run.lines()[0]["enabled"], true, "{run:?}");
+}
+
+/// Item 3: one long grapheme cluster took 9 s and more, each cut walking back to the cluster's
+/// start. Counting is linear; here the issue's inputs finish and split as the policy says: a
+/// cluster longer than a part is cut at code points, every part full.
+#[test]
+fn item3_long_clusters_are_counted_and_split() {
+    use smsbatch::{Encoding, Segmenter};
+    let segmenter = Segmenter::default();
+    for text in [
+        "👨\u{200D}".repeat(100_000),
+        format!("a{}", "\u{301}".repeat(320_000)),
+        "🇮".repeat(100_001),
+    ] {
+        let count = segmenter.count(&text);
+        let full = segmenter.segment(&text);
+        assert_eq!(count, full.count());
+        assert_eq!(count.encoding, Encoding::Ucs2);
+        let units = text.encode_utf16().count() as u32;
+        assert_eq!(count.units, units);
+        assert_eq!(full.parts.concat(), text);
+        // Every part but the last is full: a surrogate pair may leave one unit free, a pair of
+        // regional indicators (4 units, kept whole) three.
+        for (i, &u) in full.segment_units.iter().enumerate() {
+            assert!(
+                i + 1 == full.segment_units.len() || u >= 64,
+                "part {i}: {u}"
+            );
+        }
+    }
+}
+
+/// Item 1 (filters): a `filter::Node` tree built through the public constructors deeper than the
+/// limits (200,000 nested negations) is refused when compiled, and dropping it does not
+/// overflow the stack. On a 256 KiB thread, like the templates' property test.
+#[test]
+fn item1_deep_filter_trees_are_refused_and_dropped_without_recursion() {
+    use smsbatch::ErrorKind;
+    use smsbatch::filter::{Condition, Filter, FilterOptions, Node, Op, Schema};
+    let result = std::thread::Builder::new()
+        .stack_size(256 << 10)
+        .spawn(|| {
+            let mut node = Node::from(Condition::new("first_name", Op::Equals, "Ana"));
+            for i in 0..200_000 {
+                node = if i % 3 == 0 {
+                    Node::and([node])
+                } else {
+                    Node::negate(node)
+                };
+            }
+            let err = Filter::compile(&node, &Schema::customers(), &FilterOptions::new())
+                .err()
+                .map(|e| e.into_kind());
+            drop(node);
+            err
+        })
+        .unwrap()
+        .join()
+        .expect("no stack overflow");
+    match result {
+        Some(ErrorKind::FilterTooLarge { message, .. }) => {
+            assert!(message.contains("deeper than 32"), "{message}");
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+/// Item 6: letters in phone numbers were read as keypad digits (`+44 74OO 123456` was sent to
+/// `+447466123456`); a suppression entry `+44740012340A` suppressed `+447400123402`. A customer's
+/// phone with letters is `invalidPhone` naming the character; a suppression entry is an error.
+#[cfg(feature = "cli")]
+#[test]
+fn item6_letters_in_phone_numbers_are_invalid() {
+    let rows = [
+        r#"{"id":1,"phone":"+44 74OO 123456","opted_in":true}"#,
+        r#"{"id":2,"phone":"07400 l23457","opted_in":true}"#,
+        r#"{"id":3,"phone":"+447400123402","opted_in":true}"#,
+    ];
+    let customers = TempFile::new("letters", "jsonl", &rows.join("\n"));
+    let run = cli(
+        &[
+            "preview",
+            "--body",
+            "Hi",
+            "--customers",
+            customers.arg(),
+            "--region",
+            "GB",
+        ],
+        "",
+    );
+    let lines = run.lines();
+    assert_eq!(lines[0]["excluded"], "invalidPhone", "{run:?}");
+    assert!(
+        lines[0]["detail"].as_str().unwrap().contains("'O'"),
+        "{run:?}"
+    );
+    assert_eq!(lines[1]["excluded"], "invalidPhone", "{run:?}");
+    assert!(
+        lines[1]["detail"].as_str().unwrap().contains("'l'"),
+        "{run:?}"
+    );
+    assert_eq!(lines[2]["phone"], "+447400123402", "{run:?}");
+
+    let suppress = TempFile::new("letters-suppress", "txt", "+44740012340A\n");
+    let run = cli(
+        &[
+            "preview",
+            "--body",
+            "Hi",
+            "--customers",
+            customers.arg(),
+            "--region",
+            "GB",
+            "--suppress",
+            suppress.arg(),
+        ],
+        "",
+    );
+    assert_eq!(run.code, 2, "{run:?}");
+    assert_eq!(run.stdout.lines().count(), 1, "{run:?}");
+    assert!(
+        run.stdout.contains("suppression list entry 1") && run.stdout.contains("'A'"),
+        "{run:?}"
+    );
+}
+
+/// Item 8: numbers are exact. `limit` 9007199254740993 stays itself; a value PostgreSQL's `bigint`
+/// cannot take is refused naming the field; a filter's `equals 18446744073709551617` (a rounded
+/// float by the time it is parsed) is refused like 2^53 + 1.
+#[test]
+fn item8_numbers_are_exact_or_refused() {
+    use smsbatch::filter::{Filter, FilterOptions, Query, Schema};
+    let schema = Schema::customers();
+    let options = FilterOptions::new();
+    let query: Query =
+        serde_json::from_str(r#"{"limit": 9007199254740993, "offset": 9007199254740995}"#).unwrap();
+    let compiled = query.compile(&schema, &options).unwrap();
+    assert_eq!(compiled.limit(), Some(9_007_199_254_740_993));
+    assert_eq!(compiled.offset(), Some(9_007_199_254_740_995));
+    for (field, json) in [
+        ("/limit", r#"{"limit": 9223372036854775808}"#),
+        ("/offset", r#"{"offset": 18446744073709551615}"#),
+    ] {
+        let query: Query = serde_json::from_str(json).unwrap();
+        let err = query.compile(&schema, &options).unwrap_err();
+        assert_eq!(err.kind().code(), "invalidQuery");
+        assert_eq!(err.kind().path(), Some(field), "{err}");
+    }
+    for value in [
+        "18446744073709551617",
+        "9007199254740993",
+        "-18446744073709551617",
+    ] {
+        let filter = format!(r#"{{"field": "id", "op": "equals", "value": {value}}}"#);
+        let err = Filter::from_json(&filter, &schema, &options).unwrap_err();
+        assert_eq!(err.kind().code(), "invalidFilter", "{value}");
+        assert!(err.to_string().contains("2^53"), "{err}");
+    }
+}
+
+/// Item 9: `REGEX [a-z]{1,2000}b` against a 1 MB `userId` took 30 s for one evaluation. Values
+/// longer than `Config::regex_input_limit` (1 KiB by default) are not run through a regex.
+#[test]
+fn item9_flag_regex_input_is_bounded() {
+    use smsbatch::Timestamp;
+    use smsbatch::flags::{Config, Context, Env, SeededRandom, State};
+    let state = State::from_json(
+        r#"{"features": [{"name": "f", "enabled": true, "strategies": [{"name": "default",
+            "constraints": [{"contextName": "userId", "operator": "REGEX", "value": "[a-z]{1,2000}b"}]}]}]}"#,
+    )
+    .unwrap();
+    let engine = Config::new().build(&state);
+    assert!(engine.warnings().is_empty(), "{:?}", engine.warnings());
+    let mut random = SeededRandom::new(1);
+    let mut env = Env::new(Timestamp::UNIX_EPOCH, &mut random);
+    let user = |id: String| Context::new().user_id(id);
+    // The issue's case: 1 MB is never run through the pattern.
+    assert!(!engine.is_enabled("f", &user("a".repeat(1 << 20)), &mut env));
+    // A small limit, to keep this debug-build test quick.
+    let limit = 200;
+    let engine = Config::new().regex_input_limit(limit).build(&state);
+    // At the limit the pattern runs (and matches); one byte more and the value does not match.
+    assert!(engine.is_enabled("f", &user(format!("{}b", "a".repeat(limit - 1))), &mut env));
+    assert!(!engine.is_enabled("f", &user(format!("{}b", "a".repeat(limit))), &mut env));
+    // A caller that needs longer values raises the limit.
+    let wide = Config::new().regex_input_limit(limit * 2).build(&state);
+    assert!(wide.is_enabled("f", &user(format!("{}b", "a".repeat(limit))), &mut env));
+}
+
+/// Item 10 through the command line: duplicate JSON keys are an error; `--missing fail` keeps its
+/// contract (one error line, nothing else); a `.json` customers file is read as a stream whose
+/// earlier rows keep their lines when a later element is malformed; a phone given as a JSON
+/// number is alike whether integer or not.
+#[cfg(feature = "cli")]
+#[test]
+fn item10_json_inputs_are_read_strictly_and_as_streams() {
+    let run = cli(
+        &["segments"],
+        "{\"text\": \"a\", \"text\": \"b\"}\n\"ok\"\n",
+    );
+    let lines = run.lines();
+    assert!(
+        lines[0]["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("appears twice"),
+        "{run:?}"
+    );
+    assert_eq!(lines[1]["parts"][0], "ok");
+
+    let rows = r#"[{"id": 1, "phone": "+447400123456", "opted_in": true, "name": "Ana"},
+                   {"id": 2, "phone": 447400123457.0, "opted_in": true, "name": "Bo"},
+                   {"id": 3, "phone": "+447400123458", "opted_in": true}]"#;
+    let customers = TempFile::new("stream", "json", rows);
+    let run = cli(
+        &[
+            "preview",
+            "--body",
+            "Hi {{name}}",
+            "--customers",
+            customers.arg(),
+            "--region",
+            "GB",
+        ],
+        "",
+    );
+    let lines = run.lines();
+    assert_eq!(lines[1]["phone"], "+447400123457", "{run:?}");
+    assert_eq!(lines[2]["excluded"], "missingVariable", "{run:?}");
+    let run = cli(
+        &[
+            "preview",
+            "--body",
+            "Hi {{name}}",
+            "--customers",
+            customers.arg(),
+            "--missing",
+            "fail",
+        ],
+        "",
+    );
+    assert_eq!(run.code, 2);
+    assert_eq!(run.stdout.lines().count(), 1, "{run:?}");
+    assert_eq!(run.lines()[0]["error"]["kind"], "missingVariable");
+
+    let broken = TempFile::new(
+        "stream-broken",
+        "json",
+        r#"[{"id": 1, "phone": "+447400123456", "opted_in": true} x {"id": 2}]"#,
+    );
+    let run = cli(
+        &["preview", "--body", "Hi", "--customers", broken.arg()],
+        "",
+    );
+    assert_eq!(run.code, 2, "{run:?}");
+    let lines = run.lines();
+    assert_eq!(lines.len(), 2, "{run:?}");
+    assert_eq!(lines[0]["id"], 1);
+    assert!(
+        lines[1]["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("expected , or ]"),
+        "{run:?}"
+    );
+}
+
+/// Item 10: a bad `--now` is a JSON error line (exit 2) in every subcommand that takes one.
+#[cfg(feature = "cli")]
+#[test]
+fn item10_a_bad_now_is_a_json_error_line_everywhere() {
+    let state = TempFile::new(
+        "now-state",
+        "json",
+        r#"{"version": 1, "features": [{"name": "f", "enabled": true, "strategies": [{"name": "default"}]}]}"#,
+    );
+    for args in [
+        vec!["flags", "--state", state.arg(), "--now", "yesterday"],
+        vec!["filter", "--now", "yesterday"],
+    ] {
+        let run = cli(&args, "{\"toggleName\": \"f\"}\n");
+        assert_eq!(run.code, 2, "{args:?}: {run:?}");
+        let lines = run.lines();
+        assert_eq!(lines.len(), 1, "{args:?}: {run:?}");
+        assert!(
+            lines[0]["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("RFC 3339"),
+            "{run:?}"
+        );
+    }
+}
+
+/// Item 11: with `CARGO_TARGET_DIR` set, `./scripts/test.sh` failed at the package build because
+/// `bindings/wasm/build.sh` read the module from `target/`. Every script that looks for build
+/// output asks cargo where its target directory is (`cargo metadata`), none names `target/`.
+#[test]
+fn item11_scripts_ask_cargo_for_the_target_directory() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let scripts = [
+        "scripts/test.sh",
+        "scripts/run.sh",
+        "bindings/wasm/build.sh",
+        "bindings/wasm/tests/parity.test.mjs",
+    ];
+    for script in scripts {
+        let text = std::fs::read_to_string(root.join(script)).unwrap();
+        for (i, line) in text.lines().enumerate() {
+            let code = line.split('#').next().unwrap_or_default();
+            assert!(
+                !code.contains("target/debug")
+                    && !code.contains("target/wasm32")
+                    && !code.contains("/target/"),
+                "{script}:{}: {line}",
+                i + 1
+            );
+        }
+    }
+    let build = std::fs::read_to_string(root.join("bindings/wasm/build.sh")).unwrap();
+    assert!(
+        build.contains("target_directory"),
+        "build.sh asks cargo metadata"
+    );
+}
