@@ -16,10 +16,17 @@ pub struct Migration {
 
 /// The migrations this library knows, in order. They are the Supabase schema: they run unchanged
 /// on Supabase, and on plain PostgreSQL they first create what Supabase provides.
-pub const MIGRATIONS: &[Migration] = &[Migration {
-    version: "0001_init",
-    sql: include_str!("migrations/0001_init.sql"),
-}];
+pub const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: "0001_init",
+        sql: include_str!("migrations/0001_init.sql"),
+    },
+    // 0002 is reserved for the sending branch's migration.
+    Migration {
+        version: "0003_supabase",
+        sql: include_str!("migrations/0003_supabase.sql"),
+    },
+];
 
 /// What [`PgStore::migrate`](super::PgStore::migrate) did (JSON: `{"applied": [...],
 /// "current": "0001_init"}`).
