@@ -123,7 +123,7 @@ $$;
 -- Messages: a chunk of a batch's messages in one statement
 -- ---------------------------------------------------------------------------------------------
 
--- Inserts messages (a JSON array in the order given), `pending` from `run_at` (or `p_now`); a
+-- Inserts messages (a JSON array, in the order of their `ord`), `pending` from `run_at` (or `p_now`); a
 -- message for a customer or a number the batch already has is skipped. Returns how many were
 -- inserted.
 CREATE FUNCTION sms_insert_messages(p_batch_id uuid, p_rows jsonb, p_now timestamptz)
@@ -135,10 +135,10 @@ RETURNS bigint LANGUAGE sql VOLATILE AS $$
     SELECT p_batch_id, r.customer_id, r.phone, r.sender, r.country_code, r.body, r.encoding,
            r.segments, r.estimated_cost::numeric, r.variant, r.time_zone, r.max_attempts,
            coalesce(r.run_at, p_now), p_now, p_now
-      FROM jsonb_to_recordset(p_rows) WITH ORDINALITY AS r(customer_id bigint, phone text,
+      FROM jsonb_to_recordset(p_rows) AS r(ord bigint, customer_id bigint, phone text,
            sender text, country_code text, body text, encoding text, segments integer,
            estimated_cost text, variant text, time_zone text, max_attempts integer,
-           run_at timestamptz, ord bigint)
+           run_at timestamptz)
      ORDER BY r.ord
     ON CONFLICT DO NOTHING
     RETURNING 1)
