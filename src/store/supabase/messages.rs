@@ -667,7 +667,10 @@ impl ExclusionStore for SbView {
 
     async fn list(&self, batch_id: Uuid, after: Option<i64>, limit: u32) -> Result<Vec<Exclusion>> {
         let mut call = Call::get("sms_batch_excluded")
-            .param("select", "id,batch_id,customer_id,phone,reason,detail,created_at")
+            .param(
+                "select",
+                "id,batch_id,customer_id,phone,reason,detail,created_at",
+            )
             .param("batch_id", eq(batch_id))
             .param("order", "id.asc")
             .param("limit", limit.to_string());

@@ -120,6 +120,10 @@ impl fmt::Debug for SupabaseConfig {
 /// The longest request URL sent by default, in bytes.
 pub const DEFAULT_MAX_URL_LENGTH: usize = 16 * 1024;
 
+/// The longest URI the HTTP stack can represent at all (`http::Uri` keeps lengths in 16 bits);
+/// [`SupabaseConfig::max_url_length`] cannot raise the limit past it.
+const MAX_URI_LENGTH: usize = 65_534;
+
 impl SupabaseConfig {
     /// A configuration for the project at `url` (`https://<ref>.supabase.co`; the store appends
     /// `/rest/v1` unless the URL already ends with it) with `key`, the service or anon key (a
@@ -157,7 +161,8 @@ impl SupabaseConfig {
     }
 
     /// The longest request URL the store sends; a filter that would need a longer one fails
-    /// with [`ErrorKind::FilterTooLarge`] before anything is sent.
+    /// with [`ErrorKind::FilterTooLarge`] before anything is sent. The HTTP stack cannot send a
+    /// URL of more than 65,534 bytes, whatever this says.
     pub fn max_url_length(mut self, bytes: usize) -> Self {
         self.max_url_length = bytes;
         self
@@ -437,7 +442,7 @@ impl SbView {
     /// Sends a call (retrying it when it may be), checks the answer's status.
     async fn send(&self, call: Call) -> Result<Reply> {
         let length = self.url_length(&call);
-        let max = self.config().max_url_length;
+        let max = self.config().max_url_length.min(MAX_URI_LENGTH);
         if length > max {
             return Err(Error::new(ErrorKind::FilterTooLarge {
                 path: String::new(),
@@ -510,7 +515,8 @@ impl SbView {
             .timeout(self.config().timeout)
             .send()
             .await
-            .map_err(|e| transport_error(&call.path, e))?;
+            // Without the URL: a long filter would make a message of many kilobytes.
+            .map_err(|e| transport_error(&call.path, e.without_url()))?;
         // postgrest 1.6.0 returns non-2xx answers as `Ok`: the status decides.
         let status = response.status().as_u16();
         let content_range = response
@@ -521,7 +527,7 @@ impl SbView {
         let body = response
             .text()
             .await
-            .map_err(|e| transport_error(&call.path, e))?;
+            .map_err(|e| transport_error(&call.path, e.without_url()))?;
         if (200..300).contains(&status) {
             Ok(Reply {
                 body,
@@ -695,7 +701,10 @@ mod tests {
 
     #[test]
     fn in_lists_quote_every_element() {
-        assert_eq!(in_list(["a,b", "x)", r#"q"\"#, " s"]), r#"in.("a,b","x)","q\"\\"," s")"#);
+        assert_eq!(
+            in_list(["a,b", "x)", r#"q"\"#, " s"]),
+            r#"in.("a,b","x)","q\"\\"," s")"#
+        );
         assert_eq!(in_list(Vec::<String>::new()), "in.()");
     }
 
@@ -710,21 +719,37 @@ mod tests {
             matches!(e.kind(), ErrorKind::UniqueViolation { constraint, .. } if constraint == "sms_templates_pkey"),
             "{e:?}"
         );
-        let e = api_error(401, r#"{"code":"42501","message":"permission denied for table customers"}"#, &Actor::Anonymous);
+        let e = api_error(
+            401,
+            r#"{"code":"42501","message":"permission denied for table customers"}"#,
+            &Actor::Anonymous,
+        );
         assert!(e.is_permission_denied());
         let e = api_error(503, "upstream down", &Actor::Service);
         assert!(e.is_transient());
-        let e = api_error(400, r#"{"code":"22P02","message":"invalid input syntax"}"#, &Actor::Service);
+        let e = api_error(
+            400,
+            r#"{"code":"22P02","message":"invalid input syntax"}"#,
+            &Actor::Service,
+        );
         assert!(matches!(e.kind(), ErrorKind::Database { code, .. } if code == "22P02"));
     }
 
     #[test]
     fn configuration_is_checked() {
         assert!(SupabaseConfig::new("ftp://x", "k").build().is_err());
-        assert!(SupabaseConfig::new("https://x.supabase.co", "bad key\n").build().is_err());
-        let store = SupabaseConfig::new("https://x.supabase.co/", "k").build().unwrap();
+        assert!(
+            SupabaseConfig::new("https://x.supabase.co", "bad key\n")
+                .build()
+                .is_err()
+        );
+        let store = SupabaseConfig::new("https://x.supabase.co/", "k")
+            .build()
+            .unwrap();
         assert_eq!(store.rest_url(), "https://x.supabase.co/rest/v1");
-        let store = SupabaseConfig::new("http://127.0.0.1:1/rest/v1/", "k").build().unwrap();
+        let store = SupabaseConfig::new("http://127.0.0.1:1/rest/v1/", "k")
+            .build()
+            .unwrap();
         assert_eq!(store.rest_url(), "http://127.0.0.1:1/rest/v1");
         // Claims without a token cannot act as a user.
         let err = store

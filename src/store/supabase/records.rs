@@ -369,7 +369,10 @@ impl SavedFilterStore for SbView {
                 "sms_saved_filters",
             )
             .await?;
-        rows.into_iter().next().map(SavedRow::into_saved).transpose()
+        rows.into_iter()
+            .next()
+            .map(SavedRow::into_saved)
+            .transpose()
     }
 
     async fn list(&self) -> Result<Vec<SavedFilter>> {
@@ -439,8 +442,7 @@ impl SavedFilterStore for SbView {
 // Flags
 // ---------------------------------------------------------------------------------------------
 
-const FLAG_COLUMNS: &str =
-    "name,description,enabled,flag_type,project,stale,impression_data,strategies,variants,dependencies";
+const FLAG_COLUMNS: &str = "name,description,enabled,flag_type,project,stale,impression_data,strategies,variants,dependencies";
 
 fn unique_flags(flags: &[FlagRow]) -> Result<()> {
     let mut seen = HashSet::new();
