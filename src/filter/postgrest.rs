@@ -560,6 +560,82 @@ mod tests {
     }
 
     #[test]
+    fn custom_fields_are_json_paths() {
+        use crate::filter::{Filter, FilterOptions, Schema};
+        let schema = Schema::from_json(
+            r#"{"fields": [{"name": "id", "type": "number", "sortable": true},
+                {"name": "city", "type": "string"}, {"name": "points", "type": "number"},
+                {"name": "vip", "type": "boolean"}, {"name": "seen", "type": "timestamp"},
+                {"name": "tier", "type": "string"}, {"name": "since", "type": "date"}]}"#,
+        )
+        .unwrap();
+        let target = PostgrestTarget::columns().json_column("attributes", "typed", ["id", "city"]);
+        let f = Filter::from_json(
+            r#"{"and": [{"field": "points", "op": "gt", "value": 10},
+                {"field": "vip", "op": "isNotTrue"}, {"field": "vip", "op": "isFalse"},
+                {"field": "seen", "op": "gte", "value": "2024-03-01T00:00:00.5Z"},
+                {"field": "tier", "op": "contains", "value": "g"},
+                {"field": "since", "op": "lt", "value": "2024-01-02"},
+                {"field": "points", "op": "in", "value": [1, 2.5]},
+                {"field": "city", "op": "equals", "value": "x"}]}"#,
+            &schema,
+            &FilterOptions::new(),
+        )
+        .unwrap();
+        let pairs: Vec<String> = f
+            .postgrest_in(&target)
+            .pairs()
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
+        assert_eq!(
+            pairs,
+            [
+                "typed->points=gt.10",
+                "or=(typed->vip.is.null,typed->vip.neq.\"true\")",
+                "typed->vip=eq.false",
+                "typed->>seen=gte.2024-03-01T00:00:00.500000Z",
+                "attributes->>tier=ilike.*g*",
+                "attributes->>since=lt.2024-01-02",
+                "typed->points=in.(\"1\",\"2.5\")",
+                "city=eq.x",
+            ]
+        );
+        // The plain form is unchanged.
+        assert!(f.postgrest().pairs().iter().any(|(k, _)| k == "points"));
+        assert_eq!(
+            target.order_path("seen", FieldType::Timestamp),
+            "typed->>seen"
+        );
+    }
+
+    #[test]
+    fn fixed_width_timestamps_sort_as_text() {
+        let ts = |s: &str| fixed_width_timestamp(&s.parse().unwrap());
+        assert_eq!(ts("2024-01-01T09:00:00Z"), "2024-01-01T09:00:00.000000Z");
+        assert_eq!(ts("2024-01-01T09:00:00.5Z"), "2024-01-01T09:00:00.500000Z");
+        assert_eq!(
+            ts("2024-01-01T10:00:00.123456+01:00"),
+            "2024-01-01T09:00:00.123456Z"
+        );
+        let mut texts: Vec<String> = ["00.55", "00", "00.5", "01", "00.000001"]
+            .iter()
+            .map(|s| ts(&format!("2024-01-01T09:00:{s}Z")))
+            .collect();
+        texts.sort();
+        assert_eq!(
+            texts,
+            [
+                "2024-01-01T09:00:00.000000Z",
+                "2024-01-01T09:00:00.000001Z",
+                "2024-01-01T09:00:00.500000Z",
+                "2024-01-01T09:00:00.550000Z",
+                "2024-01-01T09:00:01.000000Z"
+            ]
+        );
+    }
+
+    #[test]
     fn escapes() {
         assert_eq!(like_escape(r"50%_off\"), r"50\%\_off\\");
         assert_eq!(regex_escape("a*b.c(d)ü1"), r"a\*b\.c\(d\)ü1");

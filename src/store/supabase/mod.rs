@@ -516,7 +516,7 @@ impl SbView {
             .send()
             .await
             // Without the URL: a long filter would make a message of many kilobytes.
-            .map_err(|e| transport_error(&call.path, e.without_url()))?;
+            .map_err(|e| transport_error(&call.path, e.is_timeout(), e.without_url()))?;
         // postgrest 1.6.0 returns non-2xx answers as `Ok`: the status decides.
         let status = response.status().as_u16();
         let content_range = response
@@ -527,7 +527,7 @@ impl SbView {
         let body = response
             .text()
             .await
-            .map_err(|e| transport_error(&call.path, e.without_url()))?;
+            .map_err(|e| transport_error(&call.path, e.is_timeout(), e.without_url()))?;
         if (200..300).contains(&status) {
             Ok(Reply {
                 body,
@@ -602,16 +602,12 @@ fn transient(e: &Error) -> bool {
     }
 }
 
-fn transport_error(path: &str, e: impl std::error::Error + Send + Sync + 'static) -> Error {
+fn transport_error(
+    path: &str,
+    timeout: bool,
+    e: impl std::error::Error + Send + Sync + 'static,
+) -> Error {
     let text = e.to_string();
-    let mut timeout = false;
-    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(&e);
-    while let Some(s) = source {
-        if s.to_string().contains("timed out") {
-            timeout = true;
-        }
-        source = s.source();
-    }
     let kind = if timeout {
         ErrorKind::Timeout {
             message: format!("the request to {path} took too long: {text}"),
