@@ -103,6 +103,17 @@ async fn sql_state_machines_match_the_rust_ones() {
             assert_eq!(row.get::<_, bool>(0), from.can_become(to), "{from} -> {to}");
         }
     }
+    // 0002: the categories "retry the failed" requeues.
+    for category in smsbatch::queue::ErrorCategory::ALL {
+        let row = client
+            .query_one(
+                "SELECT sms_category_is_retryable($1)",
+                &[&category.as_sql()],
+            )
+            .await
+            .unwrap();
+        assert_eq!(row.get::<_, bool>(0), category.is_retryable(), "{category}");
+    }
     drop(store);
 }
 

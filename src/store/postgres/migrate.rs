@@ -21,7 +21,10 @@ pub const MIGRATIONS: &[Migration] = &[
         version: "0001_init",
         sql: include_str!("migrations/0001_init.sql"),
     },
-    // 0002 is reserved for the sending branch's migration.
+    Migration {
+        version: "0002_send",
+        sql: include_str!("migrations/0002_send.sql"),
+    },
     Migration {
         version: "0003_supabase",
         sql: include_str!("migrations/0003_supabase.sql"),

@@ -9,7 +9,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 use uuid::Uuid;
 
-use super::rows::{BatchRow, MessageRow, convert};
+use super::rows::{BatchRow, MessageRow, TotalsRow, convert};
 use super::{Call, Method, Retry, SbView, eq, in_list};
 use crate::batch::ExclusionReason;
 use crate::error::{Error, ErrorKind, Result};
@@ -24,8 +24,9 @@ use crate::store::exclusion::{
 };
 use crate::store::log::{BatchLog, BatchLogStore, LogLevel, NewBatchLog, check_logs};
 use crate::store::message::{
-    Claim, Fence, Message, MessageQuery, MessageStore, NewMessage, Rescued, Transition,
-    check_change, check_changes, check_new_messages, lease_lost, lease_millis, message_not_found,
+    CheckClaim, CheckKind, CheckResult, Checks, Claim, Fence, Message, MessageQuery, MessageStore,
+    MessageTotals, NewMessage, Requeued, Rescued, Transition, check_change, check_changes,
+    check_check, check_new_messages, lease_lost, lease_millis, message_not_found,
 };
 use crate::time::Timestamp;
 
@@ -582,6 +583,141 @@ impl MessageStore for SbView {
             call = call.param("id", format!("gt.{after}"));
         }
         self.message_rows(call).await
+    }
+
+    async fn defer(
+        &self,
+        id: i64,
+        token: Uuid,
+        run_at: Timestamp,
+        now: Timestamp,
+    ) -> Result<Message> {
+        self.fenced(
+            id,
+            Call::rpc(
+                "sms_defer_message",
+                json!({"p_id": id, "p_token": token, "p_run_at": run_at.to_string(),
+                       "p_now": now.to_string()}),
+            ),
+        )
+        .await
+    }
+
+    async fn claim_checks(&self, claim: &CheckClaim) -> Result<Checks> {
+        let pass: i32 = match claim.kind {
+            CheckKind::Verify { pass } => i32::try_from(pass.max(1)).unwrap_or(i32::MAX),
+            CheckKind::Reconcile => 0,
+        };
+        let mut messages = self
+            .message_rows(Call::rpc(
+                "sms_claim_checks",
+                json!({"p_batch_id": claim.batch_id, "p_pass": pass,
+                       "p_due": claim.due.to_string(),
+                       "p_limit": i32::try_from(claim.limit).unwrap_or(i32::MAX),
+                       "p_lease_ms": lease_millis(claim.lease), "p_now": claim.now.to_string()}),
+            ))
+            .await?;
+        messages.sort_by_key(|m| m.id);
+        // A second request (PostgREST has no transaction across two): counted after the claim,
+        // the messages just claimed are among those outstanding, as in the other stores.
+        let outstanding: u64 = self
+            .json(
+                Call::rpc(
+                    "sms_outstanding_checks",
+                    json!({"p_batch_id": claim.batch_id, "p_pass": pass}),
+                ),
+                "sms_batch_messages",
+            )
+            .await?;
+        Ok(Checks {
+            messages,
+            outstanding,
+        })
+    }
+
+    async fn record_check(
+        &self,
+        id: i64,
+        status: MessageStatus,
+        check: &CheckResult,
+        now: Timestamp,
+    ) -> Result<Message> {
+        check_check(status, check)?;
+        let mut changes = Map::new();
+        if let Some(pass) = check.verified {
+            changes.insert("verified".into(), Value::from(pass));
+        }
+        if let Some(p) = &check.provider_status {
+            changes.insert("provider_status".into(), Value::String(p.clone()));
+        }
+        if let Some(n) = check.provider_segments {
+            changes.insert("provider_segments".into(), Value::from(n));
+        }
+        if let Some(price) = &check.price {
+            changes.insert("price".into(), Value::String(price.amount.to_string()));
+            changes.insert(
+                "price_currency".into(),
+                Value::String(price.currency.clone()),
+            );
+        }
+        if let Some(after) = check.check_after {
+            changes.insert(
+                "check_after".into(),
+                after.map_or(Value::Null, |t| Value::String(t.to_string())),
+            );
+        }
+        self.fenced(
+            id,
+            Call::rpc(
+                "sms_record_check",
+                json!({"p_id": id, "p_status": status.as_sql(), "p_changes": changes,
+                       "p_now": now.to_string()}),
+            ),
+        )
+        .await
+    }
+
+    async fn requeue_failed(&self, batch_id: Uuid, now: Timestamp) -> Result<Requeued> {
+        #[derive(Deserialize)]
+        struct Row {
+            state: String,
+            requeued: i64,
+        }
+        let rows: Vec<Row> = self
+            .json(
+                Call::rpc(
+                    "sms_requeue_failed",
+                    json!({"p_batch_id": batch_id, "p_now": now.to_string()}),
+                ),
+                "sms_batches",
+            )
+            .await?;
+        let Some(row) = rows.into_iter().next() else {
+            return Err(batch_not_found(batch_id));
+        };
+        let state = BatchState::from_sql(&row.state).map_err(|e| {
+            Error::new(ErrorKind::MalformedRow {
+                table: "sms_batches".into(),
+                message: e.to_string(),
+            })
+        })?;
+        if row.requeued < 0 {
+            return Err(refused(state, BatchState::Sending));
+        }
+        Ok(Requeued {
+            requeued: row.requeued as u64,
+            state,
+        })
+    }
+
+    async fn totals(&self, batch_id: Uuid) -> Result<Vec<MessageTotals>> {
+        let rows: Vec<TotalsRow> = self
+            .json(
+                Call::rpc("sms_message_totals", json!({"p_batch_id": batch_id})),
+                "sms_batch_messages",
+            )
+            .await?;
+        convert(rows, TotalsRow::into_totals)
     }
 
     async fn count_by_status(&self, batch_id: Uuid) -> Result<StatusCounts> {

@@ -13,7 +13,7 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::queue::{BatchState, ErrorCategory, MessageStatus, PauseReason};
 use crate::segment::Encoding;
 use crate::store::batch::Batch;
-use crate::store::message::Message;
+use crate::store::message::{Message, MessageTotals};
 use crate::time::Timestamp;
 
 fn amount_text(raw: &RawValue) -> std::result::Result<Amount, String> {
@@ -153,6 +153,12 @@ pub(super) struct MessageRow {
     #[serde(default, deserialize_with = "opt_amount")]
     price: Option<Amount>,
     price_currency: Option<String>,
+    #[serde(default)]
+    verified: i64,
+    #[serde(default)]
+    verified_at: Option<Timestamp>,
+    #[serde(default)]
+    check_after: Option<Timestamp>,
     created_at: Timestamp,
     updated_at: Timestamp,
 }
@@ -204,9 +210,44 @@ impl MessageRow {
             error_message: self.error_message,
             price: self.price,
             price_currency: self.price_currency,
+            verified: count(t, "verified", self.verified)?,
+            verified_at: self.verified_at,
+            check_after: self.check_after,
             created_at: self.created_at,
             updated_at: self.updated_at,
         })
+    }
+}
+
+/// A row of `sms_message_totals`.
+#[derive(Debug, Deserialize)]
+pub(super) struct TotalsRow {
+    status: String,
+    variant: Option<String>,
+    messages: u64,
+    segments: u64,
+    provider_segments: u64,
+    #[serde(deserialize_with = "amount")]
+    estimated_cost: Amount,
+    #[serde(deserialize_with = "amount")]
+    price: Amount,
+    priced: u64,
+}
+
+impl TotalsRow {
+    pub(super) fn into_totals(self) -> Result<MessageTotals> {
+        let t = "sms_batch_messages";
+        let mut totals = MessageTotals::new(
+            decode(t, MessageStatus::from_sql(&self.status))?,
+            self.variant,
+        );
+        totals.messages = self.messages;
+        totals.segments = self.segments;
+        totals.provider_segments = self.provider_segments;
+        totals.estimated_cost = self.estimated_cost;
+        totals.price = self.price;
+        totals.priced = self.priced;
+        Ok(totals)
     }
 }
 

@@ -161,12 +161,25 @@ RETURNS TABLE (reason text, n bigint) LANGUAGE sql STABLE AS $$
    GROUP BY e.reason
 $$;
 
+-- A batch's messages grouped by status and variant, with their segments and costs
+-- (MessageStore::totals).
+CREATE FUNCTION sms_message_totals(p_batch_id uuid)
+RETURNS TABLE (status text, variant text, messages bigint, segments bigint,
+  provider_segments bigint, estimated_cost numeric, price numeric, priced bigint)
+LANGUAGE sql STABLE AS $$
+  SELECT m.status, m.variant, count(*), coalesce(sum(m.segments), 0)::bigint,
+         coalesce(sum(m.provider_segments), 0)::bigint, coalesce(sum(m.estimated_cost), 0),
+         coalesce(sum(m.price), 0), count(m.price)
+    FROM sms_batch_messages m WHERE m.batch_id = p_batch_id
+   GROUP BY m.status, m.variant ORDER BY m.status, m.variant NULLS FIRST
+$$;
+
 -- Users call these through PostgREST; the anonymous role calls nothing.
 REVOKE EXECUTE ON FUNCTION sms_upsert_templates(jsonb, text), sms_import_saved_filters(jsonb, text),
   sms_upsert_flags(jsonb, timestamptz), sms_import_flags(jsonb, jsonb, timestamptz),
   sms_insert_messages(uuid, jsonb, timestamptz), sms_count_messages_by_status(uuid),
-  sms_count_exclusions_by_reason(uuid) FROM PUBLIC, anon;
+  sms_count_exclusions_by_reason(uuid), sms_message_totals(uuid) FROM PUBLIC, anon;
 GRANT EXECUTE ON FUNCTION sms_upsert_templates(jsonb, text), sms_import_saved_filters(jsonb, text),
   sms_upsert_flags(jsonb, timestamptz), sms_import_flags(jsonb, jsonb, timestamptz),
   sms_insert_messages(uuid, jsonb, timestamptz), sms_count_messages_by_status(uuid),
-  sms_count_exclusions_by_reason(uuid) TO authenticated, service_role;
+  sms_count_exclusions_by_reason(uuid), sms_message_totals(uuid) TO authenticated, service_role;
