@@ -382,3 +382,78 @@ async fn hostile_values_within_url_limits() {
         .collect();
     assert_eq!(s.suppressions.check(&probe).await.unwrap(), probe);
 }
+
+/// A batch prepared through the Supabase store (the send module's `Preparer`): the messages go
+/// in chunked inserts into a `preparing` batch, which no worker can claim from, and one RPC (the
+/// transition) makes it visible; preparing again with the same key changes nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn batches_are_prepared_in_chunks_then_made_visible() {
+    use smsbatch::Purpose;
+    use smsbatch::queue::BatchState;
+    use smsbatch::send::{BatchRequest, Preparer, TemplateChoice};
+    use smsbatch::store::{Claim, Uuid};
+    let Some(sb) = Supabase::start("sb_prepare", Schema::customers()).await else {
+        return;
+    };
+    let s = sb.store.store(Actor::Service).unwrap();
+    let rows: Vec<Customer> = (1..=2_500)
+        .map(|i| {
+            let mut c = Customer::new(i);
+            c.first_name = Some(format!("C{i}"));
+            c.city = Some(if i % 2 == 0 { "Lyon" } else { "Nice" }.into());
+            c.phone = (i % 100 != 0).then(|| format!("+44740{i:07}"));
+            c.opted_in = Some(true);
+            c
+        })
+        .collect();
+    s.customers.upsert(&rows).await.unwrap();
+    let now: smsbatch::Timestamp = "2024-06-01T12:00:00Z".parse().unwrap();
+    let request = BatchRequest::new(
+        TemplateChoice::Text("Hello {{first_name}}".into()),
+        json!({"version": 1, "where": {"field": "city", "op": "equals", "value": "Lyon"}}),
+        Purpose::Transactional,
+    )
+    .sender("ACME")
+    .idempotency_key("lyon-1");
+    let summary = Preparer::new()
+        .chunk(400)
+        .create(&s, &request, now)
+        .await
+        .unwrap();
+    assert_eq!(summary.state, BatchState::Sending);
+    // 1,250 customers in Lyon, 25 of them without a phone.
+    assert_eq!(summary.messages, 1_225);
+    assert_eq!(
+        serde_json::to_value(&summary.excluded).unwrap(),
+        json!({"noPhone": 25})
+    );
+    let counts = s.messages.count_by_status(summary.id).await.unwrap();
+    assert_eq!(counts.pending, 1_225);
+    let again = Preparer::new().create(&s, &request, now).await.unwrap();
+    assert_eq!((again.id, again.messages), (summary.id, 1_225));
+    // Every message can be claimed now that the batch is sending, each once.
+    let mut claimed = std::collections::HashSet::new();
+    loop {
+        let got = s
+            .messages
+            .claim(
+                &Claim::new(
+                    500,
+                    Uuid::from_u128(9),
+                    std::time::Duration::from_secs(60),
+                    now,
+                )
+                .batch(summary.id),
+            )
+            .await
+            .unwrap();
+        if got.is_empty() {
+            break;
+        }
+        for m in got {
+            assert!(m.body.starts_with("Hello C"));
+            assert!(claimed.insert(m.id));
+        }
+    }
+    assert_eq!(claimed.len(), 1_225);
+}
