@@ -1,7 +1,8 @@
 //! Store benches: a 10-condition customer query (page + exact count) over 100,000 customers on
-//! each store, and the queue's claim + fenced update throughput with 1, 4 and 8 concurrent
-//! claimers. The PostgreSQL ones run on a database of their own (from `DATABASE_URL`, default
-//! the local server), dropped afterwards; without a server they are skipped.
+//! each store (the Supabase one through the PostgREST test server over the same PostgreSQL), and
+//! the queue's claim + fenced update throughput with 1, 4 and 8 concurrent claimers. The
+//! PostgreSQL ones run on a database of their own (from `DATABASE_URL`, default the local
+//! server), dropped afterwards; without a server they are skipped.
 
 #[path = "../tests/db.rs"]
 mod db;
@@ -14,10 +15,12 @@ use serde_json::json;
 use smsbatch::filter::{FilterOptions, Query};
 use smsbatch::queue::{BatchState, MessageStatus};
 use smsbatch::store::postgres::PgConfig;
+use smsbatch::store::supabase::SupabaseConfig;
 use smsbatch::store::{
     Actor, Backend, Claim, Customer, Fence, MemoryStore, NewBatch, NewMessage, Store, Transition,
 };
 use smsbatch::{Encoding, Purpose, Timestamp};
+use smsbatch_postgrest_testserver::{Config as ServerConfig, Server};
 use uuid::Uuid;
 
 const CUSTOMERS: i64 = 100_000;
@@ -97,24 +100,44 @@ fn runtime() -> tokio::runtime::Runtime {
         .expect("a runtime")
 }
 
-/// The stores to measure: memory always, PostgreSQL when a server is there.
-fn stores(rt: &tokio::runtime::Runtime) -> Vec<(&'static str, Store, Option<db::TempDb>)> {
-    let mut out = vec![(
+/// What keeps a store alive (its database, its server).
+type Guard = Option<Box<dyn std::any::Any>>;
+
+/// A migrated database of its own and its store.
+fn postgres(rt: &tokio::runtime::Runtime) -> Option<(Store, db::TempDb, PgConfig)> {
+    let temp = db::TempDb::create("bench", db::Locale::CUtf8)?;
+    let config = PgConfig::new(temp.url.clone()).pool_size(16);
+    let store = rt.block_on(async {
+        let pg = config.clone().connect().await.expect("connect");
+        pg.migrate().await.expect("migrate");
+        pg.store(Actor::Service).expect("a store")
+    });
+    Some((store, temp, config))
+}
+
+/// The stores to measure: memory always, PostgreSQL when a server is there, and with
+/// `supabase` the Supabase store through the PostgREST test server on a database of its own.
+fn stores(rt: &tokio::runtime::Runtime, supabase: bool) -> Vec<(&'static str, Store, Guard)> {
+    let mut out: Vec<(&'static str, Store, Guard)> = vec![(
         "memory",
         MemoryStore::new().store(Actor::Service).expect("a store"),
         None,
     )];
-    if let Some(temp) = db::TempDb::create("bench", db::Locale::CUtf8) {
-        let store = rt.block_on(async {
-            let pg = PgConfig::new(temp.url.clone())
-                .pool_size(16)
-                .connect()
-                .await
-                .expect("connect");
-            pg.migrate().await.expect("migrate");
-            pg.store(Actor::Service).expect("a store")
-        });
-        out.push(("postgres", store, Some(temp)));
+    if let Some((store, temp, _)) = postgres(rt) {
+        out.push(("postgres", store, Some(Box::new(temp))));
+    }
+    if supabase && let Some((pg, temp, _)) = postgres(rt) {
+        drop(pg);
+        // The server reads the catalogs when it starts: after the migrations.
+        let server = Server::start(ServerConfig::new(temp.url.clone()).pool_size(16))
+            .expect("the PostgREST test server");
+        let store = SupabaseConfig::new(server.url(), server.service_role_key())
+            .build()
+            .expect("a configuration")
+            .store(Actor::Service)
+            .expect("a store");
+        // The server stops before its database is dropped.
+        out.push(("supabase", store, Some(Box::new((server, temp)))));
     }
     out
 }
@@ -126,7 +149,7 @@ fn filter_query(c: &mut Criterion) {
     let q = query();
     let mut group = c.benchmark_group("store_query_10_conditions_100k");
     group.sample_size(20);
-    for (name, store, _db) in stores(&rt) {
+    for (name, store, _guard) in stores(&rt, true) {
         rt.block_on(async {
             for chunk in rows.chunks(10_000) {
                 store.customers.upsert(chunk).await.expect("upsert");
@@ -240,7 +263,7 @@ fn claim_throughput(c: &mut Criterion) {
     group.sample_size(10);
     group.throughput(Throughput::Elements(MESSAGES as u64));
     let mut round = 0u64;
-    for (name, store, _db) in stores(&rt) {
+    for (name, store, _guard) in stores(&rt, false) {
         for batched in [false, true] {
             for claimers in [1usize, 4, 8] {
                 let mode = if batched { "batched" } else { "each" };

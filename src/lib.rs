@@ -45,8 +45,9 @@
 //!   changes; A/B templates by flag variant; batch options and progress.
 //! - **Stores** ([`store`]): one async repository trait per table (customers, templates, saved
 //!   filters, batches, messages, exclusions, batch logs, flags, suppressions), the in-memory store,
-//!   and with `postgres` the PostgreSQL store and its migrations: the Supabase schema, row-level
-//!   security, and the queue's claim, fence and rescue functions.
+//!   with `postgres` the PostgreSQL store and its migrations: the Supabase schema, row-level
+//!   security, and the queue's claim, fence and rescue functions; with `supabase` the same
+//!   operations over Supabase's REST API (PostgREST), the queue functions as RPC calls.
 //! - **Time** ([`Timestamp`], [`Date`]): the instants and dates the filters, flags and templates
 //!   use, in UTC with microseconds like PostgreSQL's `timestamptz`, written as RFC 3339.
 //!
@@ -106,14 +107,16 @@
 //!   (crate `phonenumber`); without it the preview accepts only numbers already in E.164 (the
 //!   WebAssembly package leaves the metadata out).
 //! - `cli`: the `smsbatch` command line (`src/bin/smsbatch`), a thin layer whose JSON lines are a
-//!   stable contract; it turns on `postgres`.
+//!   stable contract; it turns on `postgres` and `supabase`.
 //! - `tokio`: the send queue's runtime parts: `queue::Pacer`, which waits on the per-sender rate
 //!   limit on tokio's clock (so `tokio::time::pause` drives it), and `queue::TzdbZones`, IANA
 //!   time zones from jiff's bundled database for send windows.
 //! - `postgres`: the PostgreSQL store ([`store::postgres`]): tokio-postgres with a deadpool
 //!   pool, the versioned migrations (the Supabase schema) and the queue functions; brings in
 //!   tokio.
-//! - `supabase`: the Supabase/PostgREST store.
+//! - `supabase`: the Supabase store ([`store::supabase`]): every repository over the project's
+//!   REST API (PostgREST) with the `postgrest` crate, filters from the PostgREST back end, the
+//!   queue functions as RPC calls, row-level security from the user's JWT; brings in tokio.
 //! - `twilio`: the Twilio provider adapter.
 //! - `testing` (turns on `tokio`): `testing::FakeSender`, a provider with programmable latency,
 //!   outcomes and failures, deterministic from a seed, with an append-only record file several

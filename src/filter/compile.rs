@@ -94,7 +94,13 @@ impl Filter {
 
     /// The PostgREST query parameters of the filter (no `select`, `order` or `limit`).
     pub fn postgrest(&self) -> PostgrestParams {
-        postgrest::emit(&self.ir, &self.id)
+        postgrest::emit(&self.ir, &self.id, &postgrest::PostgrestTarget::columns())
+    }
+
+    /// The PostgREST parameters with fields placed as `target` says (JSON paths for custom
+    /// fields).
+    pub(crate) fn postgrest_in(&self, target: &postgrest::PostgrestTarget) -> PostgrestParams {
+        postgrest::emit(&self.ir, &self.id, target)
     }
 
     /// The SQL WHERE clause and its parameters (`$1`, `$2`...), with the bare column names of

@@ -20,6 +20,8 @@ pub use ir::FilterOptions;
 #[cfg(feature = "postgres")]
 pub(crate) use ir::{Scalar, number_text};
 pub use postgrest::PostgrestParams;
+#[cfg(feature = "supabase")]
+pub(crate) use postgrest::{PostgrestTarget, query_string as postgrest_query_string};
 pub use query::{
     CompiledQuery, Cursor, Direction, MAX_SEARCH_TERMS, Nulls, PostgrestRequest, Query, QueryPage,
     SortKey, SqlQuery,

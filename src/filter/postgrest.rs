@@ -30,7 +30,9 @@
 
 use serde::Serialize;
 
-use super::ir::{Bound, Ir, Leaf, LikeKind, Pred};
+use super::ir::{Bound, Ir, Leaf, LikeKind, Pred, Scalar};
+use super::schema::FieldType;
+use crate::time::Timestamp;
 
 /// PostgREST query parameters: the raw (decoded) pairs and the form-encoded query string.
 /// Serializes as the list of `[key, value]` pairs.
@@ -206,6 +208,111 @@ fn quote(s: &str) -> String {
     out
 }
 
+/// Where the fields of a filter live for PostgREST: columns of their own by default, and, for
+/// a table that keeps custom fields in a `jsonb` column (the customers' `attributes`), a JSON path
+/// into it. PostgREST cannot cast in a filter, so typed fields are compared through a second,
+/// generated `jsonb` column that holds comparable values (migration `0003_supabase`,
+/// `sms_typed_attributes`): JSON `null` members are left out (so they are SQL NULL, as the SQL
+/// back end's `(attributes ->> 'f')::type` makes them), and RFC 3339 UTC timestamps are rewritten
+/// with six fraction digits, so that they sort as text in time order (`…:00Z` would otherwise sort
+/// after `…:00.5Z`).
+///
+/// - string and date fields: `attributes->>f`, text (dates are fixed width, so text order is date
+///   order);
+/// - number and boolean fields: `typed->f`, `jsonb`, compared with a JSON literal (jsonb compares
+///   numbers as numbers);
+/// - timestamp fields: `typed->>f`, fixed-width text, compared with a fixed-width literal.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) struct PostgrestTarget {
+    json: Option<JsonFields>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct JsonFields {
+    column: String,
+    typed: String,
+    columns: Vec<String>,
+}
+
+/// How a field is written and compared.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Access {
+    /// A column of its own.
+    Column,
+    /// Text out of the JSON column (`->>`).
+    Text,
+    /// `jsonb` out of the typed column (`->`): literals are JSON.
+    Json,
+    /// Fixed-width timestamp text out of the typed column (`->>`).
+    FixedTimestamp,
+}
+
+impl PostgrestTarget {
+    /// Every field is a column of its own.
+    #[cfg_attr(not(feature = "supabase"), allow(dead_code))]
+    pub(crate) fn columns() -> Self {
+        Self::default()
+    }
+
+    /// Fields other than `columns` live in the `jsonb` column `column`, with their comparable
+    /// forms in the generated column `typed`. Names are plain identifiers (checked by the
+    /// caller's schema), so they need no quoting in a PostgREST path.
+    #[cfg_attr(not(feature = "supabase"), allow(dead_code))]
+    pub(crate) fn json_column<S: AsRef<str>>(
+        mut self,
+        column: &str,
+        typed: &str,
+        columns: impl IntoIterator<Item = S>,
+    ) -> Self {
+        self.json = Some(JsonFields {
+            column: column.to_owned(),
+            typed: typed.to_owned(),
+            columns: columns.into_iter().map(|c| c.as_ref().to_owned()).collect(),
+        });
+        self
+    }
+
+    fn access(&self, field: &str, ty: FieldType) -> (String, Access) {
+        match &self.json {
+            Some(j) if !j.columns.iter().any(|c| c == field) => match ty {
+                FieldType::String | FieldType::Date => {
+                    (format!("{}->>{field}", j.column), Access::Text)
+                }
+                FieldType::Number | FieldType::Boolean => {
+                    (format!("{}->{field}", j.typed), Access::Json)
+                }
+                FieldType::Timestamp => (format!("{}->>{field}", j.typed), Access::FixedTimestamp),
+            },
+            _ => (field.to_owned(), Access::Column),
+        }
+    }
+
+    /// The expression `order=` sorts a field by.
+    pub(crate) fn order_path(&self, field: &str, ty: FieldType) -> String {
+        self.access(field, ty).0
+    }
+}
+
+/// `2024-05-01T09:30:00.000000Z`: a timestamp as `sms_typed_attributes` stores it (fixed
+/// width, so that text order is time order).
+pub(crate) fn fixed_width_timestamp(t: &Timestamp) -> String {
+    let text = t.to_string();
+    let (head, rest) = text.split_at(text.len().min(19));
+    let fraction = rest
+        .strip_prefix('.')
+        .map(|r| r.trim_end_matches('Z'))
+        .unwrap_or("");
+    format!("{head}.{fraction:0<6}Z")
+}
+
+fn literal(value: &Scalar, access: Access) -> String {
+    match (value, access) {
+        (Scalar::Ts(t), Access::FixedTimestamp) => fixed_width_timestamp(t),
+        (Scalar::Date(d), Access::FixedTimestamp) => format!("{d}T00:00:00.000000Z"),
+        _ => value.to_text(),
+    }
+}
+
 /// A PostgREST condition before it is placed at top level or inside a tree.
 enum Expr {
     And(Vec<Expr>),
@@ -234,17 +341,20 @@ fn cond(field: &str, op: &'static str, value: Val) -> Expr {
     }
 }
 
-fn leaf_expr(leaf: &Leaf) -> Expr {
-    let f = leaf.field.as_str();
+fn leaf_expr(leaf: &Leaf, target: &PostgrestTarget) -> Expr {
+    let (path, access) = target.access(&leaf.field, leaf.ty);
+    let f = path.as_str();
+    let lit = |v: &Scalar| Val::Text(literal(v, access));
+    let text = |b: &Bound| lit(&b.value);
     let is_null = || cond(f, "is", Val::Keyword("null"));
     // A negated leaf whose PostgREST negation would drop NULL rows: add `col.is.null`.
     let or_null = |e: Expr| Expr::Or(vec![is_null(), e]);
     match (&leaf.pred, leaf.negated) {
-        (Pred::Eq(v), false) => cond(f, "eq", Val::Text(v.to_text())),
+        (Pred::Eq(v), false) => cond(f, "eq", lit(v)),
         // `IS DISTINCT FROM` counts NULL as a value, so NULL rows are kept.
-        (Pred::Eq(v), true) => cond(f, "isdistinct", Val::Text(v.to_text())),
+        (Pred::Eq(v), true) => cond(f, "isdistinct", lit(v)),
         (Pred::In(vs), neg) => {
-            let list = Val::List(vs.iter().map(|v| v.to_text()).collect());
+            let list = Val::List(vs.iter().map(|v| literal(v, access)).collect());
             if neg {
                 or_null(cond(f, "not.in", list))
             } else {
@@ -301,15 +411,25 @@ fn leaf_expr(leaf: &Leaf) -> Expr {
         }
         // `<> ''` is false for '' and NULL for NULL: exactly the non-empty strings.
         (Pred::NullOrEmpty, true) => cond(f, "neq", Val::Text(String::new())),
+        // A `jsonb` value has no `IS TRUE`: compare with the JSON literal, NULL-inclusively
+        // when negated.
+        (Pred::True | Pred::False, neg) if access == Access::Json => {
+            let word = if matches!(leaf.pred, Pred::True) {
+                "true"
+            } else {
+                "false"
+            };
+            if neg {
+                or_null(cond(f, "neq", Val::Text(word.into())))
+            } else {
+                cond(f, "eq", Val::Text(word.into()))
+            }
+        }
         (Pred::True, false) => cond(f, "is", Val::Keyword("true")),
         (Pred::True, true) => cond(f, "not.is", Val::Keyword("true")),
         (Pred::False, false) => cond(f, "is", Val::Keyword("false")),
         (Pred::False, true) => cond(f, "not.is", Val::Keyword("false")),
     }
-}
-
-fn text(b: &Bound) -> Val {
-    Val::Text(b.value.to_text())
 }
 
 fn and_of(mut parts: Vec<Expr>) -> Expr {
@@ -320,21 +440,21 @@ fn and_of(mut parts: Vec<Expr>) -> Expr {
     }
 }
 
-fn ir_expr(ir: &Ir) -> Option<Expr> {
+fn ir_expr(ir: &Ir, target: &PostgrestTarget) -> Option<Expr> {
     match ir {
         // Constants survive simplification only at the root, handled by `emit`.
         Ir::Const(_) => None,
-        Ir::Leaf(leaf) => Some(leaf_expr(leaf)),
-        Ir::And(children) => Some(Expr::And(flatten(children, true))),
-        Ir::Or(children) => Some(Expr::Or(flatten(children, false))),
+        Ir::Leaf(leaf) => Some(leaf_expr(leaf, target)),
+        Ir::And(children) => Some(Expr::And(flatten(children, true, target))),
+        Ir::Or(children) => Some(Expr::Or(flatten(children, false, target))),
     }
 }
 
 /// Emits `children`, splicing a child group of the same kind into its parent (a negated leaf's
 /// `or(col.is.null,..)` inside an `or` needs no nesting).
-fn flatten(children: &[Ir], is_and: bool) -> Vec<Expr> {
+fn flatten(children: &[Ir], is_and: bool, target: &PostgrestTarget) -> Vec<Expr> {
     let mut out = Vec::with_capacity(children.len());
-    for e in children.iter().filter_map(ir_expr) {
+    for e in children.iter().filter_map(|c| ir_expr(c, target)) {
         match e {
             Expr::And(grand) if is_and => out.extend(grand),
             Expr::Or(grand) if !is_and => out.extend(grand),
@@ -345,13 +465,13 @@ fn flatten(children: &[Ir], is_and: bool) -> Vec<Expr> {
 }
 
 /// Emits the parameters for `ir`; `id` is the key column used to write FALSE.
-pub(crate) fn emit(ir: &Ir, id: &str) -> PostgrestParams {
+pub(crate) fn emit(ir: &Ir, id: &str, target: &PostgrestTarget) -> PostgrestParams {
     let mut out = PostgrestParams::default();
     match ir {
         Ir::Const(true) => {}
         Ir::Const(false) => out.push(id, "in.()"),
         other => {
-            if let Some(e) = ir_expr(other) {
+            if let Some(e) = ir_expr(other, target) {
                 top_level(&e, &mut out);
             }
         }
@@ -436,6 +556,82 @@ mod tests {
         assert_eq!(
             query_string(&[("or".into(), "(a,b)".into()), ("x".into(), "eq.".into())]),
             "or=%28a%2Cb%29&x=eq."
+        );
+    }
+
+    #[test]
+    fn custom_fields_are_json_paths() {
+        use crate::filter::{Filter, FilterOptions, Schema};
+        let schema = Schema::from_json(
+            r#"{"fields": [{"name": "id", "type": "number", "sortable": true},
+                {"name": "city", "type": "string"}, {"name": "points", "type": "number"},
+                {"name": "vip", "type": "boolean"}, {"name": "seen", "type": "timestamp"},
+                {"name": "tier", "type": "string"}, {"name": "since", "type": "date"}]}"#,
+        )
+        .unwrap();
+        let target = PostgrestTarget::columns().json_column("attributes", "typed", ["id", "city"]);
+        let f = Filter::from_json(
+            r#"{"and": [{"field": "points", "op": "gt", "value": 10},
+                {"field": "vip", "op": "isNotTrue"}, {"field": "vip", "op": "isFalse"},
+                {"field": "seen", "op": "gte", "value": "2024-03-01T00:00:00.5Z"},
+                {"field": "tier", "op": "contains", "value": "g"},
+                {"field": "since", "op": "lt", "value": "2024-01-02"},
+                {"field": "points", "op": "in", "value": [1, 2.5]},
+                {"field": "city", "op": "equals", "value": "x"}]}"#,
+            &schema,
+            &FilterOptions::new(),
+        )
+        .unwrap();
+        let pairs: Vec<String> = f
+            .postgrest_in(&target)
+            .pairs()
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
+        assert_eq!(
+            pairs,
+            [
+                "typed->points=gt.10",
+                "or=(typed->vip.is.null,typed->vip.neq.\"true\")",
+                "typed->vip=eq.false",
+                "typed->>seen=gte.2024-03-01T00:00:00.500000Z",
+                "attributes->>tier=ilike.*g*",
+                "attributes->>since=lt.2024-01-02",
+                "typed->points=in.(\"1\",\"2.5\")",
+                "city=eq.x",
+            ]
+        );
+        // The plain form is unchanged.
+        assert!(f.postgrest().pairs().iter().any(|(k, _)| k == "points"));
+        assert_eq!(
+            target.order_path("seen", FieldType::Timestamp),
+            "typed->>seen"
+        );
+    }
+
+    #[test]
+    fn fixed_width_timestamps_sort_as_text() {
+        let ts = |s: &str| fixed_width_timestamp(&s.parse().unwrap());
+        assert_eq!(ts("2024-01-01T09:00:00Z"), "2024-01-01T09:00:00.000000Z");
+        assert_eq!(ts("2024-01-01T09:00:00.5Z"), "2024-01-01T09:00:00.500000Z");
+        assert_eq!(
+            ts("2024-01-01T10:00:00.123456+01:00"),
+            "2024-01-01T09:00:00.123456Z"
+        );
+        let mut texts: Vec<String> = ["00.55", "00", "00.5", "01", "00.000001"]
+            .iter()
+            .map(|s| ts(&format!("2024-01-01T09:00:{s}Z")))
+            .collect();
+        texts.sort();
+        assert_eq!(
+            texts,
+            [
+                "2024-01-01T09:00:00.000000Z",
+                "2024-01-01T09:00:00.000001Z",
+                "2024-01-01T09:00:00.500000Z",
+                "2024-01-01T09:00:00.550000Z",
+                "2024-01-01T09:00:01.000000Z"
+            ]
         );
     }
 

@@ -10,7 +10,7 @@ use super::ast::{Node, clip};
 use super::compile::Filter;
 use super::eval::{Cell, Table, parse_cell};
 use super::ir::{Bound, FilterOptions, Ir, Leaf, LikeKind, Pred, Scalar, lower, parse_scalar};
-use super::postgrest::{PostgrestParams, query_string};
+use super::postgrest::{PostgrestParams, PostgrestTarget, query_string};
 use super::schema::{FieldType, Schema, check_identifier};
 use super::sql::{SqlBuilder, SqlStatement, SqlTarget};
 use crate::error::{Error, ErrorKind, Result};
@@ -520,12 +520,16 @@ impl CompiledQuery {
 
     /// `order=` as PostgREST reads it: `date_create.desc.nullslast,id.asc.nullslast`.
     pub fn postgrest_order(&self) -> String {
+        self.postgrest_order_in(&PostgrestTarget::columns())
+    }
+
+    fn postgrest_order_in(&self, target: &PostgrestTarget) -> String {
         self.keys
             .iter()
             .map(|k| {
                 format!(
                     "{}.{}.{}",
-                    k.name,
+                    target.order_path(&k.name, k.ty),
                     if k.direction == Direction::Asc {
                         "asc"
                     } else {
@@ -547,8 +551,13 @@ impl CompiledQuery {
     /// with a cursor the total must come from [`CompiledQuery::postgrest_count`], since the
     /// cursor would narrow it.
     pub fn postgrest(&self) -> PostgrestRequest {
-        let mut params = self.page.postgrest();
-        params.push("order", self.postgrest_order());
+        self.postgrest_in(&PostgrestTarget::columns())
+    }
+
+    /// [`CompiledQuery::postgrest`] with fields placed as `target` says.
+    pub(crate) fn postgrest_in(&self, target: &PostgrestTarget) -> PostgrestRequest {
+        let mut params = self.page.postgrest_in(target);
+        params.push("order", self.postgrest_order_in(target));
         if let Some(limit) = self.limit {
             params.push("limit", limit.to_string());
         }
@@ -566,7 +575,12 @@ impl CompiledQuery {
     /// A count-only request: `HEAD` with `Prefer: count=exact` and `limit=0` over the filter
     /// and search; the total is in the `Content-Range` header.
     pub fn postgrest_count(&self) -> PostgrestRequest {
-        let mut params = self.selection.postgrest();
+        self.postgrest_count_in(&PostgrestTarget::columns())
+    }
+
+    /// [`CompiledQuery::postgrest_count`] with fields placed as `target` says.
+    pub(crate) fn postgrest_count_in(&self, target: &PostgrestTarget) -> PostgrestRequest {
+        let mut params = self.selection.postgrest_in(target);
         params.push("limit", "0");
         PostgrestRequest {
             params,

@@ -1,4 +1,4 @@
-//! Stores (SPEC §6): one repository trait per table, the in-memory store, and with the `postgres` feature the PostgreSQL store with its migrations (the Supabase schema, row-level security, the queue functions).
+//! Stores (SPEC §6): one repository trait per table, the in-memory store, with the `postgres` feature the PostgreSQL store with its migrations (the Supabase schema, row-level security, the queue functions), and with the `supabase` feature the same operations over Supabase's REST API.
 
 mod actor;
 mod batch;
@@ -13,6 +13,9 @@ mod message;
 #[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
 pub mod postgres;
 mod saved;
+#[cfg(feature = "supabase")]
+#[cfg_attr(docsrs, doc(cfg(feature = "supabase")))]
+pub mod supabase;
 mod suppression;
 mod template;
 

@@ -8,3 +8,5 @@ pub mod contract;
 mod memory;
 #[cfg(feature = "postgres")]
 mod postgres;
+#[cfg(all(feature = "supabase", feature = "postgres"))]
+mod supabase;

@@ -3,6 +3,7 @@
 use std::process::ExitCode;
 
 use smsbatch::store::postgres::PgStore;
+use smsbatch::store::supabase::SupabaseConfig;
 use smsbatch::store::{Actor, Backend, Store};
 use smsbatch::{Error, ErrorKind};
 
@@ -29,7 +30,8 @@ pub(crate) struct StoreArgs {
 /// Which store the flags and the environment name.
 enum Target {
     Postgres(String),
-    Supabase,
+    /// The project URL and key.
+    Supabase(String, String),
 }
 
 fn no_store() -> Error {
@@ -52,7 +54,7 @@ impl StoreArgs {
             )),
             (Some(url), false) => Ok(Target::Postgres(url.clone())),
             (None, true) => match (&self.supabase_url, &self.supabase_key) {
-                (Some(_), Some(_)) => Ok(Target::Supabase),
+                (Some(url), Some(key)) => Ok(Target::Supabase(url.clone(), key.clone())),
                 _ => Err(smsbatch::Error::invalid_input(
                     "--supabase-url and --supabase-key go together",
                 )),
@@ -60,26 +62,12 @@ impl StoreArgs {
             (None, false) => {
                 if let Some(url) = env("DATABASE_URL") {
                     Ok(Target::Postgres(url))
-                } else if env("SUPABASE_URL").is_some() && env("SUPABASE_KEY").is_some() {
-                    Ok(Target::Supabase)
+                } else if let (Some(url), Some(key)) = (env("SUPABASE_URL"), env("SUPABASE_KEY")) {
+                    Ok(Target::Supabase(url, key))
                 } else {
                     Err(no_store())
                 }
             }
-        }
-    }
-
-    /// The PostgreSQL store the flags name.
-    async fn postgres(&self, what: &str) -> Result<PgStore, Error> {
-        match self.target()? {
-            Target::Postgres(url) => PgStore::connect(url).await,
-            Target::Supabase => Err(ErrorKind::Unsupported {
-                message: format!(
-                    "the supabase store is not built yet; {what} with --database-url \
-                     (the project's PostgreSQL connection string) or DATABASE_URL"
-                ),
-            }
-            .into()),
         }
     }
 
@@ -89,13 +77,18 @@ impl StoreArgs {
         self.database_url.is_some() || self.supabase_url.is_some() || self.supabase_key.is_some()
     }
 
-    /// The store, acting for the `--jwt` user or as the service.
+    /// The store, acting for the `--jwt` user or as the service: PostgreSQL directly, or the
+    /// Supabase project's REST API (the key as `apikey`, and as the bearer unless `--jwt` gives
+    /// the user's token).
     pub(crate) async fn store(&self) -> Result<Store, Error> {
         let actor = match &self.jwt {
             Some(token) => Actor::from_jwt(token)?,
             None => Actor::Service,
         };
-        self.postgres("connect").await?.store(actor)
+        match self.target()? {
+            Target::Postgres(url) => PgStore::connect(url).await?.store(actor),
+            Target::Supabase(url, key) => SupabaseConfig::new(url, key).build()?.store(actor),
+        }
     }
 }
 
@@ -137,7 +130,7 @@ pub(crate) fn migrate(args: MigrateArgs) -> ExitCode {
         }
         let store = match args.store.target()? {
             Target::Postgres(url) => PgStore::connect(url).await?,
-            Target::Supabase => {
+            Target::Supabase(..) => {
                 return Err(ErrorKind::Unsupported {
                     message: "migrate needs the database connection string: pass --database-url \
                               (Supabase: Project Settings, Database, Connection string, direct or \

@@ -37,23 +37,25 @@ static GET: LazyLock<String> = LazyLock::new(|| {
     )
 });
 
-/// The upsert: every column of the row replaces the stored one.
+/// The upsert: every column of the row replaces the stored one. The columns are named, because
+/// `attributes_typed` (migration 0003) is generated and cannot be written.
 static UPSERT: LazyLock<String> = LazyLock::new(|| {
-    let columns: Vec<&str> = CUSTOMER_COLUMNS
+    let all: Vec<&str> = CUSTOMER_COLUMNS
         .iter()
         .map(|(c, _)| *c)
         .chain(["attributes"])
-        .filter(|c| *c != "id")
         .collect();
+    let columns: Vec<&str> = all.iter().copied().filter(|c| *c != "id").collect();
     format!(
-        "INSERT INTO customers SELECT * FROM jsonb_populate_recordset(NULL::customers, $1) \
+        "INSERT INTO customers ({all}) SELECT {all} FROM jsonb_populate_recordset(NULL::customers, $1) \
          ON CONFLICT (id) DO UPDATE SET ({}) = ({})",
         columns.join(", "),
         columns
             .iter()
             .map(|c| format!("EXCLUDED.{c}"))
             .collect::<Vec<_>>()
-            .join(", ")
+            .join(", "),
+        all = all.join(", "),
     )
 });
 

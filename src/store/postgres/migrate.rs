@@ -25,6 +25,10 @@ pub const MIGRATIONS: &[Migration] = &[
         version: "0002_send",
         sql: include_str!("migrations/0002_send.sql"),
     },
+    Migration {
+        version: "0003_supabase",
+        sql: include_str!("migrations/0003_supabase.sql"),
+    },
 ];
 
 /// What [`PgStore::migrate`](super::PgStore::migrate) did (JSON: `{"applied": [...],
