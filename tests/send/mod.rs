@@ -2,4 +2,6 @@
 
 #[cfg(feature = "cli")]
 mod cli;
+#[cfg(feature = "cli")]
+mod crash;
 mod runner;
