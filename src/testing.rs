@@ -190,6 +190,7 @@ impl FakeConfig {
             file,
             instance,
             state: Mutex::new(State::default()),
+            cache: Mutex::new(RecordCache::default()),
         })
     }
 }
@@ -246,6 +247,18 @@ pub struct FakeSender {
     file: Option<File>,
     instance: u64,
     state: Mutex<State>,
+    /// The record file as read so far: look-ups read only what was appended since, so a
+    /// verification pass over n messages costs O(n), not O(n²).
+    cache: Mutex<RecordCache>,
+}
+
+/// The lines of a record file read so far, and where reading stopped (after the last complete
+/// line).
+#[derive(Debug, Default)]
+struct RecordCache {
+    offset: u64,
+    lines: Vec<RecordLine>,
+    by_provider: HashMap<String, usize>,
 }
 
 /// What one attempt does.
@@ -262,6 +275,7 @@ impl FakeSender {
             file: None,
             instance: 0,
             state: Mutex::new(State::default()),
+            cache: Mutex::new(RecordCache::default()),
         }
     }
 
@@ -394,6 +408,33 @@ impl FakeSender {
         message
     }
 
+    /// Runs `f` over every record line (the file's, read incrementally, or the memory's).
+    fn with_records<T>(
+        &self,
+        f: impl FnOnce(&[RecordLine], &HashMap<String, usize>) -> T,
+    ) -> Result<T> {
+        let Some(path) = &self.config.record else {
+            let state = self.state();
+            let by_provider = state
+                .memory
+                .iter()
+                .enumerate()
+                .map(|(i, l)| (l.provider_id.clone(), i))
+                .collect();
+            return Ok(f(&state.memory, &by_provider));
+        };
+        // Plain data: a panic elsewhere cannot leave it half-updated in a harmful way.
+        let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
+        let (lines, end) = read_record_from(path, cache.offset)?;
+        cache.offset = end;
+        for line in lines {
+            let i = cache.lines.len();
+            cache.by_provider.insert(line.provider_id.clone(), i);
+            cache.lines.push(line);
+        }
+        Ok(f(&cache.lines, &cache.by_provider))
+    }
+
     fn lookup_fails(&self) -> bool {
         let mut state = self.state();
         state.lookups += 1;
@@ -421,9 +462,15 @@ impl Default for FakeSender {
 /// Reads a record file: one [`RecordLine`] per line. A last line without its newline (another
 /// process is writing it) is left out; any other malformed line is an error naming its number.
 pub fn read_record(path: &Path) -> Result<Vec<RecordLine>> {
-    let file = match File::open(path) {
+    read_record_from(path, 0).map(|(lines, _)| lines)
+}
+
+/// The complete lines of a record file from byte `offset` on, and the offset after the last.
+fn read_record_from(path: &Path, offset: u64) -> Result<(Vec<RecordLine>, u64)> {
+    use std::io::{Seek, SeekFrom};
+    let mut file = match File::open(path) {
         Ok(file) => file,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok((Vec::new(), offset)),
         Err(e) => {
             return Err(io_error(
                 format!("cannot read the record file {}", path.display()),
@@ -431,9 +478,12 @@ pub fn read_record(path: &Path) -> Result<Vec<RecordLine>> {
             ));
         }
     };
+    file.seek(SeekFrom::Start(offset))
+        .map_err(|e| io_error(format!("cannot read the record file {}", path.display()), e))?;
     let mut reader = BufReader::new(file);
     let mut lines = Vec::new();
     let mut text = String::new();
+    let mut end = offset;
     for number in 1.. {
         text.clear();
         let n = reader
@@ -442,6 +492,7 @@ pub fn read_record(path: &Path) -> Result<Vec<RecordLine>> {
         if n == 0 || !text.ends_with('\n') {
             break;
         }
+        end += n as u64;
         let line = serde_json::from_str(text.trim_end()).map_err(|e| {
             Error::new(ErrorKind::Io {
                 message: format!(
@@ -452,7 +503,7 @@ pub fn read_record(path: &Path) -> Result<Vec<RecordLine>> {
         })?;
         lines.push(line);
     }
-    Ok(lines)
+    Ok((lines, end))
 }
 
 #[async_trait]
@@ -541,12 +592,14 @@ impl Sender for FakeSender {
                 retry_after: Some(Duration::from_secs(1)),
             });
         }
-        let records = self.records().map_err(|e| Self::unavailable(&e))?;
-        records
-            .iter()
-            .find(|l| l.provider_id == provider_id)
-            .map(|l| self.status_of(l))
-            .ok_or(LookupError::NotFound)
+        self.with_records(|lines, by_provider| {
+            by_provider
+                .get(provider_id)
+                .and_then(|&i| lines.get(i))
+                .map(|l| self.status_of(l))
+                .ok_or(LookupError::NotFound)
+        })
+        .map_err(|e| Self::unavailable(&e))?
     }
 
     async fn find(&self, query: &FindQuery) -> Result<Vec<ProviderMessage>, LookupError> {
@@ -556,13 +609,15 @@ impl Sender for FakeSender {
                 retry_after: Some(Duration::from_secs(1)),
             });
         }
-        let records = self.records().map_err(|e| Self::unavailable(&e))?;
         // Like Twilio's list: by recipient (the fake keeps no sender or time), then the text.
-        Ok(records
-            .iter()
-            .filter(|l| l.to == query.to && l.body == query.body)
-            .map(|l| self.status_of(l))
-            .collect())
+        self.with_records(|lines, _| {
+            lines
+                .iter()
+                .filter(|l| l.to == query.to && l.body == query.body)
+                .map(|l| self.status_of(l))
+                .collect()
+        })
+        .map_err(|e| Self::unavailable(&e))
     }
 }
 

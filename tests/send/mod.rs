@@ -2,5 +2,7 @@
 
 #[cfg(feature = "cli")]
 mod cli;
+#[cfg(feature = "cli")]
+mod crash;
 mod prepare;
 mod runner;
