@@ -211,11 +211,12 @@ impl Config {
 
     /// Replies for successive creates to `to`, before any other rule; once used up, the
     /// other rules apply.
-    pub fn script(mut self, to: impl Into<String>, replies: impl IntoIterator<Item = Reply>) -> Self {
-        self.scripts
-            .entry(to.into())
-            .or_default()
-            .extend(replies);
+    pub fn script(
+        mut self,
+        to: impl Into<String>,
+        replies: impl IntoIterator<Item = Reply>,
+    ) -> Self {
+        self.scripts.entry(to.into()).or_default().extend(replies);
         self
     }
 
@@ -232,10 +233,7 @@ impl Config {
         let mut config = Self::new();
         let mut args = args.into_iter();
         while let Some(flag) = args.next() {
-            let mut value = || {
-                args.next()
-                    .ok_or_else(|| format!("{flag} needs a value"))
-            };
+            let mut value = || args.next().ok_or_else(|| format!("{flag} needs a value"));
             let number = |v: String, flag: &str| {
                 v.parse::<u64>()
                     .map_err(|_| format!("{flag} needs a whole number, not {v:?}"))
@@ -379,7 +377,9 @@ impl Server {
         let file = match &config.record {
             Some(path) => {
                 for created in read_record(path)? {
-                    inner.by_sid.insert(created.sid.clone(), inner.messages.len());
+                    inner
+                        .by_sid
+                        .insert(created.sid.clone(), inner.messages.len());
                     inner.messages.push(Stored { created });
                 }
                 Some(Mutex::new(
@@ -411,7 +411,9 @@ impl Server {
             }
             Err(_) => {
                 let _ = thread.join();
-                return Err(io::Error::other("the fake Twilio server stopped while starting"));
+                return Err(io::Error::other(
+                    "the fake Twilio server stopped while starting",
+                ));
             }
         };
         Ok(Server {
@@ -581,7 +583,8 @@ fn run(state: Arc<AppState>, ready: mpsc::Sender<Ready>) {
 
 fn json_response(status: u16, body: &Value) -> Response {
     let mut response = Response::new(Body::from(body.to_string()));
-    *response.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    *response.status_mut() =
+        StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     response.headers_mut().insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/json; charset=utf-8"),
@@ -622,7 +625,9 @@ fn header_text(headers: &HeaderMap, name: header::HeaderName) -> Option<String> 
 
 async fn handle(State(state): State<Arc<AppState>>, request: Request) -> Response {
     let (parts, body) = request.into_parts();
-    let body: Bytes = axum::body::to_bytes(body, 1 << 20).await.unwrap_or_default();
+    let body: Bytes = axum::body::to_bytes(body, 1 << 20)
+        .await
+        .unwrap_or_default();
     let query = pairs(parts.uri.query().unwrap_or(""));
     let form = if parts.method == Method::POST {
         pairs(&String::from_utf8_lossy(&body))
@@ -683,12 +688,19 @@ fn authenticate(config: &Config, headers: &HeaderMap) -> Option<Response> {
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Basic "))
-        .and_then(|b| base64::engine::general_purpose::STANDARD.decode(b.trim()).ok())
+        .and_then(|b| {
+            base64::engine::general_purpose::STANDARD
+                .decode(b.trim())
+                .ok()
+        })
         .and_then(|b| String::from_utf8(b).ok());
-    let ok = credentials.as_deref().and_then(|c| c.split_once(':')).is_some_and(|(user, pass)| {
-        (user == config.account_sid && pass == config.auth_token)
-            || config.api_keys.iter().any(|(k, s)| user == k && pass == s)
-    });
+    let ok = credentials
+        .as_deref()
+        .and_then(|c| c.split_once(':'))
+        .is_some_and(|(user, pass)| {
+            (user == config.account_sid && pass == config.auth_token)
+                || config.api_keys.iter().any(|(k, s)| user == k && pass == s)
+        });
     if ok {
         return None;
     }
@@ -718,9 +730,18 @@ fn plausible_e164(to: &str) -> bool {
 /// The fixed answer of Twilio's magic test numbers.
 fn magic(to: &str, from: Option<&str>) -> Option<(u32, &'static str)> {
     let by_to = match to {
-        "+15005550001" => Some((21211, "The 'To' number +15005550001 is not a valid phone number.")),
-        "+15005550002" => Some((21612, "The 'To' phone number is not currently reachable using the 'From' phone number via SMS.")),
-        "+15005550003" => Some((21408, "Permission to send an SMS has not been enabled for the region indicated by the 'To' number: +15005550003.")),
+        "+15005550001" => Some((
+            21211,
+            "The 'To' number +15005550001 is not a valid phone number.",
+        )),
+        "+15005550002" => Some((
+            21612,
+            "The 'To' phone number is not currently reachable using the 'From' phone number via SMS.",
+        )),
+        "+15005550003" => Some((
+            21408,
+            "Permission to send an SMS has not been enabled for the region indicated by the 'To' number: +15005550003.",
+        )),
         "+15005550004" => Some((21610, "Attempt to send to unsubscribed recipient")),
         "+15005550009" => Some((21614, "'To' number is not a valid mobile number")),
         _ => None,
@@ -775,7 +796,11 @@ async fn create(state: &AppState, form: &[(String, String)]) -> Response {
         }
         Some(other) => other,
         None => {
-            if state.config.rate_limit_one_in.is_some_and(|k| n.is_multiple_of(k)) {
+            if state
+                .config
+                .rate_limit_one_in
+                .is_some_and(|k| n.is_multiple_of(k))
+            {
                 let mut response = error_response(429, 20429, "Too Many Requests");
                 if let Some(value) = state
                     .config
@@ -787,7 +812,11 @@ async fn create(state: &AppState, form: &[(String, String)]) -> Response {
                 }
                 return response;
             }
-            if state.config.server_error_one_in.is_some_and(|k| n.is_multiple_of(k)) {
+            if state
+                .config
+                .server_error_one_in
+                .is_some_and(|k| n.is_multiple_of(k))
+            {
                 Reply::ServerErrorAfterCreate
             } else {
                 Reply::Create
@@ -827,7 +856,11 @@ async fn create(state: &AppState, form: &[(String, String)]) -> Response {
         return error_response(400, 21624, "Invalid validity period value.");
     }
 
-    let answered = if plan == Reply::ServerErrorAfterCreate { 500 } else { 201 };
+    let answered = if plan == Reply::ServerErrorAfterCreate {
+        500
+    } else {
+        201
+    };
     let created = {
         let mut inner = state.inner();
         let sequence = inner.messages.len() as u64;
@@ -891,14 +924,21 @@ fn unix_now() -> i64 {
 fn segments(body: &str) -> usize {
     let gsm = body.chars().all(|c| c.is_ascii() && c != '`');
     let (single, multi) = if gsm { (160, 153) } else { (70, 67) };
-    let n = if gsm { body.len() } else { body.encode_utf16().count() };
+    let n = if gsm {
+        body.len()
+    } else {
+        body.encode_utf16().count()
+    };
     if n <= single { 1 } else { n.div_ceil(multi) }
 }
 
 /// The Message resource as Twilio serialises it: right after the create (`queued`, no date sent,
 /// no price), or later (the configured final status, sent, priced).
 fn resource(config: &Config, m: &Created, later: bool) -> Value {
-    let uri = format!("{API}/Accounts/{}/Messages/{}.json", config.account_sid, m.sid);
+    let uri = format!(
+        "{API}/Accounts/{}/Messages/{}.json",
+        config.account_sid, m.sid
+    );
     let date = rfc2822(m.created_at);
     let status = if later {
         config.final_status.as_str()
@@ -942,7 +982,11 @@ fn resource(config: &Config, m: &Created, later: bool) -> Value {
 /// $0.0079 a segment, as a decimal string.
 fn price(segments: usize) -> String {
     let tenths_of_cents = 79 * segments;
-    format!("{}.{:04}", tenths_of_cents / 10_000, tenths_of_cents % 10_000)
+    format!(
+        "{}.{:04}",
+        tenths_of_cents / 10_000,
+        tenths_of_cents % 10_000
+    )
 }
 
 fn fetch(state: &AppState, sid: &str) -> Response {
@@ -1003,10 +1047,18 @@ fn list(state: &AppState, query: &[(String, String)]) -> Response {
     for date in [on, after, before].into_iter().flatten() {
         let ok = date.len() == 10
             && date.bytes().enumerate().all(|(i, b)| {
-                if i == 4 || i == 7 { b == b'-' } else { b.is_ascii_digit() }
+                if i == 4 || i == 7 {
+                    b == b'-'
+                } else {
+                    b.is_ascii_digit()
+                }
             });
         if !ok {
-            return error_response(400, 20001, &format!("Invalid date {date:?}: use YYYY-MM-DD"));
+            return error_response(
+                400,
+                20001,
+                &format!("Invalid date {date:?}: use YYYY-MM-DD"),
+            );
         }
     }
     let page_size = match first(query, "PageSize").map(str::parse::<usize>) {
@@ -1016,7 +1068,10 @@ fn list(state: &AppState, query: &[(String, String)]) -> Response {
     };
     let offset = match first(query, "PageToken") {
         None => 0,
-        Some(token) => match token.strip_prefix("PA").and_then(|n| n.parse::<usize>().ok()) {
+        Some(token) => match token
+            .strip_prefix("PA")
+            .and_then(|n| n.parse::<usize>().ok())
+        {
             Some(n) => n,
             None => return error_response(400, 20001, "Invalid PageToken"),
         },
@@ -1124,11 +1179,21 @@ mod tests {
     #[test]
     fn arguments() {
         let c = Config::from_args(
-            ["--port", "0", "--server-error-one-in", "23", "--rate-limit-one-in", "31"]
-                .map(String::from),
+            [
+                "--port",
+                "0",
+                "--server-error-one-in",
+                "23",
+                "--rate-limit-one-in",
+                "31",
+            ]
+            .map(String::from),
         )
         .unwrap();
-        assert_eq!((c.server_error_one_in, c.rate_limit_one_in), (Some(23), Some(31)));
+        assert_eq!(
+            (c.server_error_one_in, c.rate_limit_one_in),
+            (Some(23), Some(31))
+        );
         assert!(Config::from_args(["--bogus".to_owned()]).is_err());
         assert!(Config::from_args(["--port".to_owned()]).is_err());
     }
