@@ -114,7 +114,9 @@
 //!   pool, the versioned migrations (the Supabase schema) and the queue functions; brings in
 //!   tokio.
 //! - `supabase`: the Supabase/PostgREST store.
-//! - `twilio`: the Twilio provider adapter.
+//! - `twilio` (turns on `tokio`): [`twilio::TwilioSender`], the provider adapter over Twilio's
+//!   Messages API (reqwest with rustls, no OpenSSL), and [`twilio::Webhooks`], the status
+//!   callback and inbound-message handlers with `X-Twilio-Signature` verification.
 //! - `testing` (turns on `tokio`): `testing::FakeSender`, a provider with programmable latency,
 //!   outcomes and failures, deterministic from a seed, with an append-only record file several
 //!   processes can share.
