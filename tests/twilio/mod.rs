@@ -3,6 +3,7 @@
 //! (signatures, status callbacks, STOP/START) through the in-memory store.
 
 mod adapter;
+mod example;
 mod webhooks;
 
 use std::time::Duration;
