@@ -1,5 +1,6 @@
 //! The `smsbatch` command line: a thin layer over the library whose JSON lines are a stable contract.
 
+mod batch;
 mod customers;
 mod filter;
 mod flags;
@@ -8,6 +9,7 @@ mod preview;
 mod records;
 mod segments;
 mod store;
+mod worker;
 
 use std::process::ExitCode;
 
@@ -47,6 +49,12 @@ enum Command {
     /// The numbers that are never sent to.
     #[command(subcommand)]
     Suppressions(records::SuppressionsCommand),
+    /// Create batches, and see and steer them: create, status, pause, resume, cancel,
+    /// retry-failed, list.
+    #[command(subcommand)]
+    Batch(batch::Command),
+    /// Prepare and drain every due batch through a provider (logs on stderr).
+    Worker(worker::Args),
 }
 
 fn main() -> ExitCode {
@@ -60,5 +68,7 @@ fn main() -> ExitCode {
         Command::Customers(command) => customers::run(command),
         Command::Templates(command) => records::templates(command),
         Command::Suppressions(command) => records::suppressions(command),
+        Command::Batch(command) => batch::run(command),
+        Command::Worker(args) => worker::run(args),
     }
 }
