@@ -3,6 +3,8 @@
 //! (signatures, status callbacks, STOP/START) through the in-memory store.
 
 mod adapter;
+#[cfg(feature = "cli")]
+mod cli;
 #[cfg(all(feature = "cli", feature = "postgres"))]
 mod crash;
 mod example;
