@@ -16,6 +16,9 @@ use super::example::{ChildGuard, TempFile};
 use crate::db::{Locale, TempDb};
 use crate::support::{cli, json_lines};
 
+/// The workers' time limit (the sending issue's crash test: within 90 s).
+const DEADLINE: Duration = Duration::from_secs(90);
+
 /// How the run goes.
 pub struct Plan {
     /// Messages in the batch.
@@ -160,7 +163,7 @@ pub fn run_workers(store_args: &[String], server: &Server, plan: &Plan) -> Durat
         .map(|n| spawn_worker(store_args, server, n))
         .collect();
     let mut next = plan.workers;
-    let deadline = started + Duration::from_secs(240);
+    let deadline = started + DEADLINE;
     let mut kills = moments.into_iter().peekable();
     loop {
         if let Some(&(at, which)) = kills.peek()
@@ -187,7 +190,7 @@ pub fn run_workers(store_args: &[String], server: &Server, plan: &Plan) -> Durat
         if Instant::now() > deadline {
             let logs: Vec<String> = workers.iter().map(tail).collect();
             panic!(
-                "the workers did not finish within 240 s ({} creates); their last lines:\n{}",
+                "the workers did not finish within {DEADLINE:?} ({} creates); their last lines:\n{}",
                 server.creates().len(),
                 logs.join("\n---\n")
             );
@@ -295,21 +298,8 @@ fn rows_of(url: &str, batch: &str) -> Vec<Row> {
         .collect()
 }
 
-/// The sending issue's crash test with `--provider twilio`: 5,000 messages, 4 workers, two of
-/// them killed with SIGKILL at random moments and restarted, on the real PostgreSQL.
-#[test]
-fn crash_test_through_twilio_on_postgres() {
-    let Some(db) = TempDb::create("twilio_crash", Locale::CUtf8) else {
-        return;
-    };
-    let store_args = vec!["--database-url".to_owned(), db.url.clone()];
-    let run = cli(&["migrate", "--database-url", &db.url], "");
-    assert_eq!(run.code, 0, "{}", run.stderr);
-    let plan = Plan {
-        messages: 5_000,
-        workers: 4,
-        kills: 2,
-    };
+/// The whole run on a migrated database `db`, the workers reaching it through `store_args`.
+fn crash(db: &TempDb, store_args: &[String], plan: &Plan, label: &str) {
     let record = TempFile::new("twilio-crash-record");
     let server = Server::start(
         Config::new()
@@ -318,10 +308,12 @@ fn crash_test_through_twilio_on_postgres() {
             .rate_limit_one_in(31),
     )
     .unwrap();
-    let (batch, _files) = create_batch(&store_args, &plan);
-    let took = run_workers(&store_args, &server, &plan);
-    eprintln!("twilio crash test on postgres: workers done in {took:?}");
-    let status = cli(&["batch", "status", &batch, "--database-url", &db.url], "");
+    let (batch, _files) = create_batch(store_args, plan);
+    let took = run_workers(store_args, &server, plan);
+    eprintln!("twilio crash test on {label}: workers done in {took:?}");
+    let mut args = vec!["batch", "status", batch.as_str()];
+    args.extend(store_args.iter().map(String::as_str));
+    let status = cli(&args, "");
     let status = &json_lines(&status.stdout)[0]["batch"];
     assert_eq!(status["state"], "completed", "{status}");
     // The record file holds what the server's memory holds: every create, flushed before the
@@ -332,17 +324,40 @@ fn crash_test_through_twilio_on_postgres() {
         &rows_of(&db.url, &batch),
         &creates,
         server.create_requests(),
-        &plan,
-    ); // Every create answered 500 was in doubt and found through the list look-up (killed
+        plan,
+    );
+    // Every create answered 500 was in doubt and found through the list look-up (killed
     // workers' sends may add more).
     let answered_500 = creates.iter().filter(|c| c.answered == 500).count() as i64;
     let found = reconciled_found(&db.url, &batch);
     eprintln!(
-        "twilio crash test on postgres: {answered_500} creates answered 500, \
+        "twilio crash test on {label}: {answered_500} creates answered 500, \
          {found} in-doubt messages found by reconciliation"
     );
     assert!(
         found >= answered_500,
         "{found} reconciled < {answered_500} answered 500"
+    );
+}
+
+/// The sending issue's crash test with `--provider twilio`: 5,000 messages, 4 workers, two of
+/// them killed with SIGKILL at random moments and restarted, on the real PostgreSQL.
+#[test]
+fn crash_test_through_twilio_on_postgres() {
+    let Some(db) = TempDb::create("twilio_crash", Locale::CUtf8) else {
+        return;
+    };
+    let run = cli(&["migrate", "--database-url", &db.url], "");
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let plan = Plan {
+        messages: 5_000,
+        workers: 4,
+        kills: 2,
+    };
+    crash(
+        &db,
+        &["--database-url".to_owned(), db.url.clone()],
+        &plan,
+        "postgres",
     );
 }
