@@ -473,6 +473,13 @@ pub enum ErrorKind {
         /// What is wrong with it.
         message: String,
     },
+    /// A provider's webhook request was refused: its signature does not match (it did not come
+    /// from the provider, or it was changed on the way), or it lacks what the webhook needs.
+    #[error("webhook refused: {message}")]
+    InvalidWebhook {
+        /// Why.
+        message: String,
+    },
     /// A file could not be read or written (the fake provider's record file).
     #[error("{message}")]
     Io {
@@ -539,6 +546,7 @@ impl ErrorKind {
             Self::Migration { .. } => "migration",
             Self::Unsupported { .. } => "unsupported",
             Self::InvalidOptions { .. } => "invalidOptions",
+            Self::InvalidWebhook { .. } => "invalidWebhook",
             Self::Io { .. } => "io",
         }
     }
@@ -583,6 +591,7 @@ impl ErrorKind {
             | Self::Migration { .. }
             | Self::Unsupported { .. }
             | Self::InvalidOptions { .. }
+            | Self::InvalidWebhook { .. }
             | Self::Io { .. } => None,
         }
     }
@@ -606,6 +615,7 @@ impl serde::Serialize for Error {
             | ErrorKind::InvalidPrice { .. }
             | ErrorKind::AmountOverflow { .. }
             | ErrorKind::Io { .. }
+            | ErrorKind::InvalidWebhook { .. }
             | ErrorKind::ConnectionLost { .. }
             | ErrorKind::Timeout { .. }
             | ErrorKind::PermissionDenied { .. }
@@ -820,6 +830,7 @@ fn blank(code: &str) -> Option<ErrorKind> {
             message: s(),
         },
         "io" => ErrorKind::Io { message: s() },
+        "invalidWebhook" => ErrorKind::InvalidWebhook { message: s() },
         _ => return None,
     })
 }
@@ -858,6 +869,7 @@ fn kind_from_map(map: &serde_json::Map<String, serde_json::Value>) -> Result<Err
         | ErrorKind::InvalidPrice { message }
         | ErrorKind::AmountOverflow { message }
         | ErrorKind::Io { message }
+        | ErrorKind::InvalidWebhook { message }
         | ErrorKind::ConnectionLost { message }
         | ErrorKind::Timeout { message }
         | ErrorKind::PermissionDenied { message }
@@ -997,6 +1009,7 @@ fn set_own_text(kind: &mut ErrorKind, text: String) {
         | ErrorKind::Database { message, .. }
         | ErrorKind::Migration { message, .. }
         | ErrorKind::Io { message }
+        | ErrorKind::InvalidWebhook { message }
         | ErrorKind::InvalidOptions { message, .. }
         | ErrorKind::InvalidFilter { message, .. }
         | ErrorKind::FilterTooLarge { message, .. }
@@ -1225,6 +1238,7 @@ mod tests {
                 id: None,
                 max_steps: 100_000,
             },
+            ErrorKind::InvalidWebhook { message: t() },
         ];
         // A new kind fails to compile here until it has a sample above (and a `blank` entry).
         for kind in &kinds {
@@ -1266,6 +1280,7 @@ mod tests {
                 | ErrorKind::Migration { .. }
                 | ErrorKind::Unsupported { .. }
                 | ErrorKind::InvalidOptions { .. }
+                | ErrorKind::InvalidWebhook { .. }
                 | ErrorKind::Io { .. } => {}
             }
         }
@@ -1276,7 +1291,7 @@ mod tests {
     fn every_kind_reads_back_from_its_json() {
         let kinds = every_kind();
         let codes: std::collections::HashSet<_> = kinds.iter().map(ErrorKind::code).collect();
-        assert_eq!(codes.len(), 36, "one sample or more of each kind");
+        assert_eq!(codes.len(), 37, "one sample or more of each kind");
         for kind in kinds {
             let json = serde_json::to_value(Error::new(kind.clone())).unwrap();
             let back: Error = serde_json::from_value(json.clone()).unwrap();

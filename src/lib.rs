@@ -117,7 +117,9 @@
 //! - `supabase`: the Supabase store ([`store::supabase`]): every repository over the project's
 //!   REST API (PostgREST) with the `postgrest` crate, filters from the PostgREST back end, the
 //!   queue functions as RPC calls, row-level security from the user's JWT; brings in tokio.
-//! - `twilio`: the Twilio provider adapter.
+//! - `twilio` (turns on `tokio`): [`twilio::TwilioSender`], the provider adapter over Twilio's
+//!   Messages API (reqwest with rustls, no OpenSSL), and [`twilio::Webhooks`], the status
+//!   callback and inbound-message handlers with `X-Twilio-Signature` verification.
 //! - `testing` (turns on `tokio`): `testing::FakeSender`, a provider with programmable latency,
 //!   outcomes and failures, deterministic from a seed, with an append-only record file several
 //!   processes can share.
@@ -151,6 +153,9 @@ mod template;
 #[cfg_attr(docsrs, doc(cfg(feature = "testing")))]
 pub mod testing;
 mod time;
+#[cfg(feature = "twilio")]
+#[cfg_attr(docsrs, doc(cfg(feature = "twilio")))]
+pub mod twilio;
 
 pub use crate::batch::{
     Amount, ByEncoding, EncodingPrices, EncodingTotals, ExcludedRecipient, ExclusionCounts,

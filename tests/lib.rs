@@ -12,3 +12,5 @@ mod send;
 mod store;
 mod support;
 mod template;
+#[cfg(feature = "twilio")]
+mod twilio;
