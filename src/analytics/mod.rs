@@ -1,0 +1,25 @@
+//! Analytics (SPEC §7): per-batch and per-period reports (throughput, latency percentiles, success and delivery rates, the error trend, cost and credits), SLA objectives with alerts, spreadsheet-safe export, and metrics and traces for services.
+
+mod analyzer;
+mod percentile;
+mod period;
+mod report;
+mod safe;
+mod sla;
+mod trend;
+
+pub use self::analyzer::{BatchAnalyzer, DEFAULT_CURRENCY, delivery_rate};
+pub use self::percentile::{LatencyStats, nearest_rank};
+pub use self::period::PeriodAnalyzer;
+pub use self::report::{
+    BatchAnalysis, BatchReport, CategoryRate, CostSummary, CreditLine, Credits, ErrorTrend,
+    Latency, LogSummary, PeriodReport, Throughput, TrendWindow, VariantReport,
+};
+pub use self::safe::{spreadsheet_safe, spreadsheet_unsafe};
+pub use self::sla::{
+    Alert, AlertHook, AlertKind, ErrorRateObjective, Objective, ObjectiveResult, ObjectiveStatus,
+    SlaMonitor, SlaObjectives, SlaReport, Violation,
+};
+
+#[cfg(test)]
+mod tests;
