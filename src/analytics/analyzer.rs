@@ -17,7 +17,7 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::queue::{
     ErrorCategory, ErrorSample, ErrorStats, MessageId, MessageStatus, SampleLimits, StatusCounts,
 };
-use crate::store::{Batch, BatchLog, Message};
+use crate::store::{Batch, BatchLog, Message, MessageQuery, MessageScan, Store};
 use crate::time::Timestamp;
 
 /// The currency of a report when neither the batch nor any price names one: segments counted
@@ -248,6 +248,36 @@ impl BatchAnalyzer {
     pub fn samples(mut self, limits: SampleLimits) -> Self {
         self.errors = ErrorStats::new(limits);
         self
+    }
+
+    /// The batch analysed.
+    pub fn batch(&self) -> Uuid {
+        self.batch
+    }
+
+    /// Reads the batch's messages and log from `store`, a page at a time, and finishes at
+    /// `now`.
+    pub async fn run(mut self, store: &Store, now: Timestamp) -> Result<BatchAnalysis> {
+        const PAGE: u32 = 1000;
+        let mut scan =
+            MessageScan::new(store.messages.clone(), MessageQuery::new(self.batch, PAGE));
+        while let Some(page) = scan.next_chunk().await? {
+            for m in &page {
+                self.message(m)?;
+            }
+        }
+        let mut after = None;
+        loop {
+            let page = store.logs.list(self.batch, after, PAGE).await?;
+            for e in &page {
+                self.log(e);
+            }
+            match page.last() {
+                Some(last) if page.len() == PAGE as usize => after = Some(last.id),
+                _ => break,
+            }
+        }
+        self.finish(now)
     }
 
     /// Counts one message; an error for a message of another batch, or a sum past the largest

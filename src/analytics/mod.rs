@@ -1,6 +1,9 @@
 //! Analytics (SPEC §7): per-batch and per-period reports (throughput, latency percentiles, success and delivery rates, the error trend, cost and credits), SLA objectives with alerts, spreadsheet-safe export, and metrics and traces for services.
 
 mod analyzer;
+#[cfg(feature = "export")]
+#[cfg_attr(docsrs, doc(cfg(feature = "export")))]
+mod export;
 mod percentile;
 mod period;
 mod report;
@@ -9,6 +12,12 @@ mod sla;
 mod trend;
 
 pub use self::analyzer::{BatchAnalyzer, DEFAULT_CURRENCY, delivery_rate};
+#[cfg(feature = "export")]
+#[cfg_attr(docsrs, doc(cfg(feature = "export")))]
+pub use self::export::{
+    EXCLUDED_COLUMNS, ExportFormat, ExportKind, Exporter, LOG_COLUMNS, MESSAGE_COLUMNS,
+    REPORT_COLUMNS, export, flatten,
+};
 pub use self::percentile::{LatencyStats, nearest_rank};
 pub use self::period::PeriodAnalyzer;
 pub use self::report::{

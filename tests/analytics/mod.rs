@@ -1,0 +1,6 @@
+//! Analytics over real stores: export round trips (memory and PostgreSQL), the report of a batch
+//! sent through the fake provider, metrics, and the `report` / `export` commands.
+
+#[cfg(feature = "export")]
+mod export;
+pub mod fixture;
