@@ -1,11 +1,13 @@
 //! The `smsbatch` command line: a thin layer over the library whose JSON lines are a stable contract.
 
 mod customers;
+mod export;
 mod filter;
 mod flags;
 mod io;
 mod preview;
 mod records;
+mod report;
 mod segments;
 mod store;
 
@@ -47,6 +49,11 @@ enum Command {
     /// The numbers that are never sent to.
     #[command(subcommand)]
     Suppressions(records::SuppressionsCommand),
+    /// A batch's report: rates, throughput, latency, cost, errors, variants, SLA (--json: the
+    /// JSON report).
+    Report(report::Args),
+    /// Export a batch's messages, logs, excluded recipients or report as CSV or JSON lines.
+    Export(export::Args),
 }
 
 fn main() -> ExitCode {
@@ -60,5 +67,7 @@ fn main() -> ExitCode {
         Command::Customers(command) => customers::run(command),
         Command::Templates(command) => records::templates(command),
         Command::Suppressions(command) => records::suppressions(command),
+        Command::Report(args) => report::run(args),
+        Command::Export(args) => export::run(args),
     }
 }
