@@ -4,6 +4,7 @@ mod analyzer;
 #[cfg(feature = "export")]
 #[cfg_attr(docsrs, doc(cfg(feature = "export")))]
 mod export;
+pub mod observe;
 mod percentile;
 mod period;
 mod report;
@@ -18,6 +19,9 @@ pub use self::export::{
     EXCLUDED_COLUMNS, ExportFormat, ExportKind, Exporter, LOG_COLUMNS, MESSAGE_COLUMNS,
     REPORT_COLUMNS, export, flatten,
 };
+#[cfg(any(feature = "metrics", feature = "tracing"))]
+#[cfg_attr(docsrs, doc(cfg(any(feature = "metrics", feature = "tracing"))))]
+pub use self::observe::ObservedSender;
 pub use self::percentile::{LatencyStats, nearest_rank};
 pub use self::period::PeriodAnalyzer;
 pub use self::report::{

@@ -6,3 +6,5 @@ mod cli;
 #[cfg(feature = "export")]
 mod export;
 pub mod fixture;
+#[cfg(feature = "testing")]
+mod sent;
