@@ -212,7 +212,8 @@ pub fn flatten(value: &Value) -> Vec<(String, Value)> {
 }
 
 enum Sink<W: Write> {
-    Csv(csv::Writer<W>),
+    // Boxed: the CSV writer carries its buffer state (some 350 bytes).
+    Csv(Box<csv::Writer<W>>),
     Lines(W),
 }
 
@@ -244,7 +245,7 @@ impl<W: Write> Exporter<W> {
                     .has_headers(false)
                     .from_writer(out);
                 w.write_record(kind.columns()).map_err(csv_error)?;
-                Sink::Csv(w)
+                Sink::Csv(Box::new(w))
             }
             ExportFormat::JsonLines => Sink::Lines(out),
         };

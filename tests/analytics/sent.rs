@@ -239,6 +239,9 @@ mod observed {
     use tracing::span::{Attributes, Id, Record as SpanRecord};
     use tracing::{Event, Metadata, Subscriber};
 
+    /// A metric's name and labels.
+    type MetricKey = (String, Vec<(String, String)>);
+
     /// A subscriber that keeps every span's name and fields, and every event's fields.
     #[derive(Clone, Default)]
     struct Capture(Arc<Mutex<Captured>>);
@@ -317,8 +320,8 @@ mod observed {
             .filter(|m| m.status == MessageStatus::Failed)
             .count() as u64;
 
-        let mut counters: BTreeMap<(String, Vec<(String, String)>), u64> = BTreeMap::new();
-        let mut histograms: BTreeMap<(String, Vec<(String, String)>), Vec<f64>> = BTreeMap::new();
+        let mut counters: BTreeMap<MetricKey, u64> = BTreeMap::new();
+        let mut histograms: BTreeMap<MetricKey, Vec<f64>> = BTreeMap::new();
         for (key, _, _, value) in snapshotter.snapshot().into_vec() {
             let labels: Vec<(String, String)> = key
                 .key()
