@@ -47,6 +47,11 @@
 //!   filters, batches, messages, exclusions, batch logs, flags, suppressions), the in-memory store,
 //!   and with `postgres` the PostgreSQL store and its migrations: the Supabase schema, row-level
 //!   security, and the queue's claim, fence and rescue functions.
+//! - **Analytics** ([`analytics`]): per-batch and per-period reports (throughput, exact latency
+//!   percentiles, success and delivery rates, error trends per category, cost estimated vs
+//!   actual, credits by encoding, country and variant), SLA objectives with alerts fired once
+//!   per violation and once per recovery, spreadsheet-safe CSV and JSON-lines export streamed
+//!   from a store, and metrics and spans for services.
 //! - **Time** ([`Timestamp`], [`Date`]): the instants and dates the filters, flags and templates
 //!   use, in UTC with microseconds like PostgreSQL's `timestamptz`, written as RFC 3339.
 //!
@@ -115,6 +120,13 @@
 //!   tokio.
 //! - `supabase`: the Supabase/PostgREST store.
 //! - `twilio`: the Twilio provider adapter.
+//! - `export`: `analytics::export`, CSV (crate `csv`) and JSON-lines export of a batch's
+//!   messages, log, excluded recipients and report, streamed from a store.
+//! - `metrics`: counters and histograms through the `metrics` facade
+//!   (`analytics::ObservedSender`); the library installs no recorder. Turns on `tokio` (calls are
+//!   timed on its clock).
+//! - `tracing`: spans and events through `tracing`, with batch and message ids as fields; the
+//!   library installs no subscriber.
 //! - `testing` (turns on `tokio`): `testing::FakeSender`, a provider with programmable latency,
 //!   outcomes and failures, deterministic from a seed, with an append-only record file several
 //!   processes can share.
