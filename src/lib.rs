@@ -48,6 +48,11 @@
 //!   with `postgres` the PostgreSQL store and its migrations: the Supabase schema, row-level
 //!   security, and the queue's claim, fence and rescue functions; with `supabase` the same
 //!   operations over Supabase's REST API (PostgREST), the queue functions as RPC calls.
+//! - **Analytics** ([`analytics`]): per-batch and per-period reports (throughput, exact latency
+//!   percentiles, success and delivery rates, error trends per category, cost estimated vs
+//!   actual, credits by encoding, country and variant), SLA objectives with alerts fired once
+//!   per violation and once per recovery, spreadsheet-safe CSV and JSON-lines export streamed
+//!   from a store, and metrics and spans for services.
 //! - **Time** ([`Timestamp`], [`Date`]): the instants and dates the filters, flags and templates
 //!   use, in UTC with microseconds like PostgreSQL's `timestamptz`, written as RFC 3339.
 //!
@@ -120,6 +125,13 @@
 //! - `twilio` (turns on `tokio`): [`twilio::TwilioSender`], the provider adapter over Twilio's
 //!   Messages API (reqwest with rustls, no OpenSSL), and [`twilio::Webhooks`], the status
 //!   callback and inbound-message handlers with `X-Twilio-Signature` verification.
+//! - `export`: `analytics::export`, CSV (crate `csv`) and JSON-lines export of a batch's
+//!   messages, log, excluded recipients and report, streamed from a store.
+//! - `metrics`: counters and histograms through the `metrics` facade
+//!   (`analytics::ObservedSender`); the library installs no recorder. Turns on `tokio` (calls are
+//!   timed on its clock).
+//! - `tracing`: spans and events through `tracing`, with batch and message ids as fields; the
+//!   library installs no subscriber.
 //! - `testing` (turns on `tokio`): `testing::FakeSender`, a provider with programmable latency,
 //!   outcomes and failures, deterministic from a seed, with an append-only record file several
 //!   processes can share.
@@ -137,6 +149,7 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
+pub mod analytics;
 mod batch;
 mod error;
 pub mod filter;

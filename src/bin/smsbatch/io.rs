@@ -396,3 +396,15 @@ impl Iterator for ArrayElements {
         }
     }
 }
+
+/// Prints text as it is on stdout (a table for people).
+pub(crate) fn print_text(text: &str) -> Result<(), smsbatch::Error> {
+    let mut out = io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(()),
+        Err(e) => Err(smsbatch::Error::invalid_input(format!(
+            "cannot write the output: {e}"
+        ))),
+    }
+}
