@@ -106,7 +106,7 @@
 //!   (crate `phonenumber`); without it the preview accepts only numbers already in E.164 (the
 //!   WebAssembly package leaves the metadata out).
 //! - `cli`: the `smsbatch` command line (`src/bin/smsbatch`), a thin layer whose JSON lines are a
-//!   stable contract; it turns on `postgres`.
+//!   stable contract; it turns on `postgres` and `web`.
 //! - `tokio`: the send queue's runtime parts: `queue::Pacer`, which waits on the per-sender rate
 //!   limit on tokio's clock (so `tokio::time::pause` drives it), and `queue::TzdbZones`, IANA
 //!   time zones from jiff's bundled database for send windows.
@@ -115,6 +115,9 @@
 //!   tokio.
 //! - `supabase`: the Supabase/PostgREST store.
 //! - `twilio`: the Twilio provider adapter.
+//! - `web` (turns on `tokio`): the web app ([`web`]): an axum server with the JSON API under
+//!   `/api/` over any store, the batch workspace and the monitoring dashboard (`smsbatch
+//!   serve`), HS256 JWT verification for database stores, CSV downloads.
 //! - `testing` (turns on `tokio`): `testing::FakeSender`, a provider with programmable latency,
 //!   outcomes and failures, deterministic from a seed, with an append-only record file several
 //!   processes can share.
@@ -147,6 +150,9 @@ mod template;
 #[cfg_attr(docsrs, doc(cfg(feature = "testing")))]
 pub mod testing;
 mod time;
+#[cfg(feature = "web")]
+#[cfg_attr(docsrs, doc(cfg(feature = "web")))]
+pub mod web;
 
 pub use crate::batch::{
     Amount, ByEncoding, EncodingPrices, EncodingTotals, ExcludedRecipient, ExclusionCounts,

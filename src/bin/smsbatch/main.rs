@@ -7,6 +7,7 @@ mod io;
 mod preview;
 mod records;
 mod segments;
+mod serve;
 mod store;
 
 use std::process::ExitCode;
@@ -47,6 +48,8 @@ enum Command {
     /// The numbers that are never sent to.
     #[command(subcommand)]
     Suppressions(records::SuppressionsCommand),
+    /// The web app on 127.0.0.1: the batch workspace, the dashboard and the JSON API under /api/.
+    Serve(serve::Args),
 }
 
 fn main() -> ExitCode {
@@ -60,5 +63,6 @@ fn main() -> ExitCode {
         Command::Customers(command) => customers::run(command),
         Command::Templates(command) => records::templates(command),
         Command::Suppressions(command) => records::suppressions(command),
+        Command::Serve(args) => serve::run(args),
     }
 }

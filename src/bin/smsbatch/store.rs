@@ -69,6 +69,23 @@ impl StoreArgs {
         }
     }
 
+    /// Whether a store flag was given (`serve` uses the in-memory store otherwise, whatever
+    /// the environment says).
+    pub(crate) fn given(&self) -> bool {
+        self.database_url.is_some() || self.supabase_url.is_some() || self.supabase_key.is_some()
+    }
+
+    /// The PostgreSQL store the flags name, for a caller that hands out per-user stores itself
+    /// (`serve`); `--jwt` does not apply there.
+    pub(crate) async fn postgres_store(&self) -> Result<PgStore, Error> {
+        if self.jwt.is_some() {
+            return Err(smsbatch::Error::invalid_input(
+                "--jwt does not apply here: the server acts for each request's user",
+            ));
+        }
+        self.postgres("serve").await
+    }
+
     /// The PostgreSQL store the flags name.
     async fn postgres(&self, what: &str) -> Result<PgStore, Error> {
         match self.target()? {

@@ -1,0 +1,158 @@
+//! `smsbatch serve`: the web app (workspace, dashboard, JSON API) on 127.0.0.1.
+
+use std::io::Write as _;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use smsbatch::PreviewConfig;
+use smsbatch::store::{Actor, Backend, MemoryStore, UserClaims, Uuid};
+use smsbatch::web::{Identity, JwtVerifier, WebApp};
+
+use crate::store::{StoreArgs, block_on};
+
+/// The user of the in-memory store when `--user` is not given.
+const DEMO_USER: &str = "00000000-0000-4000-8000-000000000001";
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct Args {
+    /// The port on 127.0.0.1 (0 picks a free one; the line `listening on ...` tells which).
+    #[arg(long, default_value_t = 8080)]
+    port: u16,
+    /// Act for this user (a UUID) on every request: the in-memory store's user (default
+    /// 00000000-0000-4000-8000-000000000001), or one local user of a database store.
+    #[arg(long, value_name = "ID")]
+    user: Option<String>,
+    /// The team of the --user (the in-memory sample's customers and templates are in it).
+    #[arg(long, value_name = "TEAM", default_value = "demo")]
+    team: String,
+    /// Verify each request's `Authorization: Bearer <JWT>` with this HS256 secret (the
+    /// Supabase project's JWT secret) and act for its user; default: $SMSBATCH_JWT_SECRET.
+    #[arg(long, value_name = "SECRET")]
+    jwt_secret: Option<String>,
+    /// The folder of the page files: the WebAssembly package's folder with app/ and the built
+    /// pkg/ (bindings/wasm/build.sh).
+    #[arg(long, value_name = "DIR")]
+    assets: Option<PathBuf>,
+    /// A price table (JSON, as `smsbatch preview --prices`); default: the sample's USD prices.
+    #[arg(long, value_name = "FILE")]
+    prices: Option<PathBuf>,
+    #[command(flatten)]
+    store: StoreArgs,
+}
+
+fn user(id: &str, team: &str) -> Result<Actor, smsbatch::Error> {
+    let id = Uuid::parse_str(id.trim()).map_err(|_| {
+        smsbatch::Error::invalid_input(format!("--user must be a UUID, not {id:?}"))
+    })?;
+    Ok(Actor::User(UserClaims::new(id).team(team)))
+}
+
+pub(crate) fn run(args: Args) -> ExitCode {
+    block_on(async move {
+        let secret = args.jwt_secret.clone().or_else(|| {
+            std::env::var("SMSBATCH_JWT_SECRET")
+                .ok()
+                .filter(|s| !s.trim().is_empty())
+        });
+        let verifier = secret.map(JwtVerifier::new).transpose()?;
+        let (backend, identity, name): (Arc<dyn Backend>, Identity, &str) = if args.store.given() {
+            let identity = match (verifier, &args.user) {
+                (Some(v), None) => Identity::Jwt(v),
+                (None, Some(id)) => Identity::Fixed(user(id, &args.team)?),
+                (Some(_), Some(_)) => {
+                    return Err(smsbatch::Error::invalid_input(
+                        "give either --jwt-secret (each request's user) or --user (one user), \
+                         not both",
+                    ));
+                }
+                (None, None) => {
+                    return Err(smsbatch::Error::invalid_input(
+                        "a database store needs to know who each request acts for: pass \
+                         --jwt-secret SECRET (requests carry a JWT) or --user ID (one local user)",
+                    ));
+                }
+            };
+            (
+                Arc::new(args.store.postgres_store().await?),
+                identity,
+                "postgres",
+            )
+        } else {
+            let memory = MemoryStore::new();
+            let loaded =
+                smsbatch::web::load_sample(&memory.store(Actor::Service)?, Some(&args.team))
+                    .await?;
+            eprintln!(
+                "in-memory store: {} sample customers and {} templates in team {:?}",
+                loaded.customers, loaded.templates, args.team
+            );
+            let identity = match verifier {
+                Some(v) if args.user.is_none() => Identity::Jwt(v),
+                _ => {
+                    let id = args.user.as_deref().unwrap_or(DEMO_USER);
+                    eprintln!("acting for user {id} (team {:?})", args.team);
+                    Identity::Fixed(user(id, &args.team)?)
+                }
+            };
+            (Arc::new(memory), identity, "memory")
+        };
+        let prices = match &args.prices {
+            Some(path) => {
+                smsbatch::PriceTable::from_json(&std::fs::read_to_string(path).map_err(|e| {
+                    smsbatch::Error::invalid_input(format!("cannot read {}: {e}", path.display()))
+                })?)?
+            }
+            None => smsbatch::web::sample_prices()?,
+        };
+        let assets = args.assets.clone().unwrap_or_else(|| {
+            PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/bindings/wasm"))
+        });
+        let app = WebApp::new(backend, identity)
+            .assets(assets)
+            .preview(PreviewConfig::new().prices(prices))
+            .store_name(name);
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", args.port))
+            .await
+            .map_err(|e| {
+                smsbatch::Error::invalid_input(format!(
+                    "cannot listen on 127.0.0.1:{}: {e}",
+                    args.port
+                ))
+            })?;
+        let port = listener
+            .local_addr()
+            .map_err(|e| smsbatch::Error::invalid_input(format!("no local address: {e}")))?
+            .port();
+        // The listener accepts connections from here on (the kernel queues them until axum
+        // takes them), so a client reading this line can connect at once.
+        println!("listening on http://127.0.0.1:{port}");
+        let _ = std::io::stdout().flush();
+        smsbatch::web::serve(listener, app.router(), shutdown())
+            .await
+            .map_err(|e| smsbatch::Error::invalid_input(format!("the server stopped: {e}")))?;
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+/// Ctrl-C or SIGTERM: stop accepting, finish the requests in flight.
+async fn shutdown() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = term => {}
+    }
+}
