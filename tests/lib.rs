@@ -10,3 +10,5 @@ mod segment;
 mod store;
 mod support;
 mod template;
+#[cfg(feature = "web")]
+mod web;

@@ -620,7 +620,19 @@ pub(crate) async fn batch_create(
             &filter_options(&app),
         )?;
     }
-    let options = request.options.unwrap_or_else(|| json!({}));
+    let mut options = request.options.unwrap_or_else(|| json!({}));
+    let Some(object) = options.as_object_mut() else {
+        return Err(ApiError::new(Error::new(ErrorKind::InvalidOptions {
+            field: String::new(),
+            message: "the batch options must be a JSON object".into(),
+        })));
+    };
+    // The batch is billed with the prices its preview showed, unless the request names others.
+    if !object.contains_key("price") {
+        let config = serde_json::to_value(&app.preview)
+            .map_err(|e| bad_input(format!("cannot serialise the prices: {e}")))?;
+        object.insert("price".into(), config["prices"].clone());
+    }
     BatchOptions::from_json(&options.to_string())?;
     let mut batch = NewBatch::new(request.purpose);
     batch.state = BatchState::Requested;

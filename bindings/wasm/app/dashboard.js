@@ -1,0 +1,211 @@
+// The monitoring dashboard: every batch with its state, and the chosen batch's live progress
+// (counts, rate, ETA, cost so far), charts of throughput, errors per category and cost over
+// time, pause/resume/cancel, the CSV export and the message history with search. Polls the API
+// (once a second for the chosen batch), so it updates without a reload.
+import { alertUser, api, describe, download, el, guarded, session } from "/app/api.js";
+import { lineChart } from "/app/charts.js";
+
+const $ = (selector) => document.querySelector(selector);
+const ACTIVE = new Set(["requested", "preparing", "scheduled", "sending", "paused", "verifying"]);
+const MAX_SAMPLES = 600;
+
+const state = {
+  selected: null,
+  samples: [],
+  messagesAfter: null,
+  polling: false,
+};
+
+function setStatus(text, kind) {
+  const status = $("#status");
+  status.textContent = text;
+  status.dataset.state = kind;
+}
+
+const total = (counts) => Object.values(counts ?? {}).reduce((a, b) => a + b, 0);
+const done = (c) => (c.sent ?? 0) + (c.delivered ?? 0) + (c.undelivered ?? 0) + (c.failed ?? 0) + (c.cancelled ?? 0);
+const shortId = (id) => id.slice(0, 8);
+
+async function loadBatches() {
+  const filter = $("#state-filter").value;
+  const batches = await guarded("batches", () => api("GET", `/api/batches${filter ? `?state=${filter}` : ""}`));
+  if (!batches) return;
+  batches.reverse(); // newest first
+  $("#batch-table tbody").replaceChildren(
+    ...batches.map((b) => {
+      const counts = b.progress?.counts;
+      const open = el("button", { type: "button", className: "link", onclick: () => select(b.id) }, shortId(b.id));
+      return el("tr", { className: b.id === state.selected ? "selected" : "", attrs: { "data-id": b.id, "data-state": b.state } },
+        el("td", {}, open),
+        el("td", {}, b.createdAt.slice(0, 19).replace("T", " ")),
+        el("td", {}, el("span", { className: `badge state-${b.state}` }, b.state)),
+        el("td", {}, b.purpose),
+        el("td", {}, b.templateId ?? (b.templateBody ?? "").slice(0, 30)),
+        el("td", {}, counts ? `${done(counts)} of ${total(counts)}` : "–"),
+      );
+    }),
+  );
+  if (batches.length === 0) $("#batch-table tbody").append(el("tr", {}, el("td", { colSpan: 6, className: "muted" }, "No batch yet: create one in the workspace.")));
+}
+
+function select(id) {
+  if (state.selected !== id) {
+    state.selected = id;
+    state.samples = [];
+    state.messagesAfter = null;
+    history.replaceState(null, "", `#${id}`);
+  }
+  $("#detail").hidden = false;
+  refreshDetail();
+  loadMessages(true);
+  loadLog();
+}
+
+function money(amount, currency) {
+  return `${amount ?? "0"} ${currency ?? ""}`.trim();
+}
+
+async function refreshDetail() {
+  const id = state.selected;
+  if (!id) return;
+  const detail = await guarded("detail", () => api("GET", `/api/batches/${id}`));
+  if (!detail || id !== state.selected) return;
+  const { batch, counts, excluded } = detail;
+  const progress = batch.progress ?? {};
+  const all = total(counts);
+  const finished = done(counts);
+  const pct = all === 0 ? 0 : Math.round((finished / all) * 100);
+  $("#detail-id").textContent = shortId(batch.id);
+  $("#detail-state").textContent = batch.state;
+  $("#detail-state").className = `badge state-${batch.state}`;
+  $("#detail-state").dataset.state = batch.state;
+  $("#detail-reason").textContent = batch.pauseReason ? `(paused: ${batch.pauseReason})` : batch.sendAt && batch.state === "scheduled" ? `(sends at ${batch.sendAt})` : "";
+  $(".progress").setAttribute("aria-valuenow", String(pct));
+  $("#progress-bar").style.width = `${pct}%`;
+
+  const now = Date.now();
+  const currency = progress.cost?.currency ?? batch.currency ?? "";
+  const costSoFar = progress.cost?.actual && progress.cost.actual !== "0" ? progress.cost.actual : progress.cost?.estimated ?? batch.budgetSpent ?? "0";
+  const last = state.samples[state.samples.length - 1];
+  const rate = last && now > last.t ? Math.max(0, (finished - last.done) / ((now - last.t) / 1000)) : 0;
+  state.samples.push({ t: now, done: finished, rate, cost: Number(costSoFar), errors: Object.fromEntries((progress.errors ?? []).map((e) => [e.category, e.count])) });
+  if (state.samples.length > MAX_SAMPLES) state.samples.shift();
+
+  const excludedTotal = Object.values(excluded ?? {}).reduce((a, b) => a + b, 0);
+  const shownRate = progress.messagesPerSecond ?? rate;
+  $("#detail-summary").replaceChildren(
+    el("div", {}, el("span", {}, "Messages"), el("strong", { id: "d-total" }, String(all))),
+    el("div", {}, el("span", {}, "Done"), el("strong", { id: "d-done" }, `${finished} (${pct}%)`)),
+    el("div", {}, el("span", {}, "Pending"), el("strong", { id: "d-pending" }, String((counts.pending ?? 0) + (counts.processing ?? 0)))),
+    el("div", {}, el("span", {}, "Delivered"), el("strong", { id: "d-delivered" }, String(counts.delivered ?? 0))),
+    el("div", {}, el("span", {}, "Sent"), el("strong", { id: "d-sent" }, String(counts.sent ?? 0))),
+    el("div", {}, el("span", {}, "Failed"), el("strong", { id: "d-failed" }, String(counts.failed ?? 0))),
+    el("div", {}, el("span", {}, "In doubt"), el("strong", { id: "d-indoubt" }, String(counts.inDoubt ?? 0))),
+    el("div", {}, el("span", {}, "Cancelled"), el("strong", { id: "d-cancelled" }, String(counts.cancelled ?? 0))),
+    el("div", {}, el("span", {}, "Excluded"), el("strong", { id: "d-excluded" }, String(excludedTotal))),
+    el("div", {}, el("span", {}, "Rate"), el("strong", { id: "d-rate" }, `${shownRate.toFixed(1)} msg/s`)),
+    el("div", {}, el("span", {}, "ETA"), el("strong", { id: "d-eta" }, progress.eta ? progress.eta.slice(11, 19) : ACTIVE.has(batch.state) ? "–" : "done")),
+    el("div", {}, el("span", {}, "Cost so far"), el("strong", { id: "d-cost" }, money(costSoFar, currency))),
+  );
+  $("#pause").disabled = batch.state !== "sending" && batch.state !== "scheduled";
+  $("#resume").disabled = batch.state !== "paused";
+  $("#cancel").disabled = !ACTIVE.has(batch.state);
+
+  $("#error-table tbody").replaceChildren(
+    ...(progress.errors ?? []).map((e) => el("tr", {},
+      el("td", {}, e.category), el("td", {}, String(e.count)), el("td", {}, e.samples?.[0]?.message ?? "–"))),
+  );
+  drawCharts(currency);
+}
+
+function drawCharts(currency) {
+  const s = state.samples;
+  lineChart($("#chart-throughput"), [{ name: "messages/s", points: s.map((p) => [p.t, p.rate]) }], { label: "Throughput" });
+  const categories = [...new Set(s.flatMap((p) => Object.keys(p.errors)))];
+  lineChart($("#chart-errors"), categories.map((c) => ({ name: c, points: s.map((p) => [p.t, p.errors[c] ?? 0]) })), { label: "Errors per category", format: (v) => String(Math.round(v)) });
+  lineChart($("#chart-cost"), [{ name: `cost (${currency})`, points: s.map((p) => [p.t, p.cost]) }], { label: "Cost so far", format: (v) => v.toFixed(4) });
+}
+
+async function loadMessages(reset) {
+  const id = state.selected;
+  if (!id) return;
+  if (reset) state.messagesAfter = null;
+  const params = new URLSearchParams({ limit: "50" });
+  const search = $("#message-search").value.trim();
+  const status = $("#message-status").value;
+  if (search) params.set("search", search);
+  if (status) params.set("status", status);
+  if (state.messagesAfter !== null) params.set("after", String(state.messagesAfter));
+  const page = await guarded("messages", () => api("GET", `/api/batches/${id}/messages?${params}`));
+  if (!page) return;
+  const rows = page.rows.map((m) => el("tr", {},
+    el("td", {}, String(m.id)),
+    el("td", {}, String(m.customerId)),
+    el("td", {}, m.phone),
+    el("td", {}, m.status),
+    el("td", {}, String(m.segments)),
+    el("td", {}, m.price ?? m.estimatedCost),
+    el("td", {}, m.errorMessage ?? m.errorCode ?? ""),
+  ));
+  if (reset) $("#message-table tbody").replaceChildren(...rows);
+  else $("#message-table tbody").append(...rows);
+  state.messagesAfter = page.next ?? null;
+  $("#messages-more").disabled = page.next === null || page.next === undefined;
+}
+
+async function loadLog() {
+  const id = state.selected;
+  if (!id) return;
+  const entries = await guarded("log", () => api("GET", `/api/batches/${id}/logs`));
+  if (!entries || id !== state.selected) return;
+  $("#log").replaceChildren(...entries.slice(-100).map((l) => el("li", {}, `${l.at.slice(11, 19)} ${l.level} ${l.event}: ${l.message}`)));
+}
+
+async function act(action) {
+  const id = state.selected;
+  const detail = await guarded("action", () => api("POST", `/api/batches/${id}/${action}`));
+  if (detail) {
+    await refreshDetail();
+    await loadBatches();
+  }
+}
+
+async function poll() {
+  if (state.polling) return;
+  state.polling = true;
+  try {
+    await loadBatches();
+    await refreshDetail();
+    state.ticks = (state.ticks ?? 0) + 1;
+    if (state.ticks % 5 === 0) await loadLog();
+  } finally {
+    state.polling = false;
+  }
+}
+
+async function main() {
+  await session();
+  $("#state-filter").addEventListener("change", loadBatches);
+  $("#pause").addEventListener("click", () => act("pause"));
+  $("#resume").addEventListener("click", () => act("resume"));
+  $("#cancel").addEventListener("click", () => act("cancel"));
+  $("#export").addEventListener("click", () => guarded("export", () => download(`/api/batches/${state.selected}/export.csv`, "batch.csv")));
+  let searchTimer;
+  $("#message-search").addEventListener("input", () => {
+    clearTimeout(searchTimer);
+    searchTimer = setTimeout(() => loadMessages(true), 200);
+  });
+  $("#message-status").addEventListener("change", () => loadMessages(true));
+  $("#messages-more").addEventListener("click", () => loadMessages(false));
+  await loadBatches();
+  const fromHash = location.hash.slice(1);
+  if (fromHash) select(fromHash);
+  setInterval(poll, 1000);
+  setStatus("ready", "ready");
+}
+
+main().catch((e) => {
+  setStatus("failed", "failed");
+  alertUser("start", `The dashboard could not start: ${describe(e)}`);
+  console.error(e);
+});
