@@ -223,10 +223,19 @@ function flow(label, setup) {
       await page.waitForFunction((n) => document.querySelector("#customer-caption").textContent.startsWith(`${n} customers`), shown);
       await page.selectOption("#customer-sort", "first_name");
       await page.selectOption("#customer-direction", "asc");
-      await page.waitForFunction(() => {
-        const names = [...document.querySelectorAll("#customer-table tbody tr td:nth-child(2)")].map((td) => td.textContent);
-        return names.length > 1 && names.every((n, i) => i === 0 || names[i - 1] === "–" || n === "–" || names[i - 1].localeCompare(n, "en", { sensitivity: "variant" }) <= 0 || names[i - 1] <= n);
+      const sorted = await call("POST", "/api/customers/query", {
+        where: { and: [{ field: "city", op: "contains", value: "lyon" }] },
+        sort: [{ field: "first_name", direction: "asc", nulls: "last" }], limit: 20, offset: 0, count: true,
       });
+      const expected = sorted.body.rows.map((r) => String(r.id)).join(",");
+      await page.waitForFunction((ids) => [...document.querySelectorAll("#customer-table tbody tr td:first-child")].map((td) => td.textContent).join(",") === ids, expected);
+      // Search narrows the list (and leaves the audience alone).
+      await page.fill("#customer-search", "zoë");
+      await page.waitForFunction(() => /matching “zoë”/.test(document.querySelector("#customer-caption").textContent));
+      const found = await call("POST", "/api/customers/query", { where: { and: [{ field: "city", op: "contains", value: "lyon" }] }, search: "zoë", count: true, limit: 1 });
+      assert.match(await text("#customer-caption"), new RegExp(`^${found.body.total} customers`));
+      assert.equal(await text("#match-count"), String(shown));
+      await page.fill("#customer-search", "");
     });
 
     t("the page's preview (WebAssembly) is exactly the server's", async () => {
