@@ -2,7 +2,6 @@
 //! user through the store's own rules (row-level security), and answers errors as
 //! `{"error": {...}}` with the status of their kind.
 
-use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::sync::Arc;
 
@@ -602,7 +601,7 @@ pub(crate) async fn batch_create(
                 .templates
                 .get(id)
                 .await?
-                .ok_or_else(|| ApiError::not_found("template", &id))?
+                .ok_or_else(|| ApiError::not_found("template", id))?
                 .body
         }
         (None, None) => {
@@ -694,7 +693,7 @@ pub(crate) async fn batches(
 }
 
 fn batch_id(text: &str) -> ApiResult<Uuid> {
-    Uuid::parse_str(text).map_err(|_| ApiError::not_found("batch", &text))
+    Uuid::parse_str(text).map_err(|_| ApiError::not_found("batch", text))
 }
 
 async fn visible_batch(store: &Store, id: Uuid) -> ApiResult<Batch> {
@@ -702,7 +701,7 @@ async fn visible_batch(store: &Store, id: Uuid) -> ApiResult<Batch> {
         .batches
         .get(id)
         .await?
-        .ok_or_else(|| ApiError::not_found("batch", &id))
+        .ok_or_else(|| ApiError::not_found("batch", id))
 }
 
 /// A batch with its messages counted by status and its exclusions by reason.
@@ -973,6 +972,3 @@ pub(crate) async fn batch_export(
 pub(crate) async fn no_route(Path(rest): Path<String>) -> ApiError {
     ApiError::not_found("API route (see the README)", format!("/api/{rest}"))
 }
-
-#[allow(dead_code)]
-fn _counts_are_maps(_: BTreeMap<String, u64>) {}
