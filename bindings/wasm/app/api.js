@@ -151,7 +151,8 @@ export async function session() {
   });
   const box = document.querySelector("#signin");
   if (box) {
-    box.hidden = info !== null && !token();
+    // Shown only when the server asks for a token it did not get (or refused).
+    box.hidden = info !== null;
     const input = box.querySelector("input");
     input.value = token();
     box.querySelector("form").onsubmit = (ev) => {
