@@ -143,6 +143,7 @@ mod json;
 pub mod queue;
 mod random;
 mod segment;
+pub mod send;
 mod sort;
 pub mod store;
 mod template;

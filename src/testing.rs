@@ -1,5 +1,6 @@
 //! Deterministic fakes for tests (feature `testing`): [`FakeSender`], a provider with
-//! programmable latency, outcomes and failures, and an optional record file shared by processes.
+//! programmable latency, outcomes and failures, and an optional record file shared by processes;
+//! and [`sample_customers`], a realistic audience from a seed.
 
 use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
@@ -17,6 +18,10 @@ use crate::queue::{
     OutboundMessage, ProviderMessage, ProviderStatus, SendFailure, SendOutcome, Sender,
 };
 use crate::random::mix;
+
+mod sample;
+
+pub use self::sample::sample_customers;
 
 /// A failure the fake provider can answer with.
 #[derive(Clone, Debug, PartialEq, Eq)]

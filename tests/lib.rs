@@ -7,6 +7,7 @@ mod postgrest_server;
 mod preview;
 mod queue;
 mod segment;
+mod send;
 mod store;
 mod support;
 mod template;

@@ -20,8 +20,9 @@ use super::exclusion::{Exclusion, ExclusionStore, NewExclusion, check_exclusions
 use super::flag::{FlagChanges, FlagRow, FlagStore, SegmentRow, check_flag_rows};
 use super::log::{BatchLog, BatchLogStore, NewBatchLog, check_logs};
 use super::message::{
-    Claim, Fence, Message, MessageQuery, MessageStore, NewMessage, Rescued, Transition,
-    check_change, check_changes, check_new_messages, lease_lost, lease_millis, message_not_found,
+    CheckClaim, CheckKind, CheckResult, Checks, Claim, Fence, Message, MessageQuery, MessageStore,
+    MessageTotals, NewMessage, Requeued, Rescued, Transition, check_change, check_changes,
+    check_check, check_new_messages, lease_lost, lease_millis, message_not_found,
 };
 use super::saved::{SavedFilterStore, check_saved, shared_users};
 use super::suppression::{Suppression, SuppressionStore, check_phones};
@@ -30,7 +31,7 @@ use crate::batch::{Amount, ExclusionReason};
 use crate::error::{Error, ErrorKind, Result};
 use crate::filter::{FilterOptions, Query, SavedFilter, Schema, Table, Visibility};
 use crate::flags::State;
-use crate::queue::{BatchState, MessageStatus, PauseReason, StatusCounts};
+use crate::queue::{BatchState, MessageStatus, PauseReason, SpendGuard, StatusCounts};
 use crate::random::SplitMix64;
 use crate::template::TemplateRecord;
 use crate::time::Timestamp;
@@ -948,6 +949,22 @@ impl BatchStore for MemoryView {
 // ---------------------------------------------------------------------------------------------
 
 impl Data {
+    /// Gives a message's budget reservation back to its batch (batches with a budget keep one).
+    fn give_back(&mut self, batch_id: Uuid, cost: Amount) {
+        if let Some(batch) = self.batches.get_mut(&batch_id)
+            && batch.budget.is_some()
+        {
+            batch.budget_reserved = SpendGuard::release(batch.budget_reserved, cost);
+        }
+    }
+
+    /// Whether a move from `from` to `to` gives the reservation back: the provider did not
+    /// take the message (failed), or it will be claimed again (pending).
+    fn releases(from: MessageStatus, to: MessageStatus) -> bool {
+        matches!(from, MessageStatus::Processing | MessageStatus::InDoubt)
+            && matches!(to, MessageStatus::Pending | MessageStatus::Failed)
+    }
+
     /// Removes a message from the queue indexes.
     fn unindex(&mut self, m: &Message) {
         match m.status {
@@ -1053,6 +1070,7 @@ fn moved(mut m: Message, change: &Transition, now: Timestamp) -> Message {
     m.status = change.status;
     m.claim_token = None;
     m.lease_expires_at = None;
+    m.check_after = None;
     if let Some(run_at) = change.run_at {
         m.run_at = run_at;
     }
@@ -1141,6 +1159,9 @@ impl MessageStore for MemoryView {
                 error_message: None,
                 price: None,
                 price_currency: None,
+                verified: 0,
+                verified_at: None,
+                check_after: None,
                 created_at: now,
                 updated_at: now,
             };
@@ -1182,10 +1203,35 @@ impl MessageStore for MemoryView {
         due.truncate(limit);
         let lease_end = plus(claim.now, claim.lease);
         let mut out = Vec::with_capacity(due.len());
+        // Batches whose budget the claim found exhausted: no later message of theirs is taken.
+        let mut full: HashSet<Uuid> = HashSet::new();
         for (_, id) in due {
             let Some(mut m) = data.messages.get(&id).cloned() else {
                 continue;
             };
+            if full.contains(&m.batch_id) {
+                continue;
+            }
+            // The budget guard, as the SQL function: reserve the estimated cost on the batch if
+            // it fits, else pause the batch (reason budget) and take none of its later messages.
+            if let Some(batch) = data.batches.get_mut(&m.batch_id)
+                && let Some(budget) = batch.budget
+            {
+                let guard = SpendGuard::new(budget);
+                if guard.fits(batch.budget_reserved, m.estimated_cost) {
+                    batch.budget_reserved = Amount::from_nanos(
+                        batch.budget_reserved.nanos() + m.estimated_cost.nanos(),
+                    );
+                } else {
+                    full.insert(m.batch_id);
+                    if batch.state == BatchState::Sending {
+                        batch.state = BatchState::Paused;
+                        batch.pause_reason = Some(PauseReason::Budget);
+                        batch.updated_at = claim.now;
+                    }
+                    continue;
+                }
+            }
             m.status = MessageStatus::Processing;
             m.claim_token = Some(claim.token);
             m.claimed_at = Some(claim.now);
@@ -1239,6 +1285,7 @@ impl MessageStore for MemoryView {
         m.lease_expires_at = None;
         m.attempts = m.attempts.saturating_sub(1);
         m.updated_at = now;
+        data.give_back(m.batch_id, m.estimated_cost);
         data.replace(m)
     }
 
@@ -1253,6 +1300,9 @@ impl MessageStore for MemoryView {
         check_change(change)?;
         let mut data = self.data();
         let m = Self::fenced(&who, &data, id, |m| holds(m, fence, change))?;
+        if Data::releases(m.status, change.status) {
+            data.give_back(m.batch_id, m.estimated_cost);
+        }
         data.replace(moved(m, change, now))
     }
 
@@ -1264,11 +1314,16 @@ impl MessageStore for MemoryView {
         let who = self.who("sms_batch_messages")?;
         check_changes(changes)?;
         let mut data = self.data();
+        let mut released: Vec<(Uuid, Amount)> = Vec::new();
         let outcomes: Vec<Result<Message>> = changes
             .iter()
             .map(|(id, fence, change)| {
-                Self::fenced(&who, &data, *id, |m| holds(m, *fence, change))
-                    .map(|m| moved(m, change, now))
+                Self::fenced(&who, &data, *id, |m| holds(m, *fence, change)).map(|m| {
+                    if Data::releases(m.status, change.status) {
+                        released.push((m.batch_id, m.estimated_cost));
+                    }
+                    moved(m, change, now)
+                })
             })
             .collect();
         // All or nothing: a provider id may belong to one message only.
@@ -1284,6 +1339,9 @@ impl MessageStore for MemoryView {
                     ));
                 }
             }
+        }
+        for (batch_id, cost) in released {
+            data.give_back(batch_id, cost);
         }
         outcomes
             .into_iter()
@@ -1337,6 +1395,7 @@ impl MessageStore for MemoryView {
             if m.send_started_at.is_none() {
                 m.status = MessageStatus::Pending;
                 rescued.pending += 1;
+                data.give_back(m.batch_id, m.estimated_cost);
             } else {
                 m.status = MessageStatus::InDoubt;
                 rescued.in_doubt += 1;
@@ -1418,6 +1477,197 @@ impl MessageStore for MemoryView {
             }
         }
         Ok(counts)
+    }
+
+    async fn defer(
+        &self,
+        id: i64,
+        token: Uuid,
+        run_at: Timestamp,
+        now: Timestamp,
+    ) -> Result<Message> {
+        let who = self.who("sms_batch_messages")?;
+        let mut data = self.data();
+        let mut m = Self::fenced(&who, &data, id, |m| {
+            m.status == MessageStatus::Processing
+                && m.claim_token == Some(token)
+                && m.send_started_at.is_none()
+        })?;
+        m.status = MessageStatus::Pending;
+        m.claim_token = None;
+        m.lease_expires_at = None;
+        m.run_at = run_at;
+        m.attempts = m.attempts.saturating_sub(1);
+        m.updated_at = now;
+        data.give_back(m.batch_id, m.estimated_cost);
+        data.replace(m)
+    }
+
+    async fn claim_checks(&self, claim: &CheckClaim) -> Result<Checks> {
+        let who = self.who("sms_batch_messages")?;
+        let mut data = self.data();
+        let mut checks = Checks {
+            messages: Vec::new(),
+            outstanding: 0,
+        };
+        if Self::visible_batch(&who, &data, claim.batch_id).is_none() {
+            return Ok(checks);
+        }
+        let needs = |m: &Message| match claim.kind {
+            CheckKind::Verify { pass } => m.status == MessageStatus::Sent && m.verified < pass,
+            CheckKind::Reconcile => m.status == MessageStatus::InDoubt,
+        };
+        let due = |m: &Message| match claim.kind {
+            CheckKind::Verify { .. } => m.accepted_at.is_some_and(|t| t <= claim.due),
+            CheckKind::Reconcile => m.send_started_at.unwrap_or(m.updated_at) <= claim.due,
+        };
+        let mut take = Vec::new();
+        for id in data
+            .batch_messages
+            .get(&claim.batch_id)
+            .into_iter()
+            .flatten()
+        {
+            let Some(m) = data.messages.get(id) else {
+                continue;
+            };
+            if !needs(m) {
+                continue;
+            }
+            checks.outstanding += 1;
+            if take.len() < claim.limit as usize
+                && due(m)
+                && m.check_after.is_none_or(|t| t <= claim.now)
+            {
+                take.push(*id);
+            }
+        }
+        let lease_end = plus(claim.now, claim.lease);
+        for id in take {
+            if let Some(m) = data.messages.get_mut(&id) {
+                m.check_after = Some(lease_end);
+                checks.messages.push(m.clone());
+            }
+        }
+        Ok(checks)
+    }
+
+    async fn record_check(
+        &self,
+        id: i64,
+        status: MessageStatus,
+        check: &CheckResult,
+        now: Timestamp,
+    ) -> Result<Message> {
+        let who = self.who("sms_batch_messages")?;
+        check_check(status, check)?;
+        let mut data = self.data();
+        let mut m = Self::fenced(&who, &data, id, |m| m.status == status)?;
+        if let Some(pass) = check.verified {
+            m.verified = m.verified.max(pass);
+            m.verified_at = Some(now);
+        }
+        if let Some(p) = &check.provider_status {
+            m.provider_status = Some(p.clone());
+        }
+        if let Some(n) = check.provider_segments {
+            m.provider_segments = Some(n);
+        }
+        if let Some(price) = &check.price {
+            m.price = Some(price.amount);
+            m.price_currency = Some(price.currency.clone());
+        }
+        if let Some(after) = check.check_after {
+            m.check_after = after;
+        }
+        m.updated_at = now;
+        data.replace(m)
+    }
+
+    async fn requeue_failed(&self, batch_id: Uuid, now: Timestamp) -> Result<Requeued> {
+        let who = self.who("sms_batch_messages")?;
+        let mut data = self.data();
+        let Some(batch) = Self::visible_batch(&who, &data, batch_id) else {
+            return Err(batch_not_found(batch_id));
+        };
+        let state = batch.state;
+        if !matches!(
+            state,
+            BatchState::Sending
+                | BatchState::Paused
+                | BatchState::Verifying
+                | BatchState::Completed
+        ) {
+            return Err(refused(state, BatchState::Sending));
+        }
+        let ids: Vec<i64> = data
+            .batch_messages
+            .get(&batch_id)
+            .into_iter()
+            .flatten()
+            .copied()
+            .filter(|id| {
+                data.messages.get(id).is_some_and(|m| {
+                    m.status == MessageStatus::Failed
+                        && m.accepted_at.is_none()
+                        && m.error_category.is_some_and(|c| c.is_retryable())
+                })
+            })
+            .collect();
+        for &id in &ids {
+            if let Some(mut m) = data.messages.get(&id).cloned() {
+                m.status = MessageStatus::Pending;
+                m.attempts = 0;
+                m.run_at = now;
+                m.check_after = None;
+                m.send_started_at = None;
+                m.updated_at = now;
+                data.replace(m)?;
+            }
+        }
+        let mut state = state;
+        if !ids.is_empty()
+            && matches!(state, BatchState::Verifying | BatchState::Completed)
+            && let Some(batch) = data.batches.get_mut(&batch_id)
+        {
+            batch.state = BatchState::Sending;
+            batch.completed_at = None;
+            batch.updated_at = now;
+            state = BatchState::Sending;
+        }
+        Ok(Requeued {
+            requeued: ids.len() as u64,
+            state,
+        })
+    }
+
+    async fn totals(&self, batch_id: Uuid) -> Result<Vec<MessageTotals>> {
+        let who = self.who("sms_batch_messages")?;
+        let data = self.data();
+        if Self::visible_batch(&who, &data, batch_id).is_none() {
+            return Ok(Vec::new());
+        }
+        let mut groups: BTreeMap<(MessageStatus, Option<String>), MessageTotals> = BTreeMap::new();
+        for id in data.batch_messages.get(&batch_id).into_iter().flatten() {
+            let Some(m) = data.messages.get(id) else {
+                continue;
+            };
+            let t = groups
+                .entry((m.status, m.variant.clone()))
+                .or_insert_with(|| MessageTotals::new(m.status, m.variant.clone()));
+            t.messages += 1;
+            t.segments += u64::from(m.segments);
+            t.provider_segments += u64::from(m.provider_segments.unwrap_or(0));
+            t.estimated_cost = t
+                .estimated_cost
+                .checked_add(m.estimated_cost)
+                .unwrap_or(Amount::MAX);
+            if let Some(price) = m.price {
+                t.price = t.price.checked_add(price).unwrap_or(Amount::MAX);
+                t.priced += 1;
+            }
+        }
+        Ok(groups.into_values().collect())
     }
 }
 

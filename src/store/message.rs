@@ -137,6 +137,15 @@ pub struct Message {
     pub price: Option<Amount>,
     /// The currency of `price`.
     pub price_currency: Option<String>,
+    /// Verification passes done on it while `sent` ([`MessageStore::record_check`]).
+    #[serde(default)]
+    pub verified: u32,
+    /// When it was last verified.
+    #[serde(default)]
+    pub verified_at: Option<Timestamp>,
+    /// No check with the provider before this time: a check's lease, or when the next is due.
+    #[serde(default)]
+    pub check_after: Option<Timestamp>,
     /// When it was inserted.
     pub created_at: Timestamp,
     /// When it last changed.
@@ -311,6 +320,177 @@ impl Transition {
     }
 }
 
+/// Which checks with the provider a [`CheckClaim`] takes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CheckKind {
+    /// Verification pass `pass` (from 1) of `sent` messages: those with fewer passes done.
+    Verify {
+        /// The pass.
+        pass: u32,
+    },
+    /// Reconciliation of `in_doubt` messages.
+    Reconcile,
+}
+
+/// A request to claim a batch's messages for a check with the provider
+/// ([`MessageStore::claim_checks`]): messages of the kind whose check is due (accepted, or for
+/// in-doubt ones started, at or before `due`) and not leased by another check. Each claimed
+/// message's `checkAfter` becomes `now + lease`.
+#[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
+pub struct CheckClaim {
+    /// The batch.
+    pub batch_id: Uuid,
+    /// Which checks.
+    pub kind: CheckKind,
+    /// Only messages accepted (verification) or whose send started (reconciliation) at or
+    /// before this time.
+    pub due: Timestamp,
+    /// At most this many.
+    pub limit: u32,
+    /// How long the check holds the messages.
+    pub lease: Duration,
+    /// The current time.
+    pub now: Timestamp,
+}
+
+impl CheckClaim {
+    /// Claims up to `limit` messages of `batch_id` for `kind` checks due by `due`.
+    pub fn new(
+        batch_id: Uuid,
+        kind: CheckKind,
+        due: Timestamp,
+        limit: u32,
+        lease: Duration,
+        now: Timestamp,
+    ) -> Self {
+        Self {
+            batch_id,
+            kind,
+            due,
+            limit,
+            lease,
+            now,
+        }
+    }
+}
+
+/// What [`MessageStore::claim_checks`] returns.
+#[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
+pub struct Checks {
+    /// The messages claimed for checking, in id order.
+    pub messages: Vec<Message>,
+    /// The batch's messages that still need a check of that kind (those just claimed, those
+    /// not yet due and those another worker is checking): zero means the kind is done.
+    pub outstanding: u64,
+}
+
+/// What a check that left the message in its status found ([`MessageStore::record_check`]).
+/// Fields left `None` keep their value.
+#[derive(Clone, Debug, Default, PartialEq)]
+#[non_exhaustive]
+pub struct CheckResult {
+    /// The verification pass now done (never lowers the count).
+    pub verified: Option<u32>,
+    /// The provider's status word.
+    pub provider_status: Option<String>,
+    /// Segments the provider reported.
+    pub provider_segments: Option<u32>,
+    /// What the provider charged.
+    pub price: Option<Price>,
+    /// When the next check may be made: `Some(None)` clears it, `None` keeps it.
+    pub check_after: Option<Option<Timestamp>>,
+}
+
+impl CheckResult {
+    /// Nothing recorded yet.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Verification pass `pass` is done.
+    pub fn verified(mut self, pass: u32) -> Self {
+        self.verified = Some(pass);
+        self
+    }
+
+    /// The provider's status word.
+    pub fn provider_status(mut self, status: impl Into<String>) -> Self {
+        self.provider_status = Some(status.into());
+        self
+    }
+
+    /// The segments the provider reported.
+    pub fn provider_segments(mut self, segments: u32) -> Self {
+        self.provider_segments = Some(segments);
+        self
+    }
+
+    /// What the provider charged.
+    pub fn price(mut self, price: Price) -> Self {
+        self.price = Some(price);
+        self
+    }
+
+    /// No check before `at` (`None`: whenever a check is due).
+    pub fn check_after(mut self, at: Option<Timestamp>) -> Self {
+        self.check_after = Some(at);
+        self
+    }
+}
+
+/// One group of [`MessageStore::totals`]: a batch's messages of one status and variant.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+#[non_exhaustive]
+pub struct MessageTotals {
+    /// The status.
+    pub status: MessageStatus,
+    /// The A/B variant (`None` for a batch without variants).
+    pub variant: Option<String>,
+    /// How many messages.
+    pub messages: u64,
+    /// Their estimated segments.
+    pub segments: u64,
+    /// The segments the provider reported (for those where it did).
+    pub provider_segments: u64,
+    /// Their estimated cost.
+    pub estimated_cost: Amount,
+    /// What the provider charged (for those priced).
+    pub price: Amount,
+    /// How many are priced.
+    pub priced: u64,
+}
+
+impl MessageTotals {
+    /// An empty group.
+    pub fn new(status: MessageStatus, variant: Option<String>) -> Self {
+        Self {
+            status,
+            variant,
+            messages: 0,
+            segments: 0,
+            provider_segments: 0,
+            estimated_cost: Amount::ZERO,
+            price: Amount::ZERO,
+            priced: 0,
+        }
+    }
+}
+
+/// What [`MessageStore::requeue_failed`] did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+#[non_exhaustive]
+pub struct Requeued {
+    /// Messages back to pending.
+    pub requeued: u64,
+    /// The batch's state afterwards (a completed or verifying batch sends again when some
+    /// message was requeued).
+    pub state: crate::queue::BatchState,
+}
+
 /// What a rescue of expired leases did.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -440,6 +620,48 @@ pub trait MessageStore: Send + Sync {
 
     /// How many of a batch's messages are in each status.
     async fn count_by_status(&self, batch_id: Uuid) -> Result<StatusCounts>;
+
+    /// Gives back a claim whose send never started, to be claimed again from `run_at` (a
+    /// message outside its send window): pending, the attempt not counted, its budget
+    /// reservation given back. [`ErrorKind::LeaseLost`] also when the send had started.
+    async fn defer(
+        &self,
+        id: i64,
+        token: Uuid,
+        run_at: Timestamp,
+        now: Timestamp,
+    ) -> Result<Message>;
+
+    /// Claims a batch's messages for a check with the provider ([`CheckClaim`]): `sent` ones
+    /// for a verification pass, or `in_doubt` ones for reconciliation. Concurrent checkers
+    /// never take the same message (`checkAfter` is the check's lease). The result also counts
+    /// what is left to check ([`Checks::outstanding`]).
+    async fn claim_checks(&self, claim: &CheckClaim) -> Result<Checks>;
+
+    /// Records a check that left the message in `status` (`sent` or `in_doubt`), fenced by that
+    /// status: [`ErrorKind::LeaseLost`] when it moved on meanwhile. A check that changes the
+    /// status is a [`MessageStore::transition`] instead.
+    async fn record_check(
+        &self,
+        id: i64,
+        status: MessageStatus,
+        check: &CheckResult,
+        now: Timestamp,
+    ) -> Result<Message>;
+
+    /// "Retry the failed": the batch's failed messages whose category may succeed on another
+    /// try ([`ErrorCategory::is_retryable`]) and that the provider never accepted go back to
+    /// pending, due now, as new attempts of the same messages (their attempts counted from zero
+    /// again; never new messages). This is the one move out of `failed`, and a completed or
+    /// verifying batch with requeued messages goes back to `sending` (its `completedAt`
+    /// cleared), the one move out of `completed`. [`ErrorKind::NotFound`] for a batch the actor
+    /// cannot see, [`ErrorKind::InvalidTransition`] for one that is not sending, paused,
+    /// verifying or completed.
+    async fn requeue_failed(&self, batch_id: Uuid, now: Timestamp) -> Result<Requeued>;
+
+    /// A batch's messages grouped by status and variant, with their segments and costs: what
+    /// progress and reports are computed from.
+    async fn totals(&self, batch_id: Uuid) -> Result<Vec<MessageTotals>>;
 }
 
 /// A batch's messages in chunks, in id order, with flat memory (keyset pages of
@@ -573,4 +795,20 @@ pub(crate) fn lease_lost(id: i64) -> Error {
 /// A lease in milliseconds, at least one.
 pub(crate) fn lease_millis(lease: Duration) -> i64 {
     i64::try_from(lease.as_millis()).unwrap_or(i64::MAX).max(1)
+}
+
+/// What every store checks before recording a check.
+pub(crate) fn check_check(status: MessageStatus, check: &CheckResult) -> Result<()> {
+    if !matches!(status, MessageStatus::Sent | MessageStatus::InDoubt) {
+        return Err(invalid(format!(
+            "checks are recorded on sent and in-doubt messages, not {status}"
+        )));
+    }
+    if let Some(text) = &check.provider_status {
+        check_text(text, "/providerStatus")?;
+    }
+    if let Some(price) = &check.price {
+        check_text(&price.currency, "/priceCurrency")?;
+    }
+    Ok(())
 }

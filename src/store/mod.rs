@@ -27,8 +27,8 @@ pub use self::flag::{FlagChanges, FlagRow, FlagStore, SegmentRow};
 pub use self::log::{BatchLog, BatchLogStore, LogLevel, NewBatchLog};
 pub use self::memory::MemoryStore;
 pub use self::message::{
-    Claim, Fence, Message, MessageError, MessageQuery, MessageScan, MessageStore, NewMessage,
-    Rescued, Transition,
+    CheckClaim, CheckKind, CheckResult, Checks, Claim, Fence, Message, MessageError, MessageQuery,
+    MessageScan, MessageStore, MessageTotals, NewMessage, Requeued, Rescued, Transition,
 };
 pub use self::saved::SavedFilterStore;
 pub use self::suppression::{Suppression, SuppressionStore};

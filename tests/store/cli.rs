@@ -88,13 +88,13 @@ fn migrate_prints_what_it_applied_and_is_idempotent() {
     assert_eq!(first.code, 0);
     assert_eq!(
         first.json(),
-        json!({"applied": ["0001_init"], "current": "0001_init"})
+        json!({"applied": ["0001_init", "0002_send"], "current": "0002_send"})
     );
     // The environment variable works too.
     let second = smsbatch(&["migrate"], &[("DATABASE_URL", &db.url)], "");
     assert_eq!(
         (second.code, second.json()),
-        (0, json!({"applied": [], "current": "0001_init"}))
+        (0, json!({"applied": [], "current": "0002_send"}))
     );
 }
 

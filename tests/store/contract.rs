@@ -19,8 +19,9 @@ use smsbatch::filter::{
 use smsbatch::flags::State;
 use smsbatch::queue::{BatchState, ErrorCategory, MessageStatus, PauseReason};
 use smsbatch::store::{
-    Actor, Backend, BatchQuery, Claim, Customer, CustomerScan, Fence, LogLevel, MessageQuery,
-    MessageScan, NewBatch, NewBatchLog, NewExclusion, NewMessage, Store, Transition, UserClaims,
+    Actor, Backend, BatchQuery, CheckClaim, CheckKind, CheckResult, Claim, Customer, CustomerScan,
+    Fence, LogLevel, MessageQuery, MessageScan, NewBatch, NewBatchLog, NewExclusion, NewMessage,
+    Store, Transition, UserClaims,
 };
 use smsbatch::{Amount, Encoding, ErrorKind, ExclusionReason, Purpose, TemplateRecord, Timestamp};
 use uuid::Uuid;
@@ -87,6 +88,8 @@ macro_rules! contract_tests {
             messages_rescue_release_and_leases,
             messages_batched_transitions,
             messages_list_count_scan_and_cancel,
+            messages_budget_reserved_at_claim,
+            messages_checks_defer_requeue_and_totals,
             exclusions_and_logs,
             flags_import_load_and_auto_create,
             suppressions,
@@ -1629,6 +1632,410 @@ pub async fn messages_list_count_scan_and_cancel(h: &dyn Harness) {
             .unwrap()
             .total(),
         0
+    );
+}
+
+/// The budget guard (issue 14): each claim reserves the estimated cost on the batch; the first
+/// message that would pass the budget pauses the batch (reason budget) and is not claimed;
+/// moves back to pending or to failed give the reservation back.
+pub async fn messages_budget_reserved_at_claim(h: &dyn Harness) {
+    let Some(f) = fresh(h).await else { return };
+    let s = f.service();
+    let mut new = NewBatch::new(Purpose::Marketing);
+    new.budget = Some("0.03".parse().unwrap());
+    let batch = s.batches.create(&new, at(0)).await.unwrap().batch;
+    let rows: Vec<NewMessage> = (0..5)
+        .map(|i| {
+            let mut m = NewMessage::new(i + 1, format!("+44740000010{i}"), "Hi", Encoding::Gsm7);
+            m.estimated_cost = "0.0079".parse().unwrap();
+            m
+        })
+        .collect();
+    s.messages.insert(batch.id, &rows, at(0)).await.unwrap();
+    s.batches
+        .transition(batch.id, BatchState::Sending, None, at(1))
+        .await
+        .unwrap();
+    let lease = Duration::from_secs(60);
+    let first = s
+        .messages
+        .claim(&Claim::new(2, Uuid::from_u128(1), lease, at(2)).batch(batch.id))
+        .await
+        .unwrap();
+    assert_eq!(first.len(), 2);
+    let b = s.batches.get(batch.id).await.unwrap().unwrap();
+    assert_eq!(b.budget_reserved.to_string(), "0.0158");
+    assert_eq!(b.state, BatchState::Sending);
+    // Three more asked for: only two fit (0.0316 > 0.03 would pass with the third)...
+    let second = s
+        .messages
+        .claim(&Claim::new(3, Uuid::from_u128(2), lease, at(3)).batch(batch.id))
+        .await
+        .unwrap();
+    assert_eq!(second.len(), 1, "0.0237 fits, 0.0316 does not");
+    let b = s.batches.get(batch.id).await.unwrap().unwrap();
+    assert_eq!(b.budget_reserved.to_string(), "0.0237");
+    assert_eq!(
+        (b.state, b.pause_reason),
+        (BatchState::Paused, Some(PauseReason::Budget)),
+        "the batch pauses before its spend would pass the budget"
+    );
+    // Nothing more is claimed while paused.
+    assert!(
+        s.messages
+            .claim(&Claim::new(5, Uuid::from_u128(3), lease, at(4)))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    // A failure before the provider took it, a retry and a release give reservations back;
+    // an acceptance keeps its own.
+    let m0 = &first[0];
+    s.messages
+        .transition(
+            m0.id,
+            Fence::Claim(m0.claim_token.unwrap()),
+            &Transition::failed(ErrorCategory::InvalidRecipient),
+            at(5),
+        )
+        .await
+        .unwrap();
+    let m1 = &first[1];
+    s.messages
+        .transition(
+            m1.id,
+            Fence::Claim(m1.claim_token.unwrap()),
+            &Transition::sent("SMb1"),
+            at(5),
+        )
+        .await
+        .unwrap();
+    let m2 = &second[0];
+    s.messages
+        .release(m2.id, m2.claim_token.unwrap(), at(5))
+        .await
+        .unwrap();
+    let b = s.batches.get(batch.id).await.unwrap().unwrap();
+    assert_eq!(b.budget_reserved.to_string(), "0.0079", "only the sent one");
+    // Resumed, it claims again within what is left (0.0221: two more).
+    s.batches
+        .transition(batch.id, BatchState::Sending, None, at(6))
+        .await
+        .unwrap();
+    let third = s
+        .messages
+        .claim(&Claim::new(5, Uuid::from_u128(4), lease, at(7)).batch(batch.id))
+        .await
+        .unwrap();
+    assert_eq!(third.len(), 2);
+    let b = s.batches.get(batch.id).await.unwrap().unwrap();
+    assert_eq!(b.budget_reserved.to_string(), "0.0237");
+    assert_eq!(b.state, BatchState::Paused);
+    // An expired lease whose send never started gives its reservation back when rescued.
+    let rescued = s.messages.rescue(at(1000), 100).await.unwrap();
+    assert_eq!(rescued.pending, 2);
+    let b = s.batches.get(batch.id).await.unwrap().unwrap();
+    assert_eq!(b.budget_reserved.to_string(), "0.0079");
+    // A batch without a budget reserves nothing.
+    let free = sending_batch(&s, 3).await;
+    let got = s
+        .messages
+        .claim(&Claim::new(3, Uuid::from_u128(5), lease, at(8)).batch(free))
+        .await
+        .unwrap();
+    assert_eq!(got.len(), 3);
+    let b = s.batches.get(free).await.unwrap().unwrap();
+    assert_eq!(b.budget_reserved, Amount::ZERO);
+}
+
+/// Checks with the provider (verification and reconciliation claims), deferring a claim,
+/// requeueing the failed, and the totals by status and variant.
+pub async fn messages_checks_defer_requeue_and_totals(h: &dyn Harness) {
+    let Some(f) = fresh(h).await else { return };
+    let s = f.service();
+    let batch = sending_batch(&s, 6).await;
+    let lease = Duration::from_secs(60);
+    let token = Uuid::from_u128(0xC);
+    let claimed = s
+        .messages
+        .claim(&Claim::new(6, token, lease, at(10)).batch(batch))
+        .await
+        .unwrap();
+    assert_eq!(claimed.len(), 6);
+    let ids: Vec<i64> = claimed.iter().map(|m| m.id).collect();
+    // Deferred: pending again at the new time, the attempt not counted.
+    let deferred = s
+        .messages
+        .defer(ids[5], token, at(500), at(11))
+        .await
+        .unwrap();
+    assert_eq!(
+        (deferred.status, deferred.attempts, deferred.run_at),
+        (MessageStatus::Pending, 0, at(500))
+    );
+    assert_eq!(
+        s.messages
+            .defer(ids[5], token, at(500), at(11))
+            .await
+            .unwrap_err()
+            .kind()
+            .code(),
+        "leaseLost"
+    );
+    s.messages
+        .mark_send_started(ids[4], token, at(11))
+        .await
+        .unwrap();
+    assert_eq!(
+        s.messages
+            .defer(ids[4], token, at(500), at(12))
+            .await
+            .unwrap_err()
+            .kind()
+            .code(),
+        "leaseLost",
+        "a started send is never deferred"
+    );
+    // Sent at 12 (two), 20 (one); one failed retryably, one failed for good; one in doubt.
+    for (i, t) in [(0, 12), (1, 12), (2, 20)] {
+        s.messages
+            .transition(
+                ids[i],
+                Fence::Claim(token),
+                &Transition::sent(format!("SMc{i}")),
+                at(t),
+            )
+            .await
+            .unwrap();
+    }
+    s.messages
+        .transition(
+            ids[3],
+            Fence::Claim(token),
+            &Transition::failed(ErrorCategory::ProviderError),
+            at(12),
+        )
+        .await
+        .unwrap();
+    s.messages
+        .transition(ids[4], Fence::Claim(token), &Transition::in_doubt(), at(12))
+        .await
+        .unwrap();
+    // Verification pass 1 of messages accepted by 15: two due, three outstanding.
+    let checks = s
+        .messages
+        .claim_checks(&CheckClaim::new(
+            batch,
+            CheckKind::Verify { pass: 1 },
+            at(15),
+            10,
+            lease,
+            at(30),
+        ))
+        .await
+        .unwrap();
+    assert_eq!(
+        checks.messages.iter().map(|m| m.id).collect::<Vec<_>>(),
+        [ids[0], ids[1]]
+    );
+    assert_eq!(checks.outstanding, 3);
+    assert!(
+        checks
+            .messages
+            .iter()
+            .all(|m| m.check_after == Some(at(90)))
+    );
+    // Leased: a second checker gets nothing of them.
+    let again = s
+        .messages
+        .claim_checks(&CheckClaim::new(
+            batch,
+            CheckKind::Verify { pass: 1 },
+            at(100),
+            10,
+            lease,
+            at(31),
+        ))
+        .await
+        .unwrap();
+    assert_eq!(
+        again.messages.iter().map(|m| m.id).collect::<Vec<_>>(),
+        [ids[2]]
+    );
+    // One stays sent (verified, priced); one is delivered.
+    let price = smsbatch::queue::Price::new("0.0079".parse().unwrap(), "USD");
+    let checked = s
+        .messages
+        .record_check(
+            ids[0],
+            MessageStatus::Sent,
+            &CheckResult::new()
+                .verified(1)
+                .provider_status("sent")
+                .price(price)
+                .check_after(None),
+            at(32),
+        )
+        .await
+        .unwrap();
+    assert_eq!((checked.verified, checked.verified_at), (1, Some(at(32))));
+    assert_eq!(checked.check_after, None);
+    assert_eq!(checked.price_currency.as_deref(), Some("USD"));
+    assert_eq!(
+        s.messages
+            .record_check(ids[0], MessageStatus::InDoubt, &CheckResult::new(), at(32))
+            .await
+            .unwrap_err()
+            .kind()
+            .code(),
+        "leaseLost"
+    );
+    s.messages
+        .transition(
+            ids[1],
+            Fence::Status(MessageStatus::Sent),
+            &Transition::to(MessageStatus::Delivered),
+            at(33),
+        )
+        .await
+        .unwrap();
+    let left = s
+        .messages
+        .claim_checks(&CheckClaim::new(
+            batch,
+            CheckKind::Verify { pass: 1 },
+            at(100),
+            10,
+            lease,
+            at(200),
+        ))
+        .await
+        .unwrap();
+    assert_eq!(
+        left.messages.iter().map(|m| m.id).collect::<Vec<_>>(),
+        [ids[2]]
+    );
+    assert_eq!(
+        left.outstanding, 1,
+        "the verified and the delivered are done"
+    );
+    let second = s
+        .messages
+        .claim_checks(&CheckClaim::new(
+            batch,
+            CheckKind::Verify { pass: 2 },
+            at(100),
+            10,
+            lease,
+            at(200),
+        ))
+        .await
+        .unwrap();
+    assert_eq!(
+        second.messages.iter().map(|m| m.id).collect::<Vec<_>>(),
+        [ids[0]]
+    );
+    // Reconciliation claims the in-doubt one, once its send started by `due`.
+    let none = s
+        .messages
+        .claim_checks(&CheckClaim::new(
+            batch,
+            CheckKind::Reconcile,
+            at(5),
+            10,
+            lease,
+            at(40),
+        ))
+        .await
+        .unwrap();
+    assert!(none.messages.is_empty());
+    assert_eq!(none.outstanding, 1);
+    let doubt = s
+        .messages
+        .claim_checks(&CheckClaim::new(
+            batch,
+            CheckKind::Reconcile,
+            at(11),
+            10,
+            lease,
+            at(40),
+        ))
+        .await
+        .unwrap();
+    assert_eq!(
+        doubt.messages.iter().map(|m| m.id).collect::<Vec<_>>(),
+        [ids[4]]
+    );
+    let rechecked = s
+        .messages
+        .record_check(
+            ids[4],
+            MessageStatus::InDoubt,
+            &CheckResult::new().check_after(Some(at(400))),
+            at(41),
+        )
+        .await
+        .unwrap();
+    assert_eq!(rechecked.check_after, Some(at(400)));
+    // Totals by status (no variants here).
+    let totals = s.messages.totals(batch).await.unwrap();
+    let by: BTreeMap<MessageStatus, (u64, String, u64)> = totals
+        .iter()
+        .map(|t| {
+            (
+                t.status,
+                (t.messages, t.estimated_cost.to_string(), t.priced),
+            )
+        })
+        .collect();
+    assert_eq!(by[&MessageStatus::Sent], (2, "0.0158".into(), 1));
+    assert_eq!(by[&MessageStatus::Delivered].0, 1);
+    assert_eq!(by[&MessageStatus::Pending].0, 1);
+    assert_eq!(totals.iter().map(|t| t.messages).sum::<u64>(), 6);
+    assert_eq!(totals.iter().map(|t| t.segments).sum::<u64>(), 6);
+    // Retry the failed: only the retryable one, back to pending, attempts from zero; a
+    // completed batch sends again.
+    for state in [BatchState::Verifying, BatchState::Completed] {
+        s.batches
+            .transition(batch, state, None, at(50))
+            .await
+            .unwrap();
+    }
+    let requeued = s.messages.requeue_failed(batch, at(60)).await.unwrap();
+    assert_eq!(
+        (requeued.requeued, requeued.state),
+        (1, BatchState::Sending)
+    );
+    let m = s.messages.get(ids[3]).await.unwrap().unwrap();
+    assert_eq!(
+        (m.status, m.attempts, m.run_at),
+        (MessageStatus::Pending, 0, at(60))
+    );
+    let b = s.batches.get(batch).await.unwrap().unwrap();
+    assert_eq!((b.state, b.completed_at), (BatchState::Sending, None));
+    let again = s.messages.requeue_failed(batch, at(61)).await.unwrap();
+    assert_eq!(again.requeued, 0);
+    s.batches
+        .transition(batch, BatchState::Cancelled, None, at(62))
+        .await
+        .unwrap();
+    assert_eq!(
+        s.messages
+            .requeue_failed(batch, at(63))
+            .await
+            .unwrap_err()
+            .kind()
+            .code(),
+        "invalidTransition"
+    );
+    assert_eq!(
+        s.messages
+            .requeue_failed(Uuid::from_u128(0xDEAD), at(63))
+            .await
+            .unwrap_err()
+            .kind()
+            .code(),
+        "notFound"
     );
 }
 

@@ -1,5 +1,6 @@
 //! The `smsbatch` command line: a thin layer over the library whose JSON lines are a stable contract.
 
+mod batch;
 mod customers;
 mod filter;
 mod flags;
@@ -9,6 +10,7 @@ mod records;
 mod segments;
 mod serve;
 mod store;
+mod worker;
 
 use std::process::ExitCode;
 
@@ -48,6 +50,12 @@ enum Command {
     /// The numbers that are never sent to.
     #[command(subcommand)]
     Suppressions(records::SuppressionsCommand),
+    /// Create batches, and see and steer them: create, status, pause, resume, cancel,
+    /// retry-failed, list.
+    #[command(subcommand)]
+    Batch(batch::Command),
+    /// Prepare and drain every due batch through a provider (logs on stderr).
+    Worker(worker::Args),
     /// The web app on 127.0.0.1: the batch workspace, the dashboard and the JSON API under /api/.
     Serve(serve::Args),
 }
@@ -63,6 +71,8 @@ fn main() -> ExitCode {
         Command::Customers(command) => customers::run(command),
         Command::Templates(command) => records::templates(command),
         Command::Suppressions(command) => records::suppressions(command),
+        Command::Batch(command) => batch::run(command),
+        Command::Worker(args) => worker::run(args),
         Command::Serve(args) => serve::run(args),
     }
 }

@@ -22,8 +22,9 @@ use crate::store::exclusion::{
 };
 use crate::store::log::{BatchLog, BatchLogStore, LogLevel, NewBatchLog, check_logs};
 use crate::store::message::{
-    Claim, Fence, Message, MessageQuery, MessageStore, NewMessage, Rescued, Transition,
-    check_change, check_changes, check_new_messages, lease_lost, lease_millis, message_not_found,
+    CheckClaim, CheckKind, CheckResult, Checks, Claim, Fence, Message, MessageQuery, MessageStore,
+    MessageTotals, NewMessage, Requeued, Rescued, Transition, check_change, check_changes,
+    check_check, check_new_messages, lease_lost, lease_millis, message_not_found,
 };
 use crate::time::Timestamp;
 
@@ -290,7 +291,8 @@ macro_rules! message_columns {
          estimated_cost, variant, time_zone, status, claim_token, lease_expires_at, attempts, \
          max_attempts, run_at, claimed_at, send_started_at, accepted_at, delivered_at, \
          provider_id, provider_status, provider_segments, error_category, error_code, \
-         error_message, price, price_currency, created_at, updated_at"
+         error_message, price, price_currency, verified, verified_at, check_after, created_at, \
+         updated_at"
     };
 }
 
@@ -353,6 +355,9 @@ fn message_from_row(row: &Row) -> Result<Message> {
         error_message: get(row, t, "error_message")?,
         price: get(row, t, "price")?,
         price_currency: get(row, t, "price_currency")?,
+        verified: count(t, "verified", Some(get(row, t, "verified")?))?.unwrap_or(0),
+        verified_at: get(row, t, "verified_at")?,
+        check_after: get(row, t, "check_after")?,
         created_at: get(row, t, "created_at")?,
         updated_at: get(row, t, "updated_at")?,
     })
@@ -790,6 +795,175 @@ impl MessageStore for PgView {
             );
         }
         Ok(counts)
+    }
+
+    async fn defer(
+        &self,
+        id: i64,
+        token: Uuid,
+        run_at: Timestamp,
+        now: Timestamp,
+    ) -> Result<Message> {
+        self.fenced(
+            id,
+            Stmt::new(concat!(
+                "SELECT ",
+                message_columns!(),
+                " FROM sms_defer_message($1, $2, $3, $4)"
+            ))
+            .arg(id)
+            .arg(token)
+            .arg(run_at)
+            .arg(now),
+        )
+        .await
+    }
+
+    async fn claim_checks(&self, claim: &CheckClaim) -> Result<Checks> {
+        let pass: i32 = match claim.kind {
+            CheckKind::Verify { pass } => i32::try_from(pass.max(1)).unwrap_or(i32::MAX),
+            CheckKind::Reconcile => 0,
+        };
+        let results = self
+            .run(
+                &[
+                    Stmt::new(concat!(
+                        "SELECT ",
+                        message_columns!(),
+                        " FROM sms_claim_checks($1, $2, $3, $4, $5, $6)"
+                    ))
+                    .arg(claim.batch_id)
+                    .arg(pass)
+                    .arg(claim.due)
+                    .arg(i32::try_from(claim.limit).unwrap_or(i32::MAX))
+                    .arg(lease_millis(claim.lease))
+                    .arg(claim.now),
+                    Stmt::new("SELECT sms_outstanding_checks($1, $2) AS n")
+                        .arg(claim.batch_id)
+                        .arg(pass),
+                ],
+                Retry::Never,
+            )
+            .await?;
+        let mut messages: Vec<Message> = results[0]
+            .iter()
+            .map(message_from_row)
+            .collect::<Result<_>>()?;
+        messages.sort_by_key(|m| m.id);
+        let outstanding = match results[1].first() {
+            Some(row) => get::<i64>(row, "sms_batch_messages", "n")? as u64,
+            None => 0,
+        };
+        Ok(Checks {
+            messages,
+            outstanding,
+        })
+    }
+
+    async fn record_check(
+        &self,
+        id: i64,
+        status: MessageStatus,
+        check: &CheckResult,
+        now: Timestamp,
+    ) -> Result<Message> {
+        check_check(status, check)?;
+        let mut changes = Map::new();
+        if let Some(pass) = check.verified {
+            changes.insert("verified".into(), Value::from(pass));
+        }
+        if let Some(p) = &check.provider_status {
+            changes.insert("provider_status".into(), Value::String(p.clone()));
+        }
+        if let Some(n) = check.provider_segments {
+            changes.insert("provider_segments".into(), Value::from(n));
+        }
+        if let Some(price) = &check.price {
+            changes.insert("price".into(), Value::String(price.amount.to_string()));
+            changes.insert(
+                "price_currency".into(),
+                Value::String(price.currency.clone()),
+            );
+        }
+        if let Some(after) = check.check_after {
+            changes.insert(
+                "check_after".into(),
+                after.map_or(Value::Null, |t| Value::String(t.to_string())),
+            );
+        }
+        self.fenced(
+            id,
+            Stmt::new(concat!(
+                "SELECT ",
+                message_columns!(),
+                " FROM sms_record_check($1, $2, $3, $4)"
+            ))
+            .arg(id)
+            .arg(status.as_sql())
+            .arg(Value::Object(changes))
+            .arg(now),
+        )
+        .await
+    }
+
+    async fn requeue_failed(&self, batch_id: Uuid, now: Timestamp) -> Result<Requeued> {
+        let rows = self
+            .rows(
+                Stmt::new("SELECT state, requeued FROM sms_requeue_failed($1, $2)")
+                    .arg(batch_id)
+                    .arg(now),
+                Retry::Never,
+            )
+            .await?;
+        let t = "sms_batches";
+        let Some(row) = rows.first() else {
+            return Err(batch_not_found(batch_id));
+        };
+        let state: String = get(row, t, "state")?;
+        let state = decode(t, BatchState::from_sql(&state))?;
+        let requeued: i64 = get(row, t, "requeued")?;
+        if requeued < 0 {
+            return Err(refused(state, BatchState::Sending));
+        }
+        Ok(Requeued {
+            requeued: requeued as u64,
+            state,
+        })
+    }
+
+    async fn totals(&self, batch_id: Uuid) -> Result<Vec<MessageTotals>> {
+        let rows = self
+            .rows(
+                Stmt::new(
+                    "SELECT status, variant, count(*) AS messages, \
+                     coalesce(sum(segments), 0)::bigint AS segments, \
+                     coalesce(sum(provider_segments), 0)::bigint AS provider_segments, \
+                     coalesce(sum(estimated_cost), 0) AS estimated_cost, \
+                     coalesce(sum(price), 0) AS price, count(price) AS priced \
+                     FROM sms_batch_messages WHERE batch_id = $1 \
+                     GROUP BY status, variant ORDER BY status, variant NULLS FIRST",
+                )
+                .arg(batch_id),
+                Retry::Safe,
+            )
+            .await?;
+        let t = "sms_batch_messages";
+        let mut out = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let status: String = get(row, t, "status")?;
+            let mut totals = MessageTotals::new(
+                decode(t, MessageStatus::from_sql(&status))?,
+                get(row, t, "variant")?,
+            );
+            totals.messages = get::<i64>(row, t, "messages")? as u64;
+            totals.segments = get::<i64>(row, t, "segments")? as u64;
+            totals.provider_segments = get::<i64>(row, t, "provider_segments")? as u64;
+            totals.estimated_cost = get(row, t, "estimated_cost")?;
+            totals.price = get(row, t, "price")?;
+            totals.priced = get::<i64>(row, t, "priced")? as u64;
+            out.push(totals);
+        }
+        Ok(out)
     }
 }
 

@@ -16,10 +16,16 @@ pub struct Migration {
 
 /// The migrations this library knows, in order. They are the Supabase schema: they run unchanged
 /// on Supabase, and on plain PostgreSQL they first create what Supabase provides.
-pub const MIGRATIONS: &[Migration] = &[Migration {
-    version: "0001_init",
-    sql: include_str!("migrations/0001_init.sql"),
-}];
+pub const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: "0001_init",
+        sql: include_str!("migrations/0001_init.sql"),
+    },
+    Migration {
+        version: "0002_send",
+        sql: include_str!("migrations/0002_send.sql"),
+    },
+];
 
 /// What [`PgStore::migrate`](super::PgStore::migrate) did (JSON: `{"applied": [...],
 /// "current": "0001_init"}`).
