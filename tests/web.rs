@@ -634,3 +634,109 @@ fn page_files_are_served_and_nothing_else() {
         assert_eq!(status, 404, "{path}: {body}");
     }
 }
+
+#[test]
+fn a_worker_sends_what_the_preview_showed() {
+    let backend = sample_backend();
+    let server = Server::start(app(backend.clone(), Identity::Fixed(user(1))));
+    let filter = json!({"field": "country", "op": "equals", "value": "FR"});
+    let (_, template) = server.json("GET", "/api/templates/order-ready", None);
+    let (_, preview) = server.json(
+        "POST",
+        "/api/preview",
+        Some(json!({
+            "template": template["body"], "where": filter, "purpose": "transactional",
+        })),
+    );
+    let (status, batch) = server.json(
+        "POST",
+        "/api/batches",
+        Some(json!({
+            "templateId": "order-ready", "where": filter, "purpose": "transactional",
+            "options": {"verifyAfterSeconds": 0},
+        })),
+    );
+    assert_eq!(status, 201, "{batch}");
+    let id = batch["id"].as_str().unwrap().to_owned();
+    // What `smsbatch serve` runs beside the server: a worker acting as the service.
+    let worker = smsbatch::send::Worker::new(
+        backend.store(Actor::Service).unwrap(),
+        Arc::new(smsbatch::testing::FakeSender::new()),
+    );
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(worker.run_until_idle())
+        .unwrap();
+    let (_, detail) = server.json("GET", &format!("/api/batches/{id}"), None);
+    assert_eq!(detail["batch"]["state"], "completed", "{detail}");
+    let summary = &preview["summary"];
+    assert_eq!(detail["counts"]["delivered"], summary["recipients"]);
+    assert_eq!(
+        detail["spent"]["estimated"], summary["cost"],
+        "the preview's cost, exactly"
+    );
+    let excluded: u64 = detail["excluded"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|v| v.as_u64().unwrap())
+        .sum();
+    assert_eq!(
+        excluded,
+        summary["total"].as_u64().unwrap() - summary["recipients"].as_u64().unwrap()
+    );
+    assert_eq!(detail["status"]["progress"]["counts"], detail["counts"]);
+    // The history searches, pages and filters by status.
+    let (_, page) = server.json("GET", &format!("/api/batches/{id}/messages?limit=5"), None);
+    assert_eq!(page["rows"].as_array().unwrap().len(), 5);
+    let after = page["next"].as_i64().unwrap();
+    let (_, next) = server.json(
+        "GET",
+        &format!("/api/batches/{id}/messages?limit=5&after={after}"),
+        None,
+    );
+    assert!(next["rows"][0]["id"].as_i64().unwrap() > after);
+    let phone = page["rows"][0]["phone"].as_str().unwrap().to_owned();
+    let (_, found) = server.json(
+        "GET",
+        &format!(
+            "/api/batches/{id}/messages?search={}",
+            phone.replace('+', "%2B")
+        ),
+        None,
+    );
+    assert_eq!(found["rows"].as_array().unwrap().len(), 1, "{found}");
+    let (_, failed) = server.json(
+        "GET",
+        &format!("/api/batches/{id}/messages?status=failed"),
+        None,
+    );
+    assert_eq!(failed["rows"], json!([]));
+    let (status, _) = server.json(
+        "GET",
+        &format!("/api/batches/{id}/messages?status=lost"),
+        None,
+    );
+    assert_eq!(status, 400);
+    // Retrying the failed of a batch with none changes nothing; pausing a completed batch is
+    // refused.
+    let (status, retried) = server.json("POST", &format!("/api/batches/{id}/retry-failed"), None);
+    assert_eq!(
+        (status, retried["batch"]["state"].as_str()),
+        (200, Some("completed")),
+        "{retried}"
+    );
+    let (status, _) = server.json("POST", &format!("/api/batches/{id}/pause"), None);
+    assert_eq!(status, 409);
+    let (_, logs) = server.json("GET", &format!("/api/batches/{id}/logs"), None);
+    assert!(!logs.as_array().unwrap().is_empty());
+    // The CSV export has one row per message.
+    let (_, text, _) = server.call("GET", &format!("/api/batches/{id}/export.csv"), &[], None);
+    let mut reader = csv::Reader::from_reader(text.as_bytes());
+    let rows: Vec<csv::StringRecord> = reader.records().map(|r| r.unwrap()).collect();
+    assert_eq!(rows.len() as u64, summary["recipients"].as_u64().unwrap());
+    assert!(rows.iter().all(|r| &r[3] == "delivered"));
+}

@@ -21,11 +21,10 @@ use crate::error::{Error, ErrorKind};
 use crate::filter::{
     AudiencePreset, Document, FilterOptions, Node, Query, SavedFilter, Visibility, import_saved,
 };
-use crate::queue::{BatchOptions, BatchState, MessageStatus, PauseReason};
+use crate::queue::{BatchOptions, BatchState, MessageStatus};
 use crate::segment::SegmentConfig;
-use crate::store::{
-    Actor, Batch, BatchQuery, CustomerScan, Message, MessageQuery, NewBatch, Store, Uuid,
-};
+use crate::send::{BatchRequest as SendRequest, BatchStatus, Preparer, TemplateChoice};
+use crate::store::{Actor, Batch, BatchQuery, CustomerScan, Message, MessageQuery, Store, Uuid};
 use crate::template::{Template, TemplateRecord};
 use crate::time::Timestamp;
 
@@ -573,15 +572,14 @@ pub(crate) struct BatchRequest {
     options: Option<Value>,
     #[serde(default)]
     idempotency_key: Option<String>,
-    #[serde(default)]
-    budget: Option<Amount>,
 }
 
-/// The currency of the configured prices.
-fn currency(app: &WebApp) -> Option<String> {
-    serde_json::to_value(&app.preview)
-        .ok()
-        .and_then(|v| v["prices"]["currency"].as_str().map(str::to_owned))
+/// The error for a batch request without a template (checked before; kept as an error rather
+/// than a panic).
+fn unreachable_choice() -> ApiResult<TemplateChoice> {
+    Err(bad_input(
+        "a batch needs a `template` (its text) or a `templateId`",
+    ))
 }
 
 /// Creates a batch in state `requested`: the worker (inside `smsbatch serve`, or any
@@ -632,19 +630,31 @@ pub(crate) async fn batch_create(
             .map_err(|e| bad_input(format!("cannot serialise the prices: {e}")))?;
         object.insert("price".into(), config["prices"].clone());
     }
-    BatchOptions::from_json(&options.to_string())?;
-    let mut batch = NewBatch::new(request.purpose);
-    batch.state = BatchState::Requested;
-    batch.template_id = request.template_id;
-    batch.template_body = Some(body_text);
-    batch.filter = filter.map(|d| d.to_value());
-    batch.options = options;
-    batch.send_at = request.send_at;
-    batch.sender = request.sender;
-    batch.idempotency_key = request.idempotency_key;
-    batch.budget = request.budget;
-    batch.currency = currency(&app);
-    let created = store.batches.create(&batch, app.now()).await?;
+    let options = BatchOptions::from_json(&options.to_string())?;
+    // The template as it is now (a stored one's body is copied by the preparer).
+    let choice = match (&request.template, request.template_id) {
+        (Some(text), _) => TemplateChoice::Text(text.clone()),
+        (None, Some(id)) => TemplateChoice::Id(id),
+        (None, None) => unreachable_choice()?,
+    };
+    let mut send = SendRequest::new(
+        choice,
+        filter.map_or(Value::Null, |d| d.to_value()),
+        request.purpose,
+    )
+    .options(options);
+    if let Some(sender) = request.sender {
+        send = send.sender(sender);
+    }
+    if let Some(key) = request.idempotency_key {
+        send = send.idempotency_key(key);
+    }
+    if let Some(at) = request.send_at {
+        send = send.send_at(at);
+    }
+    // A `requested` row: the worker (inside `smsbatch serve`, or any `smsbatch worker`)
+    // prepares its messages from the template and the audience, then sends them.
+    let created = Preparer::new().request(&store, &send, app.now()).await?;
     let status = if created.created {
         StatusCode::CREATED
     } else {
@@ -704,14 +714,36 @@ async fn visible_batch(store: &Store, id: Uuid) -> ApiResult<Batch> {
         .ok_or_else(|| ApiError::not_found("batch", id))
 }
 
-/// A batch with its messages counted by status and its exclusions by reason.
+/// A batch with its status (progress with fresh counts and money, rate, ETA, errors), its
+/// messages counted by status and its exclusions by reason.
 async fn batch_detail(store: &Store, batch: Batch) -> ApiResult {
-    let counts = store.messages.count_by_status(batch.id).await?;
+    let status = BatchStatus::of(store, &batch).await?;
+    let counts = status.progress.counts;
     let excluded = store.exclusions.count_by_reason(batch.id).await?;
+    // What the messages handed to the provider cost so far: their estimates, and what the
+    // provider charged for those it priced.
+    let (mut estimated, mut charged, mut priced) =
+        (Amount::from_nanos(0), Amount::from_nanos(0), 0);
+    for group in store.messages.totals(batch.id).await? {
+        if matches!(
+            group.status,
+            MessageStatus::Sent | MessageStatus::Delivered | MessageStatus::Undelivered
+        ) {
+            estimated = estimated
+                .checked_add(group.estimated_cost)
+                .ok_or_else(|| bad_input("the batch's cost overflows"))?;
+            charged = charged
+                .checked_add(group.price)
+                .ok_or_else(|| bad_input("the batch's cost overflows"))?;
+            priced += group.priced;
+        }
+    }
     Ok(Json(json!({
         "batch": batch,
+        "status": status,
         "counts": counts,
         "excluded": excluded,
+        "spent": {"estimated": estimated, "charged": charged, "priced": priced},
     })))
 }
 
@@ -725,7 +757,8 @@ pub(crate) async fn batch(
     batch_detail(&store, batch).await
 }
 
-/// `pause`, `resume` and `cancel` (which also cancels the pending messages).
+/// `pause`, `resume`, `cancel` (which also cancels the pending messages) and `retry-failed`
+/// (requeues the failed messages another try may deliver), as `smsbatch batch` does them.
 pub(crate) async fn batch_action(
     State(app): AppState,
     headers: HeaderMap,
@@ -735,32 +768,16 @@ pub(crate) async fn batch_action(
     let id = batch_id(&id)?;
     let now = app.now();
     let batch = match action.as_str() {
-        "pause" => {
-            store
-                .batches
-                .transition(id, BatchState::Paused, Some(PauseReason::Operator), now)
-                .await?
-        }
-        "resume" => {
-            let current = visible_batch(&store, id).await?;
-            // A batch whose start time is still ahead goes back to waiting for it.
-            let to = match current.send_at {
-                Some(at) if at > now && current.started_at.is_none() => BatchState::Scheduled,
-                _ => BatchState::Sending,
-            };
-            store.batches.transition(id, to, None, now).await?
-        }
-        "cancel" => {
-            let batch = store
-                .batches
-                .transition(id, BatchState::Cancelled, None, now)
-                .await?;
-            store.messages.cancel_pending(id, now).await?;
-            batch
+        "pause" => crate::send::pause(&store, id, now).await?,
+        "resume" => crate::send::resume(&store, id, now).await?,
+        "cancel" => crate::send::cancel(&store, id, now).await?,
+        "retry-failed" => {
+            crate::send::retry_failed(&store, id, now).await?;
+            visible_batch(&store, id).await?
         }
         other => {
             return Err(ApiError::not_found(
-                "batch action (pause, resume or cancel)",
+                "batch action (pause, resume, cancel or retry-failed)",
                 other,
             ));
         }

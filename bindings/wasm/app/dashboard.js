@@ -14,6 +14,7 @@ const state = {
   samples: [],
   messagesAfter: null,
   polling: false,
+  messageTicket: 0,
 };
 
 function setStatus(text, kind) {
@@ -70,8 +71,10 @@ async function refreshDetail() {
   if (!id) return;
   const detail = await guarded("detail", () => api("GET", `/api/batches/${id}`));
   if (!detail || id !== state.selected) return;
-  const { batch, counts, excluded } = detail;
-  const progress = batch.progress ?? {};
+  const { batch, counts, excluded, spent } = detail;
+  // The status's progress: counts and money fresh from the store, rate, ETA and errors as the
+  // worker last wrote them.
+  const progress = detail.status?.progress ?? batch.progress ?? {};
   const all = total(counts);
   const finished = done(counts);
   const pct = all === 0 ? 0 : Math.round((finished / all) * 100);
@@ -85,14 +88,15 @@ async function refreshDetail() {
 
   const now = Date.now();
   const currency = progress.cost?.currency ?? batch.currency ?? "";
-  const costSoFar = progress.cost?.actual && progress.cost.actual !== "0" ? progress.cost.actual : progress.cost?.estimated ?? batch.budgetSpent ?? "0";
+  // What the provider charged when it prices messages, else the estimates of those sent.
+  const costSoFar = spent.priced > 0 ? spent.charged : spent.estimated;
   const last = state.samples[state.samples.length - 1];
   const rate = last && now > last.t ? Math.max(0, (finished - last.done) / ((now - last.t) / 1000)) : 0;
   state.samples.push({ t: now, done: finished, rate, cost: Number(costSoFar), errors: Object.fromEntries((progress.errors ?? []).map((e) => [e.category, e.count])) });
   if (state.samples.length > MAX_SAMPLES) state.samples.shift();
 
   const excludedTotal = Object.values(excluded ?? {}).reduce((a, b) => a + b, 0);
-  const shownRate = progress.messagesPerSecond ?? rate;
+  const shownRate = ACTIVE.has(batch.state) ? progress.messagesPerSecond ?? rate : 0;
   $("#detail-summary").replaceChildren(
     el("div", {}, el("span", {}, "Messages"), el("strong", { id: "d-total" }, String(all))),
     el("div", {}, el("span", {}, "Done"), el("strong", { id: "d-done" }, `${finished} (${pct}%)`)),
@@ -108,6 +112,7 @@ async function refreshDetail() {
     el("div", {}, el("span", {}, "Cost so far"), el("strong", { id: "d-cost" }, money(costSoFar, currency))),
   );
   $("#pause").disabled = batch.state !== "sending" && batch.state !== "scheduled";
+  $("#retry").disabled = !(counts.failed > 0) || !["sending", "paused", "verifying", "completed"].includes(batch.state);
   $("#resume").disabled = batch.state !== "paused";
   $("#cancel").disabled = !ACTIVE.has(batch.state);
 
@@ -136,8 +141,9 @@ async function loadMessages(reset) {
   if (search) params.set("search", search);
   if (status) params.set("status", status);
   if (state.messagesAfter !== null) params.set("after", String(state.messagesAfter));
+  const ticket = ++state.messageTicket;
   const page = await guarded("messages", () => api("GET", `/api/batches/${id}/messages?${params}`));
-  if (!page) return;
+  if (!page || ticket !== state.messageTicket) return;
   const rows = page.rows.map((m) => el("tr", {},
     el("td", {}, String(m.id)),
     el("td", {}, String(m.customerId)),
@@ -189,6 +195,7 @@ async function main() {
   $("#pause").addEventListener("click", () => act("pause"));
   $("#resume").addEventListener("click", () => act("resume"));
   $("#cancel").addEventListener("click", () => act("cancel"));
+  $("#retry").addEventListener("click", () => act("retry-failed"));
   $("#export").addEventListener("click", () => guarded("export", () => download(`/api/batches/${state.selected}/export.csv`, "batch.csv")));
   let searchTimer;
   $("#message-search").addEventListener("input", () => {

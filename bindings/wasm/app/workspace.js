@@ -36,6 +36,8 @@ const state = {
   page: 0,
   timings: [],
   generation: 0,
+  pageTicket: 0,
+  templateTicket: 0,
 };
 window.__previewTimings = state.timings;
 
@@ -58,8 +60,9 @@ function debounce(fn, ms) {
 
 async function loadTemplates() {
   const query = $("#template-search").value.trim();
+  const ticket = ++state.templateTicket;
   const found = await guarded("templates", () => api("GET", `/api/templates${query ? `?q=${encodeURIComponent(query)}` : ""}`));
-  if (!found) return;
+  if (!found || ticket !== state.templateTicket) return;
   if (!query) state.templates = found;
   const list = $("#template-list");
   list.replaceChildren(
@@ -236,8 +239,10 @@ async function loadCustomerPage() {
   };
   if (search) body.search = search;
   if (sort) body.sort = [{ field: sort, direction: $("#customer-direction").value, nulls: "last" }];
+  // Only the latest request's answer is shown (an earlier one may arrive after it).
+  const ticket = ++state.pageTicket;
   const page = await guarded("customers", () => api("POST", "/api/customers/query", body));
-  if (!page) return;
+  if (!page || ticket !== state.pageTicket) return;
   $("#customer-table tbody").replaceChildren(
     ...page.rows.map((c) => el("tr", {},
       el("td", {}, String(c.id)),
@@ -394,10 +399,18 @@ function updatePreview() {
 
 async function createBatch() {
   const where = currentFilter();
-  const options = {};
+  let options = {};
+  const advanced = $("#send-options").value.trim();
+  if (advanced) {
+    try {
+      options = JSON.parse(advanced);
+    } catch (e) {
+      alertUser("send", `The advanced options are not JSON: ${e.message}`);
+      return;
+    }
+  }
   const rate = $("#send-rate").value.trim();
   if (rate) options.rate = { segmentsPerSecond: Number(rate) };
-  Object.assign(options, window.__batchOptions ?? {});
   const sendAt = $("#send-at").value;
   const body = {
     template: $("#template-editor").value,

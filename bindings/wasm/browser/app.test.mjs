@@ -110,6 +110,29 @@ function tempDatabase() {
   return { url, drop };
 }
 
+/** Parses CSV (RFC 4180: quoted fields, doubled quotes, line breaks inside quotes). */
+function parseCsv(text) {
+  const rows = [];
+  let row = [];
+  let field = "";
+  let quoted = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i];
+    if (quoted) {
+      if (c === '"' && text[i + 1] === '"') { field += '"'; i++; }
+      else if (c === '"') quoted = false;
+      else field += c;
+    } else if (c === '"') quoted = true;
+    else if (c === ",") { row.push(field); field = ""; }
+    else if (c === "\n" || c === "\r") {
+      if (c === "\r" && text[i + 1] === "\n") i++;
+      row.push(field); rows.push(row); row = []; field = "";
+    } else field += c;
+  }
+  if (field !== "" || row.length > 0) { row.push(field); rows.push(row); }
+  return rows;
+}
+
 /** Runs axe-core in the page; returns the serious and critical violations. */
 async function axeViolations(page) {
   await page.addScriptTag({ path: AXE });
@@ -305,38 +328,94 @@ function flow(label, setup) {
       assert.deepEqual(await axeViolations(page), []);
     });
 
-    t("a batch is created through the API and shows on the dashboard", async () => {
-      // Everyone, with the transactional order message.
-      await page.click("#conditions .condition:last-child .remove");
+    /** Creates a batch of every customer with the order message from the workspace. */
+    async function createBatch(options) {
+      await page.goto(`${base}/`);
+      await page.waitForSelector('#status[data-state="ready"]');
       await page.waitForFunction(() => document.querySelector("#match-count").textContent === "1000");
       await page.click("#template-list .card >> text=Order ready for pickup");
       await page.waitForFunction(() => document.querySelector("#purpose").value === "transactional");
       await page.waitForFunction(() => Number(document.querySelector("#sum-recipients").textContent) > 500);
       const recipients = Number(await text("#sum-recipients"));
+      const cost = await text("#sum-cost");
+      await page.click("#step-preview details summary");
+      await page.fill("#send-options", JSON.stringify(options));
       await page.click("#send");
       await page.waitForSelector("#send-result[data-batch]");
       const id = await page.getAttribute("#send-result", "data-batch");
-      const created = await call("GET", `/api/batches/${id}`);
-      assert.equal(created.status, 200);
-      assert.equal(created.body.batch.purpose, "transactional");
-      assert.ok(recipients >= 500);
+      return { id, recipients, cost };
+    }
+
+    t("a batch of 500+ is sent and the dashboard follows it to completed", async () => {
+      // Fast fake-provider settings: no rate limit, verification at once.
+      const { id, recipients, cost } = await createBatch({ verifyAfterSeconds: 0 });
+      assert.ok(recipients >= 500, `${recipients} recipients`);
       await page.click("#batch-link");
       await page.waitForSelector('#status[data-state="ready"]');
       await page.waitForFunction((b) => document.querySelector(`#batch-table tr[data-id="${b}"]`), id);
-      await page.waitForFunction(() => document.querySelector("#detail-state").textContent !== "");
-      assert.equal(await text("#detail-state"), created.body.batch.state);
-      // Cancel ends it; the API agrees.
+      await page.waitForFunction(() => document.querySelector("#detail-state").dataset.state === "completed", null, { timeout: 120_000 });
+      // One more poll, then the page's numbers are the API's.
+      await page.waitForTimeout(1500);
+      const api = (await call("GET", `/api/batches/${id}`)).body;
+      assert.equal(api.batch.state, "completed");
+      assert.equal(api.counts.delivered, recipients, "every previewed recipient got the message");
+      assert.equal(Number(await text("#d-total")), recipients);
+      assert.equal(Number(await text("#d-delivered")), api.counts.delivered);
+      assert.equal(Number(await text("#d-failed")), api.counts.failed);
+      assert.equal(Number(await text("#d-excluded")), Object.values(api.excluded).reduce((a, b) => a + b, 0));
+      assert.equal(1000 - recipients, Number(await text("#d-excluded")), "the exclusions are the preview's");
+      // The cost so far is exactly the preview's estimate once everything is sent.
+      assert.equal(`${await text("#d-cost")}`, cost);
+      assert.equal(await page.getAttribute(".progress", "aria-valuenow"), "100");
+      // The charts are drawn; the history searches.
+      assert.ok(await page.locator("#chart-throughput polyline").count() > 0);
+      await page.fill("#message-search", "+44");
+      await page.waitForFunction(() => {
+        const phones = [...document.querySelectorAll("#message-table tbody tr td:nth-child(3)")].map((td) => td.textContent);
+        return phones.length > 0 && phones.every((p) => p.includes("+44"));
+      });
+      // The CSV export downloads and parses: one row per message, all delivered.
+      const [download] = await Promise.all([page.waitForEvent("download"), page.click("#export")]);
+      const [header, ...rows] = parseCsv(readFileSync(await download.path(), "utf8"));
+      assert.deepEqual(header.slice(0, 4), ["id", "customer_id", "phone", "status"]);
+      assert.equal(rows.length, recipients);
+      assert.ok(rows.every((r) => r.length === header.length), "every row has every column");
+      const col = (name) => header.indexOf(name);
+      assert.ok(rows.every((r) => r[col("status")] === "delivered"));
+      assert.ok(rows.every((r) => r[col("body")].includes("your order is ready")));
+      assert.equal(new Set(rows.map((r) => r[col("phone")])).size, recipients, "one message per number");
+      await page.screenshot({ path: join(RESULTS, `dashboard-${label}.png`), fullPage: true });
+    });
+
+    t("a second batch is paused and resumed from the dashboard", async () => {
+      // Slow enough to catch while sending: 25 segments a second.
+      const { id } = await createBatch({ verifyAfterSeconds: 0, rate: { segmentsPerSecond: 25 } });
+      await page.click("#batch-link");
+      await page.waitForSelector('#status[data-state="ready"]');
+      await page.waitForFunction(() => document.querySelector("#detail-state").dataset.state === "sending", null, { timeout: 60_000 });
+      await page.waitForFunction(() => Number(document.querySelector("#d-delivered").textContent) + Number(document.querySelector("#d-sent").textContent) > 0, null, { timeout: 60_000 });
+      await page.click("#pause");
+      await page.waitForFunction(() => document.querySelector("#detail-state").dataset.state === "paused");
+      const paused = (await call("GET", `/api/batches/${id}`)).body;
+      assert.equal(paused.batch.state, "paused");
+      assert.equal(paused.batch.pauseReason, "operator");
+      assert.ok(paused.counts.pending > 0, "paused before the end");
+      await page.waitForTimeout(1500);
+      const still = (await call("GET", `/api/batches/${id}`)).body;
+      assert.equal(still.counts.pending, paused.counts.pending, "nothing is claimed while paused");
+      await page.click("#resume");
+      await page.waitForFunction(() => document.querySelector("#detail-state").dataset.state === "sending");
+      await page.waitForFunction((n) => Number(document.querySelector("#d-pending").textContent) < n, paused.counts.pending + paused.counts.processing, { timeout: 60_000 });
+      // Cancel the rest (the sends under way finish, nothing else is sent).
       await page.click("#cancel");
       await page.waitForFunction(() => document.querySelector("#detail-state").dataset.state === "cancelled");
-      assert.equal((await call("GET", `/api/batches/${id}`)).body.batch.state, "cancelled");
-      // The export downloads as CSV with its header row.
-      const [download] = await Promise.all([page.waitForEvent("download"), page.click("#export")]);
-      const csv = readFileSync(await download.path(), "utf8").split("\n");
-      assert.match(csv[0], /^id,customer_id,phone,status/);
+      await page.waitForFunction(() => Number(document.querySelector("#d-cancelled").textContent) > 0);
+      const done = (await call("GET", `/api/batches/${id}`)).body;
+      assert.equal(done.batch.state, "cancelled");
+      assert.equal(done.counts.pending, 0);
     });
 
     t("axe-core: no serious or critical violation on the dashboard", async () => {
-      await page.screenshot({ path: join(RESULTS, `dashboard-${label}.png`), fullPage: true });
       assert.deepEqual(await axeViolations(page), []);
     });
 

@@ -4,12 +4,25 @@ use std::io::Write as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::json;
 
 use smsbatch::PreviewConfig;
+use smsbatch::queue::Sender;
+use smsbatch::send::{RunnerConfig, Shutdown, Worker, WorkerEvent};
 use smsbatch::store::{Actor, Backend, MemoryStore, UserClaims, Uuid};
+use smsbatch::testing::FakeConfig;
 use smsbatch::web::{Identity, JwtVerifier, WebApp};
 
 use crate::store::{StoreArgs, block_on};
+
+/// The providers the server's worker can send through.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum Provider {
+    /// The fake provider (deterministic from --seed, latency --fake-latency-ms).
+    Fake,
+}
 
 /// The user of the in-memory store when `--user` is not given.
 const DEMO_USER: &str = "00000000-0000-4000-8000-000000000001";
@@ -37,6 +50,22 @@ pub(crate) struct Args {
     /// A price table (JSON, as `smsbatch preview --prices`); default: the sample's USD prices.
     #[arg(long, value_name = "FILE")]
     prices: Option<PathBuf>,
+    /// Do not run a worker inside the server (another process, `smsbatch worker`, sends).
+    #[arg(long)]
+    no_worker: bool,
+    /// The worker's provider: the fake provider of `smsbatch::testing` (nothing leaves the
+    /// machine).
+    #[arg(long, value_enum, default_value_t = Provider::Fake)]
+    provider: Provider,
+    /// The fake provider's latency per send, in milliseconds.
+    #[arg(long, value_name = "MS", default_value_t = 5)]
+    fake_latency_ms: u64,
+    /// The seed of the fake provider's choices and of the backoff's jitter.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    seed: u64,
+    /// How often the worker looks for work, in milliseconds.
+    #[arg(long, value_name = "MS", default_value_t = 200)]
+    poll_ms: u64,
     #[command(flatten)]
     store: StoreArgs,
 }
@@ -108,6 +137,32 @@ pub(crate) fn run(args: Args) -> ExitCode {
         let assets = args.assets.clone().unwrap_or_else(|| {
             PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/bindings/wasm"))
         });
+        // The worker acts as the service: it prepares and sends every user's batches.
+        let shutdown = Shutdown::new();
+        let worker = if args.no_worker {
+            None
+        } else {
+            let sender: Arc<dyn Sender> = match args.provider {
+                Provider::Fake => {
+                    let latency = Duration::from_millis(args.fake_latency_ms);
+                    Arc::new(
+                        FakeConfig::new()
+                            .seed(args.seed)
+                            .latency(latency, latency)
+                            .build()?,
+                    )
+                }
+            };
+            let config = RunnerConfig::new()
+                .poll(Duration::from_millis(args.poll_ms.max(1)))
+                .seed(args.seed);
+            let worker = Worker::new(backend.store(Actor::Service)?, sender)
+                .config(config)
+                .shutdown(shutdown.clone())
+                .events(Arc::new(log_event));
+            eprintln!("worker: sending through the {:?} provider", args.provider);
+            Some(tokio::spawn(async move { worker.run().await }))
+        };
         let app = WebApp::new(backend, identity)
             .assets(assets)
             .preview(PreviewConfig::new().prices(prices))
@@ -128,15 +183,46 @@ pub(crate) fn run(args: Args) -> ExitCode {
         // takes them), so a client reading this line can connect at once.
         println!("listening on http://127.0.0.1:{port}");
         let _ = std::io::stdout().flush();
-        smsbatch::web::serve(listener, app.router(), shutdown())
+        smsbatch::web::serve(listener, app.router(), signal())
             .await
             .map_err(|e| smsbatch::Error::invalid_input(format!("the server stopped: {e}")))?;
+        // Then the worker: it stops claiming, lets the sends under way finish, gives back the
+        // rest.
+        shutdown.trigger();
+        if let Some(worker) = worker {
+            match worker.await {
+                Ok(Ok(report)) => eprintln!("worker stopped: {}", json!(report)),
+                Ok(Err(e)) => eprintln!("worker stopped: {e}"),
+                Err(e) => eprintln!("worker stopped: {e}"),
+            }
+        }
         Ok(ExitCode::SUCCESS)
     })
 }
 
+/// The worker's events, one JSON line each on stderr (as `smsbatch worker` logs them).
+fn log_event(event: &WorkerEvent) {
+    let line = match event {
+        WorkerEvent::Prepared { batch, messages } => {
+            json!({"event": "prepared", "batch": batch, "messages": messages})
+        }
+        WorkerEvent::State {
+            batch,
+            state,
+            reason,
+            message,
+        } => json!({"event": "state", "batch": batch, "state": state, "pauseReason": reason,
+                    "message": message}),
+        WorkerEvent::Error { batch, error } => {
+            json!({"event": "error", "batch": batch, "error": error})
+        }
+        other => json!({"event": format!("{other:?}")}),
+    };
+    eprintln!("{line}");
+}
+
 /// Ctrl-C or SIGTERM: stop accepting, finish the requests in flight.
-async fn shutdown() {
+async fn signal() {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;
     };
