@@ -12,7 +12,7 @@ use smsbatch::PreviewConfig;
 use smsbatch::queue::Sender;
 use smsbatch::send::{RunnerConfig, Shutdown, Worker, WorkerEvent};
 use smsbatch::store::{Actor, Backend, MemoryStore, UserClaims, Uuid};
-use smsbatch::testing::FakeConfig;
+use smsbatch::testing::{FakeConfig, sample_customers};
 use smsbatch::web::{Identity, JwtVerifier, WebApp};
 
 use crate::store::{StoreArgs, block_on};
@@ -50,6 +50,10 @@ pub(crate) struct Args {
     /// A price table (JSON, as `smsbatch preview --prices`); default: the sample's USD prices.
     #[arg(long, value_name = "FILE")]
     prices: Option<PathBuf>,
+    /// Serve this many generated customers (`smsbatch::testing::sample_customers`, from --seed)
+    /// instead of the bundled 1,000 of the sample, on the in-memory store.
+    #[arg(long, value_name = "N")]
+    sample: Option<usize>,
     /// Do not run a worker inside the server (another process, `smsbatch worker`, sends).
     #[arg(long)]
     no_worker: bool,
@@ -109,12 +113,25 @@ pub(crate) fn run(args: Args) -> ExitCode {
             )
         } else {
             let memory = MemoryStore::new();
-            let loaded =
-                smsbatch::web::load_sample(&memory.store(Actor::Service)?, Some(&args.team))
-                    .await?;
+            let service = memory.store(Actor::Service)?;
+            let loaded = smsbatch::web::load_sample(&service, Some(&args.team)).await?;
+            let mut customers = loaded.customers;
+            if let Some(n) = args.sample {
+                // A generated audience replaces the bundled one (same ids from 1).
+                let ids: Vec<i64> = (1..=i64::try_from(customers).unwrap_or(i64::MAX)).collect();
+                service.customers.delete(&ids).await?;
+                let mut generated = sample_customers(n, args.seed, crate::io::clock_now());
+                for c in &mut generated {
+                    c.team_id = Some(args.team.clone());
+                }
+                customers = 0;
+                for chunk in generated.chunks(10_000) {
+                    customers += service.customers.upsert(chunk).await?;
+                }
+            }
             eprintln!(
-                "in-memory store: {} sample customers and {} templates in team {:?}",
-                loaded.customers, loaded.templates, args.team
+                "in-memory store: {customers} sample customers and {} templates in team {:?}",
+                loaded.templates, args.team
             );
             let identity = match verifier {
                 Some(v) if args.user.is_none() => Identity::Jwt(v),
