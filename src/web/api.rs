@@ -574,14 +574,6 @@ pub(crate) struct BatchRequest {
     idempotency_key: Option<String>,
 }
 
-/// The error for a batch request without a template (checked before; kept as an error rather
-/// than a panic).
-fn unreachable_choice() -> ApiResult<TemplateChoice> {
-    Err(bad_input(
-        "a batch needs a `template` (its text) or a `templateId`",
-    ))
-}
-
 /// Creates a batch in state `requested`: the worker (inside `smsbatch serve`, or any
 /// `smsbatch worker`) prepares its messages from the template and the audience and sends them.
 pub(crate) async fn batch_create(
@@ -592,15 +584,22 @@ pub(crate) async fn batch_create(
     let (_, store) = app.store_for(&headers)?;
     let request: BatchRequest = body(&bytes, "batch")?;
     // The body as it is now: from the request, else the stored template's.
-    let body_text = match (&request.template, &request.template_id) {
-        (Some(body), _) => body.clone(),
+    // The text to check now; a stored template's body is copied into the batch by the preparer.
+    let (choice, body_text) = match (request.template, request.template_id) {
+        // The stored template, unedited: the batch keeps its id.
+        (Some(text), Some(id)) => match store.templates.get(&id).await? {
+            Some(stored) if stored.body == text => (TemplateChoice::Id(id), text),
+            _ => (TemplateChoice::Text(text.clone()), text),
+        },
+        (Some(text), None) => (TemplateChoice::Text(text.clone()), text),
         (None, Some(id)) => {
-            store
+            let body = store
                 .templates
-                .get(id)
+                .get(&id)
                 .await?
-                .ok_or_else(|| ApiError::not_found("template", id))?
-                .body
+                .ok_or_else(|| ApiError::not_found("template", &id))?
+                .body;
+            (TemplateChoice::Id(id), body)
         }
         (None, None) => {
             return Err(bad_input(
@@ -631,12 +630,6 @@ pub(crate) async fn batch_create(
         object.insert("price".into(), config["prices"].clone());
     }
     let options = BatchOptions::from_json(&options.to_string())?;
-    // The template as it is now (a stored one's body is copied by the preparer).
-    let choice = match (&request.template, request.template_id) {
-        (Some(text), _) => TemplateChoice::Text(text.clone()),
-        (None, Some(id)) => TemplateChoice::Id(id),
-        (None, None) => unreachable_choice()?,
-    };
     let mut send = SendRequest::new(
         choice,
         filter.map_or(Value::Null, |d| d.to_value()),

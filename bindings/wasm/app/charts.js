@@ -14,7 +14,7 @@ function svg(tag, attrs = {}) {
  * Draws `series` ({name, points: [[time ms, value], ...]}) into `container`, replacing what was
  * there. `format` turns a value into text for the axis and the summary.
  */
-export function lineChart(container, series, { format = (v) => String(Math.round(v * 100) / 100), label = "" } = {}) {
+export function lineChart(container, series, { format = (v) => String(Math.round(v * 100) / 100), label = "", empty = "no data yet" } = {}) {
   const width = 360;
   const height = 160;
   const pad = { left: 48, right: 8, top: 8, bottom: 22 };
@@ -23,9 +23,9 @@ export function lineChart(container, series, { format = (v) => String(Math.round
   const title = svg("title");
   root.append(title);
   if (all.length === 0) {
-    title.textContent = `${label}: no data yet`;
+    title.textContent = `${label}: ${empty}`;
     const text = svg("text", { x: width / 2, y: height / 2, "text-anchor": "middle", fill: "#475467", "font-size": 12 });
-    text.textContent = "no data yet";
+    text.textContent = empty;
     root.append(text);
     container.replaceChildren(root);
     return;

@@ -108,7 +108,7 @@ async function refreshDetail() {
     el("div", {}, el("span", {}, "Cancelled"), el("strong", { id: "d-cancelled" }, String(counts.cancelled ?? 0))),
     el("div", {}, el("span", {}, "Excluded"), el("strong", { id: "d-excluded" }, String(excludedTotal))),
     el("div", {}, el("span", {}, "Rate"), el("strong", { id: "d-rate" }, `${shownRate.toFixed(1)} msg/s`)),
-    el("div", {}, el("span", {}, "ETA"), el("strong", { id: "d-eta" }, progress.eta ? progress.eta.slice(11, 19) : ACTIVE.has(batch.state) ? "–" : "done")),
+    el("div", {}, el("span", {}, "ETA"), el("strong", { id: "d-eta" }, !ACTIVE.has(batch.state) ? "done" : progress.eta ? progress.eta.slice(11, 19) : "–")),
     el("div", {}, el("span", {}, "Cost so far"), el("strong", { id: "d-cost" }, money(costSoFar, currency))),
   );
   $("#pause").disabled = batch.state !== "sending" && batch.state !== "scheduled";
@@ -127,7 +127,7 @@ function drawCharts(currency) {
   const s = state.samples;
   lineChart($("#chart-throughput"), [{ name: "messages/s", points: s.map((p) => [p.t, p.rate]) }], { label: "Throughput" });
   const categories = [...new Set(s.flatMap((p) => Object.keys(p.errors)))];
-  lineChart($("#chart-errors"), categories.map((c) => ({ name: c, points: s.map((p) => [p.t, p.errors[c] ?? 0]) })), { label: "Errors per category", format: (v) => String(Math.round(v)) });
+  lineChart($("#chart-errors"), categories.map((c) => ({ name: c, points: s.map((p) => [p.t, p.errors[c] ?? 0]) })), { label: "Errors per category", format: (v) => String(Math.round(v)), empty: "no errors so far" });
   lineChart($("#chart-cost"), [{ name: `cost (${currency})`, points: s.map((p) => [p.t, p.cost]) }], { label: "Cost so far", format: (v) => v.toFixed(4) });
 }
 
