@@ -38,7 +38,10 @@ impl Error {
     /// Attaches the lower-level error that caused this one (reported through `source()`).
     // The PostgreSQL store wraps driver errors and the fake provider's record file its I/O
     // errors; other builds only exercise it in the unit test below.
-    #[cfg_attr(not(any(feature = "postgres", feature = "testing")), allow(dead_code))]
+    #[cfg_attr(
+        not(any(feature = "postgres", feature = "testing", feature = "export")),
+        allow(dead_code)
+    )]
     pub(crate) fn with_source(
         mut self,
         source: impl std::error::Error + Send + Sync + 'static,

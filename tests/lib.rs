@@ -1,5 +1,6 @@
 //! The one integration-test binary: each module tests one area against the files in `tests/data/`.
 
+mod analytics;
 mod db;
 mod filter;
 mod flags;

@@ -119,3 +119,15 @@ pub(crate) fn clock_now() -> smsbatch::Timestamp {
     };
     Timestamp::saturating_from_unix_micros(micros)
 }
+
+/// Prints text as it is on stdout (a table for people).
+pub(crate) fn print_text(text: &str) -> Result<(), smsbatch::Error> {
+    let mut out = io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(()),
+        Err(e) => Err(smsbatch::Error::invalid_input(format!(
+            "cannot write the output: {e}"
+        ))),
+    }
+}

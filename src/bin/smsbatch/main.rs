@@ -2,11 +2,13 @@
 
 mod batch;
 mod customers;
+mod export;
 mod filter;
 mod flags;
 mod io;
 mod preview;
 mod records;
+mod report;
 mod segments;
 mod serve;
 mod store;
@@ -58,6 +60,11 @@ enum Command {
     Worker(worker::Args),
     /// The web app on 127.0.0.1: the batch workspace, the dashboard and the JSON API under /api/.
     Serve(serve::Args),
+    /// A batch's report: rates, throughput, latency, cost, errors, variants, SLA (--json: the
+    /// JSON report).
+    Report(report::Args),
+    /// Export a batch's messages, logs, excluded recipients or report as CSV or JSON lines.
+    Export(export::Args),
 }
 
 fn main() -> ExitCode {
@@ -74,5 +81,7 @@ fn main() -> ExitCode {
         Command::Batch(command) => batch::run(command),
         Command::Worker(args) => worker::run(args),
         Command::Serve(args) => serve::run(args),
+        Command::Report(args) => report::run(args),
+        Command::Export(args) => export::run(args),
     }
 }
