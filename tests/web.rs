@@ -152,6 +152,7 @@ fn sample_backend() -> Arc<MemoryStore> {
 
 fn app(backend: Arc<MemoryStore>, identity: Identity) -> WebApp {
     WebApp::new(backend, identity)
+        .sla(smsbatch::analytics::SlaObjectives::from_json(r#"{"minDeliveryRate": 0.9}"#).unwrap())
         .preview(PreviewConfig::new().prices(smsbatch::web::sample_prices().unwrap()))
         .clock(now)
         .assets(concat!(env!("CARGO_MANIFEST_DIR"), "/bindings/wasm"))
@@ -560,9 +561,9 @@ fn batches_are_requested_listed_and_controlled() {
         "{done}"
     );
     let (status, text, headers) =
-        server.call("GET", &format!("/api/batches/{id}/export.csv"), &[], None);
+        server.call("GET", &format!("/api/batches/{id}/export"), &[], None);
     assert_eq!(status, 200);
-    assert!(text.starts_with("id,customer_id,phone,status,"));
+    assert!(text.starts_with("id,batchId,customerId,phone,"), "{text}");
     assert!(
         headers
             .iter()
@@ -734,9 +735,41 @@ fn a_worker_sends_what_the_preview_showed() {
     let (_, logs) = server.json("GET", &format!("/api/batches/{id}/logs"), None);
     assert!(!logs.as_array().unwrap().is_empty());
     // The CSV export has one row per message.
-    let (_, text, _) = server.call("GET", &format!("/api/batches/{id}/export.csv"), &[], None);
+    let (_, text, _) = server.call("GET", &format!("/api/batches/{id}/export"), &[], None);
     let mut reader = csv::Reader::from_reader(text.as_bytes());
+    let status_at = reader
+        .headers()
+        .unwrap()
+        .iter()
+        .position(|h| h == "status")
+        .unwrap();
     let rows: Vec<csv::StringRecord> = reader.records().map(|r| r.unwrap()).collect();
     assert_eq!(rows.len() as u64, summary["recipients"].as_u64().unwrap());
-    assert!(rows.iter().all(|r| &r[3] == "delivered"));
+    assert!(rows.iter().all(|r| &r[status_at] == "delivered"));
+    let (_, lines, _) = server.call(
+        "GET",
+        &format!("/api/batches/{id}/export?what=logs&format=jsonl"),
+        &[],
+        None,
+    );
+    assert!(
+        lines
+            .lines()
+            .all(|l| serde_json::from_str::<Value>(l).is_ok())
+            && !lines.is_empty()
+    );
+    let (status, err) = server.json("GET", &format!("/api/batches/{id}/export?what=nope"), None);
+    assert_eq!(
+        (status, err["error"]["kind"].as_str()),
+        (400, Some("invalidInput"))
+    );
+    // The report, checked against the objectives the app was given.
+    let (status, analysis) = server.json("GET", &format!("/api/batches/{id}/report"), None);
+    assert_eq!(status, 200, "{analysis}");
+    assert_eq!(analysis["report"]["cost"]["estimated"], summary["cost"]);
+    assert_eq!(analysis["report"]["sla"]["met"], true, "{analysis}");
+    assert_eq!(
+        analysis["report"]["sla"]["objectives"][0]["objective"],
+        "minDeliveryRate"
+    );
 }

@@ -2,7 +2,6 @@
 //! user through the store's own rules (row-level security), and answers errors as
 //! `{"error": {...}}` with the status of their kind.
 
-use std::fmt::Write as _;
 use std::sync::Arc;
 
 use axum::Json;
@@ -16,6 +15,7 @@ use serde_json::{Value, json};
 
 use super::app::WebApp;
 use super::error::ApiError;
+use crate::analytics::{ExportFormat, ExportKind, export};
 use crate::batch::{Amount, Purpose, RecipientPreview};
 use crate::error::{Error, ErrorKind};
 use crate::filter::{
@@ -894,89 +894,62 @@ pub(crate) async fn batch_logs(
     json_value(&store.logs.list(id, None, 500).await?)
 }
 
-/// Every message of a batch as CSV (one row per message, in id order).
+#[derive(Debug, Deserialize)]
+pub(crate) struct ExportQuery {
+    #[serde(default)]
+    what: Option<String>,
+    #[serde(default)]
+    format: Option<String>,
+}
+
+/// A batch's messages (default), log, excluded recipients or report as a download: CSV (cells
+/// made spreadsheet-safe) or JSON lines, exactly as `smsbatch export` writes them.
 pub(crate) async fn batch_export(
     State(app): AppState,
     headers: HeaderMap,
     Path(id): Path<String>,
+    UrlQuery(query): UrlQuery<ExportQuery>,
 ) -> ApiResult<Response> {
     let (_, store) = app.store_for(&headers)?;
     let id = batch_id(&id)?;
-    visible_batch(&store, id).await?;
-    let mut out = csv::Writer::from_writer(Vec::new());
-    let csv_error = |e: csv::Error| bad_input(format!("cannot write the CSV: {e}"));
-    out.write_record([
-        "id",
-        "customer_id",
-        "phone",
-        "status",
-        "encoding",
-        "segments",
-        "estimated_cost",
-        "price",
-        "price_currency",
-        "attempts",
-        "provider_id",
-        "error_category",
-        "error_code",
-        "error_message",
-        "accepted_at",
-        "delivered_at",
-        "body",
-    ])
-    .map_err(csv_error)?;
-    let mut scan =
-        crate::store::MessageScan::new(store.messages.clone(), MessageQuery::new(id, 1000));
-    let text = |t: Option<Timestamp>| t.map(|t| t.to_string()).unwrap_or_default();
-    while let Some(chunk) = scan.next_chunk().await? {
-        for m in chunk {
-            let mut category = String::new();
-            if let Some(c) = m.error_category {
-                let _ = write!(
-                    category,
-                    "{}",
-                    serde_json::to_value(c)
-                        .ok()
-                        .and_then(|v| v.as_str().map(str::to_owned))
-                        .unwrap_or_default()
-                );
-            }
-            out.write_record([
-                m.id.to_string(),
-                m.customer_id.to_string(),
-                m.phone.clone(),
-                m.status.code().to_owned(),
-                m.encoding.to_string(),
-                m.segments.to_string(),
-                m.estimated_cost.to_string(),
-                m.price.map(|p| p.to_string()).unwrap_or_default(),
-                m.price_currency.clone().unwrap_or_default(),
-                m.attempts.to_string(),
-                m.provider_id.clone().unwrap_or_default(),
-                category,
-                m.error_code.clone().unwrap_or_default(),
-                m.error_message.clone().unwrap_or_default(),
-                text(m.accepted_at),
-                text(m.delivered_at),
-                m.body.clone(),
-            ])
-            .map_err(csv_error)?;
-        }
-    }
-    let bytes = out
-        .into_inner()
-        .map_err(|e| bad_input(format!("cannot write the CSV: {e}")))?;
+    let batch = visible_batch(&store, id).await?;
+    let kind: ExportKind = query.what.as_deref().unwrap_or("messages").parse()?;
+    let format: ExportFormat = query.format.as_deref().unwrap_or("csv").parse()?;
+    let analyzer = matches!(kind, ExportKind::Report).then(|| app.analyzer(&batch));
+    let (_, bytes) = export(&store, id, kind, format, Vec::new(), analyzer, app.now()).await?;
+    let (content_type, extension) = match format {
+        ExportFormat::Csv => ("text/csv; charset=utf-8", "csv"),
+        _ => ("application/x-ndjson", "jsonl"),
+    };
     Ok((
         [
-            (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_owned()),
+            (header::CONTENT_TYPE, content_type.to_owned()),
             (
                 header::CONTENT_DISPOSITION,
-                format!("attachment; filename=\"batch-{id}.csv\""),
+                format!(
+                    "attachment; filename=\"batch-{}-{}.{extension}\"",
+                    &id.to_string()[..8],
+                    kind.code()
+                ),
             ),
         ],
         bytes,
     )
         .into_response())
+}
+
+/// The batch's analysis: the report (rates, throughput, latency, cost, errors, variants, and
+/// the SLA objectives' status with their violations), the error trend per category, credits by
+/// slice, the log summary.
+pub(crate) async fn batch_report(
+    State(app): AppState,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> ApiResult {
+    let (_, store) = app.store_for(&headers)?;
+    let batch = visible_batch(&store, batch_id(&id)?).await?;
+    let analysis = app.analyzer(&batch).run(&store, app.now()).await?;
+    json_value(&analysis)
 }
 
 pub(crate) async fn no_route(Path(rest): Path<String>) -> ApiError {

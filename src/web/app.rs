@@ -11,8 +11,9 @@ use axum::routing::{get, post};
 use super::error::ApiError;
 use super::jwt::JwtVerifier;
 use super::{api, assets};
+use crate::analytics::{BatchAnalyzer, SlaObjectives};
 use crate::batch::PreviewConfig;
-use crate::store::{Actor, Backend, Store};
+use crate::store::{Actor, Backend, Batch, Store};
 use crate::time::Timestamp;
 
 /// Who the requests act for.
@@ -56,6 +57,7 @@ pub struct WebApp {
     pub(crate) preview: PreviewConfig,
     pub(crate) clock: Clock,
     pub(crate) store_name: String,
+    pub(crate) sla: SlaObjectives,
 }
 
 impl std::fmt::Debug for WebApp {
@@ -64,6 +66,7 @@ impl std::fmt::Debug for WebApp {
             .field("identity", &self.identity)
             .field("assets", &self.assets)
             .field("store_name", &self.store_name)
+            .field("sla", &self.sla)
             .finish_non_exhaustive()
     }
 }
@@ -89,6 +92,7 @@ impl WebApp {
             preview: PreviewConfig::new(),
             clock: Arc::new(system_now),
             store_name: "memory".to_owned(),
+            sla: SlaObjectives::default(),
         }
     }
 
@@ -111,6 +115,18 @@ impl WebApp {
     pub fn clock(mut self, clock: impl Fn() -> Timestamp + Send + Sync + 'static) -> Self {
         self.clock = Arc::new(clock);
         self
+    }
+
+    /// The SLA objectives every batch's report is checked against (the dashboard shows their
+    /// status and violations); none by default.
+    pub fn sla(mut self, objectives: SlaObjectives) -> Self {
+        self.sla = objectives;
+        self
+    }
+
+    /// An analyzer of `batch` with the app's objectives.
+    pub(crate) fn analyzer(&self, batch: &Batch) -> BatchAnalyzer {
+        BatchAnalyzer::for_batch(batch).objectives(self.sla.clone())
     }
 
     /// The store's name as `GET /api/session` reports it (`memory`, `postgres`...).
@@ -181,7 +197,8 @@ impl WebApp {
             .route("/api/batches/{id}/{action}", post(api::batch_action))
             .route("/api/batches/{id}/messages", get(api::batch_messages))
             .route("/api/batches/{id}/logs", get(api::batch_logs))
-            .route("/api/batches/{id}/export.csv", get(api::batch_export))
+            .route("/api/batches/{id}/export", get(api::batch_export))
+            .route("/api/batches/{id}/report", get(api::batch_report))
             .route("/api/{*rest}", axum::routing::any(api::no_route))
             .route("/", get(assets::workspace))
             .route("/dashboard", get(assets::dashboard))

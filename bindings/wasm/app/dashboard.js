@@ -57,9 +57,11 @@ function select(id) {
     history.replaceState(null, "", `#${id}`);
   }
   $("#detail").hidden = false;
+  state.report = null;
   refreshDetail();
   loadMessages(true);
   loadLog();
+  loadReport();
 }
 
 function money(amount, currency) {
@@ -126,9 +128,36 @@ async function refreshDetail() {
 function drawCharts(currency) {
   const s = state.samples;
   lineChart($("#chart-throughput"), [{ name: "messages/s", points: s.map((p) => [p.t, p.rate]) }], { label: "Throughput" });
-  const categories = [...new Set(s.flatMap((p) => Object.keys(p.errors)))];
-  lineChart($("#chart-errors"), categories.map((c) => ({ name: c, points: s.map((p) => [p.t, p.errors[c] ?? 0]) })), { label: "Errors per category", format: (v) => String(Math.round(v)), empty: "no errors so far" });
+  // The error trend is the report's: errors per category in each window of the batch.
+  const windows = state.report?.errorTrend?.windows ?? [];
+  const categories = [...new Set(windows.flatMap((w) => Object.keys(w.byCategory)))];
+  lineChart($("#chart-errors"), categories.map((c) => ({ name: c, points: windows.map((w) => [Date.parse(w.start), w.byCategory[c]?.count ?? 0]) })), { label: "Errors per category", format: (v) => String(Math.round(v)), empty: "no errors so far" });
   lineChart($("#chart-cost"), [{ name: `cost (${currency})`, points: s.map((p) => [p.t, p.cost]) }], { label: "Cost so far", format: (v) => v.toFixed(4) });
+}
+
+const OBJECTIVE_TEXT = {
+  doneWithinSeconds: (o) => `done within ${o.limit} s${o.observed !== null && o.observed !== undefined ? ` (so far ${Math.round(o.observed)} s)` : ""}`,
+  maxErrorRate: (o) => `error rate at most ${(o.limit * 100).toFixed(1)}%${o.observed !== null && o.observed !== undefined ? ` (worst window ${(o.observed * 100).toFixed(1)}%)` : ""}`,
+  minDeliveryRate: (o) => `delivery rate at least ${(o.limit * 100).toFixed(1)}%${o.observed !== null && o.observed !== undefined ? ` (now ${(o.observed * 100).toFixed(1)}%)` : ""}`,
+  maxCostOverEstimate: (o) => `cost at most ${(o.limit * 100).toFixed(1)}% over the estimate${o.observed !== null && o.observed !== undefined ? ` (now ${(o.observed * 100).toFixed(1)}%)` : ""}`,
+};
+
+/** The batch's report: the SLA objectives' status (violations raise an alert) and the error trend. */
+async function loadReport() {
+  const id = state.selected;
+  if (!id) return;
+  const analysis = await guarded("report", () => api("GET", `/api/batches/${id}/report`));
+  if (!analysis || id !== state.selected) return;
+  state.report = analysis;
+  const sla = analysis.report.sla;
+  const status = !sla || sla.objectives.length === 0 ? "none" : sla.met ? (sla.objectives.every((o) => o.status === "pending") ? "pending" : "met") : "violated";
+  $("#sla-status").textContent = status;
+  $("#sla-status").dataset.status = status;
+  $("#sla-status").className = `badge sla-${status}`;
+  $("#sla-objectives").replaceChildren(...(sla?.objectives ?? []).map((o) =>
+    el("li", { attrs: { "data-objective": o.objective, "data-status": o.status } }, `${o.status}: ${(OBJECTIVE_TEXT[o.objective] ?? ((x) => x.objective))(o)}`)));
+  const open = (sla?.violations ?? []).filter((v) => !v.endedAt);
+  alertUser(`sla-${id}`, open.length > 0 ? `Batch ${shortId(id)} misses its service level: ${open.map((v) => v.message).join("; ")}` : null);
 }
 
 async function loadMessages(reset) {
@@ -184,6 +213,7 @@ async function poll() {
     await refreshDetail();
     state.ticks = (state.ticks ?? 0) + 1;
     if (state.ticks % 5 === 0) await loadLog();
+    if (state.ticks % 3 === 0) await loadReport();
   } finally {
     state.polling = false;
   }
@@ -196,7 +226,7 @@ async function main() {
   $("#resume").addEventListener("click", () => act("resume"));
   $("#cancel").addEventListener("click", () => act("cancel"));
   $("#retry").addEventListener("click", () => act("retry-failed"));
-  $("#export").addEventListener("click", () => guarded("export", () => download(`/api/batches/${state.selected}/export.csv`, "batch.csv")));
+  $("#export").addEventListener("click", () => guarded("export", () => download(`/api/batches/${state.selected}/export?what=${$("#export-what").value}`, "batch.csv")));
   let searchTimer;
   $("#message-search").addEventListener("input", () => {
     clearTimeout(searchTimer);

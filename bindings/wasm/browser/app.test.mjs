@@ -374,16 +374,27 @@ function flow(label, setup) {
         const phones = [...document.querySelectorAll("#message-table tbody tr td:nth-child(3)")].map((td) => td.textContent);
         return phones.length > 0 && phones.every((p) => p.includes("+44"));
       });
+      // The service level is met, objective by objective, as the API's report says.
+      await page.waitForFunction(() => document.querySelector("#sla-status").dataset.status === "met", null, { timeout: 30_000 });
+      const report = (await call("GET", `/api/batches/${id}/report`)).body;
+      assert.equal(report.report.sla.met, true);
+      assert.equal(await page.locator("#sla-objectives li[data-status=met]").count(), report.report.sla.objectives.length);
+      assert.equal(report.report.cost.estimated, cost.split(" ")[0]);
       // The CSV export downloads and parses: one row per message, all delivered.
       const [download] = await Promise.all([page.waitForEvent("download"), page.click("#export")]);
       const [header, ...rows] = parseCsv(readFileSync(await download.path(), "utf8"));
-      assert.deepEqual(header.slice(0, 4), ["id", "customer_id", "phone", "status"]);
+      assert.deepEqual(header.slice(0, 4), ["id", "batchId", "customerId", "phone"]);
       assert.equal(rows.length, recipients);
       assert.ok(rows.every((r) => r.length === header.length), "every row has every column");
       const col = (name) => header.indexOf(name);
       assert.ok(rows.every((r) => r[col("status")] === "delivered"));
+      assert.ok(rows.every((r) => r[col("batchId")] === id));
       assert.ok(rows.every((r) => r[col("body")].includes("your order is ready")));
       assert.equal(new Set(rows.map((r) => r[col("phone")])).size, recipients, "one message per number");
+      // The excluded recipients export too.
+      await page.selectOption("#export-what", "excluded");
+      const [excludedFile] = await Promise.all([page.waitForEvent("download"), page.click("#export")]);
+      assert.equal(parseCsv(readFileSync(await excludedFile.path(), "utf8")).length - 1, 1000 - recipients);
       await page.screenshot({ path: join(RESULTS, `dashboard-${label}.png`), fullPage: true });
     });
 

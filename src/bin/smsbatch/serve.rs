@@ -9,6 +9,7 @@ use std::time::Duration;
 use serde_json::json;
 
 use smsbatch::PreviewConfig;
+use smsbatch::analytics::SlaObjectives;
 use smsbatch::queue::Sender;
 use smsbatch::send::{RunnerConfig, Shutdown, Worker, WorkerEvent};
 use smsbatch::store::{Actor, Backend, MemoryStore, UserClaims, Uuid};
@@ -23,6 +24,9 @@ pub(crate) enum Provider {
     /// The fake provider (deterministic from --seed, latency --fake-latency-ms).
     Fake,
 }
+
+/// The objectives when `--sla` is not given.
+const DEFAULT_SLA: &str = r#"{"doneWithinSeconds": 3600, "maxErrorRate": {"rate": 0.05, "windowSeconds": 300}, "minDeliveryRate": 0.95}"#;
 
 /// The user of the in-memory store when `--user` is not given.
 const DEMO_USER: &str = "00000000-0000-4000-8000-000000000001";
@@ -50,6 +54,11 @@ pub(crate) struct Args {
     /// A price table (JSON, as `smsbatch preview --prices`); default: the sample's USD prices.
     #[arg(long, value_name = "FILE")]
     prices: Option<PathBuf>,
+    /// SLA objectives every batch is checked against (JSON, as `smsbatch report --sla`);
+    /// default: done within an hour, at most 5% errors over 5-minute windows, at least 95%
+    /// delivered.
+    #[arg(long, value_name = "FILE")]
+    sla: Option<PathBuf>,
     /// Serve this many generated customers (`smsbatch::testing::sample_customers`, from --seed)
     /// instead of the bundled 1,000 of the sample, on the in-memory store.
     #[arg(long, value_name = "N")]
@@ -151,6 +160,10 @@ pub(crate) fn run(args: Args) -> ExitCode {
             }
             None => smsbatch::web::sample_prices()?,
         };
+        let sla = match &args.sla {
+            Some(path) => crate::report::objectives(path)?,
+            None => SlaObjectives::from_json(DEFAULT_SLA)?,
+        };
         let assets = args.assets.clone().unwrap_or_else(|| {
             PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/bindings/wasm"))
         });
@@ -183,7 +196,8 @@ pub(crate) fn run(args: Args) -> ExitCode {
         let app = WebApp::new(backend, identity)
             .assets(assets)
             .preview(PreviewConfig::new().prices(prices))
-            .store_name(name);
+            .store_name(name)
+            .sla(sla);
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", args.port))
             .await
             .map_err(|e| {
