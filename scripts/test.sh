@@ -68,7 +68,10 @@ step "WebAssembly glue: wasm-bindgen-test in headless Chromium"
 (cd bindings/wasm && CHROMEDRIVER=/usr/bin/chromedriver \
   cargo test -p smsbatch-wasm --target wasm32-unknown-unknown)
 
-step "WebAssembly package: the demo page in headless Chromium (playwright-core)"
+step "WebAssembly package: the demo page and the web app in headless Chromium (playwright-core, axe-core)"
+# The web app's flow runs `smsbatch serve` (built by the tests above with every feature) on the
+# in-memory store and on a fresh PostgreSQL database.
+cargo build --quiet --all-features --bin smsbatch
 (cd bindings/wasm && node --test --test-concurrency=1 browser/)
 
 step "done: every check passed"

@@ -112,7 +112,7 @@
 //!   (crate `phonenumber`); without it the preview accepts only numbers already in E.164 (the
 //!   WebAssembly package leaves the metadata out).
 //! - `cli`: the `smsbatch` command line (`src/bin/smsbatch`), a thin layer whose JSON lines are a
-//!   stable contract; it turns on `postgres` and `supabase`.
+//!   stable contract; it turns on `postgres`, `supabase`, `twilio` and `web`.
 //! - `tokio`: the send queue's runtime parts: `queue::Pacer`, which waits on the per-sender rate
 //!   limit on tokio's clock (so `tokio::time::pause` drives it), and `queue::TzdbZones`, IANA
 //!   time zones from jiff's bundled database for send windows.
@@ -132,6 +132,9 @@
 //!   timed on its clock).
 //! - `tracing`: spans and events through `tracing`, with batch and message ids as fields; the
 //!   library installs no subscriber.
+//! - `web` (turns on `tokio`): the web app ([`web`]): an axum server with the JSON API under
+//!   `/api/` over any store, the batch workspace and the monitoring dashboard (`smsbatch
+//!   serve`), HS256 JWT verification for database stores, CSV downloads.
 //! - `testing` (turns on `tokio`): `testing::FakeSender`, a provider with programmable latency,
 //!   outcomes and failures, deterministic from a seed, with an append-only record file several
 //!   processes can share.
@@ -169,6 +172,9 @@ mod time;
 #[cfg(feature = "twilio")]
 #[cfg_attr(docsrs, doc(cfg(feature = "twilio")))]
 pub mod twilio;
+#[cfg(feature = "web")]
+#[cfg_attr(docsrs, doc(cfg(feature = "web")))]
+pub mod web;
 
 pub use crate::batch::{
     Amount, ByEncoding, EncodingPrices, EncodingTotals, ExcludedRecipient, ExclusionCounts,

@@ -15,3 +15,5 @@ mod support;
 mod template;
 #[cfg(feature = "twilio")]
 mod twilio;
+#[cfg(feature = "web")]
+mod web;

@@ -155,7 +155,7 @@ pub(crate) fn run(args: Args) -> std::process::ExitCode {
         if record.exists() {
             std::fs::remove_file(&record).map_err(|e| io_error(&record, "remove", e))?;
         }
-        let (store, store_name) = if args.store.has_flags() {
+        let (store, store_name) = if args.store.given() {
             (args.store.store().await?, "the store of the flags")
         } else {
             let memory = MemoryStore::new();

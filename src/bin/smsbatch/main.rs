@@ -11,6 +11,7 @@ mod preview;
 mod records;
 mod report;
 mod segments;
+mod serve;
 mod store;
 mod worker;
 
@@ -60,6 +61,8 @@ enum Command {
     Worker(worker::Args),
     /// The main job: a whole campaign on sample customers, from audience to report.
     Campaign(campaign::Args),
+    /// The web app on 127.0.0.1: the batch workspace, the dashboard and the JSON API under /api/.
+    Serve(serve::Args),
     /// A batch's report: rates, throughput, latency, cost, errors, variants, SLA (--json: the
     /// JSON report).
     Report(report::Args),
@@ -81,6 +84,7 @@ fn main() -> ExitCode {
         Command::Batch(command) => batch::run(command),
         Command::Worker(args) => worker::run(args),
         Command::Campaign(args) => campaign::run(args),
+        Command::Serve(args) => serve::run(args),
         Command::Report(args) => report::run(args),
         Command::Export(args) => export::run(args),
     }

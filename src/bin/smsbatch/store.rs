@@ -71,10 +71,27 @@ impl StoreArgs {
         }
     }
 
-    /// True when a store flag was given (the environment aside): the main job then runs on
-    /// that store instead of the embedded one.
-    pub(crate) fn has_flags(&self) -> bool {
+    /// True when a store flag was given (the environment aside): the main job and `serve` then
+    /// run on that store instead of the embedded in-memory one, whatever the environment says.
+    pub(crate) fn given(&self) -> bool {
         self.database_url.is_some() || self.supabase_url.is_some() || self.supabase_key.is_some()
+    }
+
+    /// The store the flags name, for a caller that hands out per-user stores itself (`serve`);
+    /// `--jwt` does not apply there.
+    pub(crate) async fn backend(&self) -> Result<(std::sync::Arc<dyn Backend>, &'static str), Error> {
+        if self.jwt.is_some() {
+            return Err(smsbatch::Error::invalid_input(
+                "--jwt does not apply here: the server acts for each request's user",
+            ));
+        }
+        Ok(match self.target()? {
+            Target::Postgres(url) => (std::sync::Arc::new(PgStore::connect(url).await?), "postgres"),
+            Target::Supabase(url, key) => (
+                std::sync::Arc::new(SupabaseConfig::new(url, key).build()?),
+                "supabase",
+            ),
+        })
     }
 
     /// The store, acting for the `--jwt` user or as the service: PostgreSQL directly, or the
