@@ -58,6 +58,8 @@ pub struct WebApp {
     pub(crate) clock: Clock,
     pub(crate) store_name: String,
     pub(crate) sla: SlaObjectives,
+    #[cfg(feature = "twilio")]
+    pub(crate) twilio: Option<Arc<super::twilio::TwilioHooks>>,
 }
 
 impl std::fmt::Debug for WebApp {
@@ -93,6 +95,8 @@ impl WebApp {
             clock: Arc::new(system_now),
             store_name: "memory".to_owned(),
             sla: SlaObjectives::default(),
+            #[cfg(feature = "twilio")]
+            twilio: None,
         }
     }
 
@@ -121,6 +125,21 @@ impl WebApp {
     /// status and violations); none by default.
     pub fn sla(mut self, objectives: SlaObjectives) -> Self {
         self.sla = objectives;
+        self
+    }
+
+    /// Mounts Twilio's webhooks at `POST /twilio/status` and `POST /twilio/inbound`. Twilio
+    /// signs the full URL it calls, so `public_url` is the base it reaches this server at
+    /// (`https://hooks.example.com`, or `http://127.0.0.1:PORT` for a local test). Status
+    /// callbacks update the messages; inbound STOP/START keywords change the suppression list
+    /// (both as the service). Without this, the two paths answer 404.
+    #[cfg(feature = "twilio")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "twilio")))]
+    pub fn twilio(mut self, hooks: crate::twilio::Webhooks, public_url: impl Into<String>) -> Self {
+        self.twilio = Some(Arc::new(super::twilio::TwilioHooks {
+            hooks,
+            public_url: public_url.into(),
+        }));
         self
     }
 
@@ -170,7 +189,12 @@ impl WebApp {
     /// The axum router: `/api/...`, the pages and their files.
     pub fn router(self) -> Router {
         let state = Arc::new(self);
-        Router::new()
+        let router = Router::new();
+        #[cfg(feature = "twilio")]
+        let router = router
+            .route("/twilio/status", post(super::twilio::status))
+            .route("/twilio/inbound", post(super::twilio::inbound));
+        router
             .route("/api/session", get(api::session))
             .route("/api/schema", get(api::schema))
             .route("/api/preview-config", get(api::preview_config))

@@ -7,6 +7,8 @@ mod assets;
 mod error;
 mod jwt;
 mod sample;
+#[cfg(feature = "twilio")]
+mod twilio;
 
 pub use self::app::{Identity, WebApp, serve};
 pub use self::error::ApiError;

@@ -59,6 +59,14 @@ pub(crate) struct Args {
     /// delivered.
     #[arg(long, value_name = "FILE")]
     sla: Option<PathBuf>,
+    /// Mount Twilio's webhooks (`POST /twilio/status`, `POST /twilio/inbound`), verifying
+    /// `X-Twilio-Signature` with this account auth token; default: $TWILIO_AUTH_TOKEN.
+    #[arg(long, value_name = "TOKEN")]
+    twilio_auth_token: Option<String>,
+    /// The base URL Twilio reaches this server at (it signs the full URL); default:
+    /// http://127.0.0.1:PORT.
+    #[arg(long, value_name = "URL")]
+    public_url: Option<String>,
     /// Serve this many generated customers (`smsbatch::testing::sample_customers`, from --seed)
     /// instead of the bundled 1,000 of the sample, on the in-memory store.
     #[arg(long, value_name = "N")]
@@ -207,6 +215,22 @@ pub(crate) fn run(args: Args) -> ExitCode {
             .local_addr()
             .map_err(|e| smsbatch::Error::invalid_input(format!("no local address: {e}")))?
             .port();
+        let token = args.twilio_auth_token.clone().or_else(|| {
+            std::env::var("TWILIO_AUTH_TOKEN")
+                .ok()
+                .filter(|s| !s.trim().is_empty())
+        });
+        let app = match token {
+            Some(token) => {
+                let public = args
+                    .public_url
+                    .clone()
+                    .unwrap_or_else(|| format!("http://127.0.0.1:{port}"));
+                eprintln!("twilio webhooks at {public}/twilio/status and {public}/twilio/inbound");
+                app.twilio(smsbatch::twilio::Webhooks::new(token), public)
+            }
+            None => app,
+        };
         // The listener accepts connections from here on (the kernel queues them until axum
         // takes them), so a client reading this line can connect at once.
         println!("listening on http://127.0.0.1:{port}");

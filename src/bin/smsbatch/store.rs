@@ -79,14 +79,19 @@ impl StoreArgs {
 
     /// The store the flags name, for a caller that hands out per-user stores itself (`serve`);
     /// `--jwt` does not apply there.
-    pub(crate) async fn backend(&self) -> Result<(std::sync::Arc<dyn Backend>, &'static str), Error> {
+    pub(crate) async fn backend(
+        &self,
+    ) -> Result<(std::sync::Arc<dyn Backend>, &'static str), Error> {
         if self.jwt.is_some() {
             return Err(smsbatch::Error::invalid_input(
                 "--jwt does not apply here: the server acts for each request's user",
             ));
         }
         Ok(match self.target()? {
-            Target::Postgres(url) => (std::sync::Arc::new(PgStore::connect(url).await?), "postgres"),
+            Target::Postgres(url) => (
+                std::sync::Arc::new(PgStore::connect(url).await?),
+                "postgres",
+            ),
             Target::Supabase(url, key) => (
                 std::sync::Arc::new(SupabaseConfig::new(url, key).build()?),
                 "supabase",
