@@ -58,6 +58,9 @@ fn message(id: i64, status: MessageStatus) -> Message {
         error_message: None,
         price: None,
         price_currency: None,
+        verified: 0,
+        verified_at: None,
+        check_after: None,
         created_at: t0(),
         updated_at: t0(),
     }

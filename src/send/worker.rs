@@ -252,34 +252,23 @@ impl Worker {
                         }),
                     }
                 }
-                BatchState::Scheduled => {
-                    if batch.send_at.is_none_or(|at| at <= now) {
-                        busy = true;
-                        self.start(ctx, batch.id, BatchState::Sending, "send_at reached")
-                            .await?;
-                    }
+                BatchState::Scheduled if batch.send_at.is_none_or(|at| at <= now) => {
+                    busy = true;
+                    self.start(ctx, batch.id, BatchState::Sending, "send_at reached")
+                        .await?;
                 }
-                BatchState::Paused => {
-                    // A kill switch turned off again resumes the batch; other pauses wait for an
-                    // operator.
-                    if batch.pause_reason == Some(PauseReason::KillSwitch) {
-                        let flag = batch_options(&batch).ok().and_then(|o| o.kill_switch);
-                        let on = match &flag {
-                            Some(name) => {
-                                self.store.flags.get(name).await?.is_some_and(|f| f.enabled)
-                            }
-                            None => false,
-                        };
-                        if !on {
-                            busy = true;
-                            self.start(
-                                ctx,
-                                batch.id,
-                                BatchState::Sending,
-                                "the kill switch is off",
-                            )
+                // A kill switch turned off again resumes the batch; other pauses wait for an
+                // operator.
+                BatchState::Paused if batch.pause_reason == Some(PauseReason::KillSwitch) => {
+                    let flag = batch_options(&batch).ok().and_then(|o| o.kill_switch);
+                    let on = match &flag {
+                        Some(name) => self.store.flags.get(name).await?.is_some_and(|f| f.enabled),
+                        None => false,
+                    };
+                    if !on {
+                        busy = true;
+                        self.start(ctx, batch.id, BatchState::Sending, "the kill switch is off")
                             .await?;
-                        }
                     }
                 }
                 BatchState::Sending | BatchState::Verifying => {

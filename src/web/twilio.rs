@@ -38,13 +38,14 @@ fn prepare(
     uri: &Uri,
     headers: &HeaderMap,
     body: &Bytes,
-) -> Result<(Arc<TwilioHooks>, WebhookRequest, Store), Response> {
+) -> Result<(Arc<TwilioHooks>, WebhookRequest, Store), Box<Response>> {
     let Some(twilio) = app.twilio.clone() else {
         return Err(ApiError::not_found(
             "Twilio webhook (start the server with --twilio-auth-token)",
             uri.path(),
         )
-        .into_response());
+        .into_response()
+        .into());
     };
     let path = uri
         .path_and_query()
@@ -53,8 +54,12 @@ fn prepare(
     let signature = headers
         .get("X-Twilio-Signature")
         .and_then(|v| v.to_str().ok());
-    let request = WebhookRequest::from_form(url, signature, body).map_err(|e| refused(&e))?;
-    let store = app.backend.store(Actor::Service).map_err(|e| refused(&e))?;
+    let request =
+        WebhookRequest::from_form(url, signature, body).map_err(|e| Box::new(refused(&e)))?;
+    let store = app
+        .backend
+        .store(Actor::Service)
+        .map_err(|e| Box::new(refused(&e)))?;
     Ok((twilio, request, store))
 }
 
@@ -66,7 +71,7 @@ pub(crate) async fn status(
 ) -> Response {
     let (twilio, request, store) = match prepare(&app, &uri, &headers, &body) {
         Ok(parts) => parts,
-        Err(response) => return response,
+        Err(response) => return *response,
     };
     match twilio
         .hooks
@@ -86,7 +91,7 @@ pub(crate) async fn inbound(
 ) -> Response {
     let (twilio, request, store) = match prepare(&app, &uri, &headers, &body) {
         Ok(parts) => parts,
-        Err(response) => return response,
+        Err(response) => return *response,
     };
     match twilio
         .hooks

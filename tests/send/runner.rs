@@ -570,7 +570,7 @@ async fn at_most_the_claimed_after(change: &str) {
         "cancel" => {
             assert_eq!(b.state, BatchState::Cancelled);
             assert_eq!(counts.pending, 0);
-            assert_eq!(counts.cancelled, 40 - after as u64);
+            assert_eq!(counts.cancelled, 40 - after);
         }
         _ => {
             assert_eq!(b.pause_reason, Some(PauseReason::KillSwitch));
