@@ -9,6 +9,7 @@ mod sample;
 
 pub use self::consent::Purpose;
 pub use self::phone::PhoneNormalizer;
+pub(crate) use self::phone::calling_code;
 pub use self::preview::{
     ByEncoding, EncodingTotals, ExclusionCounts, MissingVariablePolicy, Preview, PreviewConfig,
     PreviewRun, PreviewStream, PreviewSummary, Previewer, RecipientList,

@@ -181,6 +181,28 @@ pub(crate) fn e164_syntax(phone: &str) -> std::result::Result<Phone, String> {
     })
 }
 
+/// The country calling code of an E.164 number (`"+447700900123"` → `"44"`), `None` when the
+/// text is not `+` and digits. Calling codes are prefix-free and at most three digits: `1` and
+/// `7` are the only one-digit codes, the two-digit ones are listed (ITU-T E.164 assignments), and
+/// every other code is three digits long, so the prefix alone decides.
+pub(crate) fn calling_code(e164: &str) -> Option<&str> {
+    const TWO_DIGITS: [&str; 44] = [
+        "20", "27", "30", "31", "32", "33", "34", "36", "39", "40", "41", "43", "44", "45", "46",
+        "47", "48", "49", "51", "52", "53", "54", "55", "56", "57", "58", "60", "61", "62", "63",
+        "64", "65", "66", "81", "82", "84", "86", "90", "91", "92", "93", "94", "95", "98",
+    ];
+    let digits = e164.strip_prefix('+')?;
+    if digits.len() < 4 || !digits.bytes().all(|b| b.is_ascii_digit()) || digits.starts_with('0') {
+        return None;
+    }
+    let len = match digits.as_bytes()[0] {
+        b'1' | b'7' => 1,
+        _ if TWO_DIGITS.contains(&&digits[..2]) => 2,
+        _ => 3,
+    };
+    Some(&digits[..len])
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -270,5 +292,27 @@ mod tests {
             "invalidInput"
         );
         assert!(PhoneNormalizer::new().normalize("07700 900123").is_err());
+    }
+
+    #[test]
+    fn calling_codes_are_read_off_the_prefix() {
+        for (phone, code) in [
+            ("+447700900123", Some("44")),
+            ("+15551234567", Some("1")),
+            ("+79161234567", Some("7")),
+            ("+4915108705716", Some("49")),
+            ("+34614011697", Some("34")),
+            ("+353851234567", Some("353")),
+            ("+35812345678", Some("358")),
+            ("+8521234567", Some("852")),
+            ("+8613812345678", Some("86")),
+            ("+2348012345678", Some("234")),
+            ("447700900123", None),
+            ("+44", None),
+            ("+44 7700", None),
+            ("+0447700900", None),
+        ] {
+            assert_eq!(super::calling_code(phone), code, "{phone}");
+        }
     }
 }

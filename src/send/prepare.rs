@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use crate::batch::{Amount, ExclusionReason, Previewer, Purpose, RecipientPreview};
+use crate::batch::{Amount, ExclusionReason, Previewer, Purpose, RecipientPreview, calling_code};
 use crate::error::{Error, ErrorKind, Result};
 use crate::filter::{Document, Filter, FilterOptions, Node, Query};
 use crate::flags::Engine;
@@ -563,7 +563,9 @@ impl Preparer {
                             exclusions.push(e);
                             continue;
                         }
+                        let country = calling_code(&r.phone).map(str::to_owned);
                         let mut m = NewMessage::new(customer.id, r.phone, r.text, r.encoding);
+                        m.country_code = country;
                         m.segments = r.segments;
                         m.estimated_cost = r.cost;
                         m.variant = variant;

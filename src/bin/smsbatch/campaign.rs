@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde_json::{Value, json};
+use smsbatch::analytics::{BatchAnalyzer, ExportFormat, ExportKind, SlaObjectives, export};
 use smsbatch::filter::{Document, FilterOptions, Query};
 use smsbatch::flags::{Context, Engine, Env, SeededRandom, State};
 use smsbatch::queue::{BatchOptions, BatchState, Sender};
@@ -33,6 +34,10 @@ const AUDIENCE: &str = r#"{"version": 1, "where": {"and": [
     {"field": "city", "op": "isNotEmpty"},
     {"field": "last_order_at", "op": "withinLastDays", "value": 365}
 ]}}"#;
+
+/// The service levels the report checks the campaign against.
+const SLA: &str = r#"{"doneWithinSeconds": 120, "maxErrorRate": {"rate": 0.15, "windowSeconds": 10,
+    "minMessages": 50}, "minDeliveryRate": 0.9}"#;
 
 /// Options of the batch, in the `--options` format of `smsbatch batch create`. The rate limit
 /// is what keeps the provider from throttling us; verification after 2 s (30 s in production)
@@ -127,17 +132,56 @@ fn provider(args: &Args, record: &Path) -> Result<FakeSender, Error> {
         .build()
 }
 
-/// Loads the sample, the demo's templates and flags into the store.
-async fn load_sample(store: &Store, args: &Args, now: smsbatch::Timestamp) -> Result<(), Error> {
+/// Loads the sample, the demo's templates and flags into the store. A store of the flags keeps
+/// what it has: the sample goes in only when it holds no customers (the job never overwrites a
+/// real audience), and templates and flags only where their ids are free. Returns how many
+/// customers the store holds and whether they are the sample.
+async fn load_sample(
+    store: &Store,
+    args: &Args,
+    now: smsbatch::Timestamp,
+    given: bool,
+) -> Result<(usize, bool), Error> {
+    let mut probe = Query::default();
+    probe.limit = Some(1);
+    probe.count = true;
+    let existing = if given {
+        store
+            .customers
+            .query(&probe, &FilterOptions::new().with_now(now), None)
+            .await?
+            .total
+            .unwrap_or(0)
+    } else {
+        0
+    };
+    let templates: Vec<TemplateRecord> = serde_json::from_str(TEMPLATES)
+        .map_err(|e| invalid(format!("the bundled templates: {e}")))?;
+    let mut missing = Vec::new();
+    for t in templates {
+        if store.templates.get(&t.id).await?.is_none() {
+            missing.push(t);
+        }
+    }
+    if !missing.is_empty() {
+        store.templates.upsert(&missing, None).await?;
+    }
+    let state = State::from_json(FLAGS)?;
+    let mut free = true;
+    for feature in &state.features {
+        free &= store.flags.get(&feature.name).await?.is_none();
+    }
+    if free {
+        store.flags.import(&state, now).await?;
+    }
+    if existing > 0 {
+        return Ok((usize::try_from(existing).unwrap_or(usize::MAX), false));
+    }
     let customers = sample_customers(args.customers, args.seed, now);
     for chunk in customers.chunks(2_000) {
         store.customers.upsert(chunk).await?;
     }
-    let templates: Vec<TemplateRecord> = serde_json::from_str(TEMPLATES)
-        .map_err(|e| invalid(format!("the bundled templates: {e}")))?;
-    store.templates.upsert(&templates, None).await?;
-    store.flags.import(&State::from_json(FLAGS)?, now).await?;
-    Ok(())
+    Ok((customers.len(), true))
 }
 
 fn section(title: &str) {
@@ -164,18 +208,22 @@ pub(crate) fn run(args: Args) -> std::process::ExitCode {
                 "the embedded in-memory store",
             )
         };
+        let given = args.store.given();
+        let (customers, sample) = load_sample(&store, &args, now, given).await?;
         println!(
-            "smsbatch campaign: {} sample customers (seed {}) on {store_name}; template {:?}; \
-             rate limit {} segments/s, {} in flight, provider latency {} ms; output in {}",
-            args.customers,
-            args.seed,
+            "smsbatch campaign on {store_name}: {}; template {:?}; rate limit {} segments/s, {} \
+             in flight, fake provider latency {} ms; output in {}",
+            if sample {
+                format!("{customers} sample customers (seed {})", args.seed)
+            } else {
+                format!("its own {customers} customers (the sample goes only into an empty store)")
+            },
             args.template,
             args.rate,
             args.concurrency,
             args.latency_ms,
             args.out.display()
         );
-        load_sample(&store, &args, now).await?;
 
         // 1. The audience.
         section("audience");
@@ -206,7 +254,7 @@ pub(crate) fn run(args: Args) -> std::process::ExitCode {
         while let Some(chunk) = scan.next_chunk().await? {
             rows.extend(chunk.iter().map(|c| c.to_flat()));
         }
-        println!("selected:  {} of {} customers", rows.len(), args.customers);
+        println!("selected:  {} of {customers} customers", rows.len());
 
         // 2. The preview and its exact cost, before anything is created.
         let record_template = store.templates.get(&args.template).await?.ok_or_else(|| {
@@ -426,12 +474,47 @@ pub(crate) fn run(args: Args) -> std::process::ExitCode {
         )
         .map_err(|e| io_error(&status_path, "write", e))?;
 
+        // 7. The report and the export.
+        section("report");
+        let batch = crate::report::find_batch(&store, created.id).await?;
+        let analysis = BatchAnalyzer::for_batch(&batch)
+            .objectives(SlaObjectives::from_json(SLA)?)
+            .run(&store, clock.now())
+            .await?;
+        print!("{}", crate::report::table(&batch, &analysis));
+        let report_path = args.out.join("report.json");
+        std::fs::write(
+            &report_path,
+            serde_json::to_vec_pretty(&analysis.report).map_err(|e| invalid(e.to_string()))?,
+        )
+        .map_err(|e| io_error(&report_path, "write", e))?;
+        let csv_path = args.out.join("messages.csv");
+        let file =
+            std::fs::File::create(&csv_path).map_err(|e| io_error(&csv_path, "create", e))?;
+        let (rows, file) = export(
+            &store,
+            created.id,
+            ExportKind::Messages,
+            ExportFormat::Csv,
+            std::io::BufWriter::new(file),
+            None,
+            clock.now(),
+        )
+        .await?;
+        file.into_inner()
+            .map_err(|e| io_error(&csv_path, "write", e.into_error()))?
+            .sync_all()
+            .map_err(|e| io_error(&csv_path, "write", e))?;
+
         section("done");
         println!(
-            "in {:.1} s; provider record: {}; status: {}",
+            "in {:.1} s\n  CSV export ({rows} messages): {}\n  report: {}\n  status: {}\n  \
+             provider record: {}",
             started.elapsed().as_secs_f64(),
+            csv_path.display(),
+            report_path.display(),
+            status_path.display(),
             record.display(),
-            status_path.display()
         );
         Ok(std::process::ExitCode::SUCCESS)
     })

@@ -104,7 +104,7 @@ fn latency(stats: Option<LatencyStats>) -> String {
 }
 
 /// The report for people.
-fn table(batch: &Batch, a: &BatchAnalysis) -> String {
+pub(crate) fn table(batch: &Batch, a: &BatchAnalysis) -> String {
     let r = &a.report;
     let mut out = String::new();
     let mut line = |label: &str, value: String| {
