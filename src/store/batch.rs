@@ -145,7 +145,7 @@ pub struct BatchQuery {
     /// Only batches in these states (every state when empty).
     pub states: Vec<BatchState>,
     /// Only batches after this one in the listing's order: later in `(created_at, id)` order,
-    /// or earlier with [`newest_first`](Self::newest_first).
+    /// or earlier with [`newest_first`](Self::newest_first()).
     pub after: Option<(Timestamp, Uuid)>,
     /// At most this many.
     pub limit: Option<u32>,
@@ -196,7 +196,7 @@ pub trait BatchStore: Send + Sync {
     async fn get(&self, id: Uuid) -> Result<Option<Batch>>;
 
     /// The batches the query selects, in `(created_at, id)` order (descending with
-    /// [`BatchQuery::newest_first`]).
+    /// [`BatchQuery::newest_first()`]).
     async fn list(&self, query: &BatchQuery) -> Result<Vec<Batch>>;
 
     /// Moves the batch to `to` if its state machine allows it ([`BatchState::can_become`]);

@@ -167,8 +167,8 @@ const OBJECTIVE_TEXT = {
 async function loadReport() {
   const id = state.selected;
   if (!id) return;
-  const window = chartWindow(state.batch?.id === id ? state.batch : null);
-  const analysis = await guarded("report", () => api("GET", `/api/batches/${id}/report?window=${window}`));
+  const seconds = chartWindow(state.batch?.id === id ? state.batch : null);
+  const analysis = await guarded("report", () => api("GET", `/api/batches/${id}/report?window=${seconds}`));
   if (!analysis || id !== state.selected) return;
   state.report = analysis;
   drawCharts();
