@@ -261,6 +261,11 @@ async function main() {
   await loadBatches();
   const fromHash = location.hash.slice(1);
   if (fromHash) select(fromHash);
+  // A link to another batch of this page (`/dashboard#id`) changes only the hash: follow it.
+  window.addEventListener("hashchange", () => {
+    const id = location.hash.slice(1);
+    if (id && id !== state.selected) select(id);
+  });
   setInterval(poll, 1000);
   setStatus("ready", "ready");
 }
