@@ -4,6 +4,8 @@
 
 #[cfg(feature = "tokio")]
 mod clock;
+#[cfg(feature = "tokio")]
+mod group;
 mod prepare;
 #[cfg(feature = "tokio")]
 mod runner;

@@ -13,6 +13,7 @@ use tokio::task::JoinSet;
 use uuid::Uuid;
 
 use super::clock::{Clock, Shutdown};
+use super::group::{Flushed, GroupCommit};
 use super::prepare::batch_options;
 use super::status::compute_progress;
 use crate::error::{Error, ErrorKind, Result};
@@ -24,8 +25,8 @@ use crate::queue::{
 };
 use crate::random::mix;
 use crate::store::{
-    Batch, CheckClaim, CheckKind, CheckResult, Claim, Fence, LogLevel, Message, NewBatchLog, Store,
-    Transition,
+    Batch, CheckClaim, CheckKind, CheckResult, Claim, Fence, LogLevel, Message, MessageStore,
+    NewBatchLog, Store, Transition,
 };
 use crate::time::Timestamp;
 
@@ -254,6 +255,10 @@ pub(crate) struct BatchRun {
     sem: Arc<Semaphore>,
     window_zone: Option<Arc<dyn ZoneRules>>,
     local: Mutex<Local>,
+    /// Send starts, written in groups (one claim's token each).
+    starts: GroupCommit<(i64, Uuid), Message>,
+    /// Outcomes, written in groups.
+    outcomes: GroupCommit<(i64, Fence, Transition), Message>,
 }
 
 impl std::fmt::Debug for BatchRun {
@@ -266,6 +271,34 @@ impl std::fmt::Debug for BatchRun {
 
 fn is_refused(e: &Error) -> bool {
     matches!(e.kind(), ErrorKind::InvalidTransition { .. })
+}
+
+/// Marks the sends of `requests` started, one call per claim token, results in request order.
+async fn start_many(
+    store: &dyn MessageStore,
+    requests: &[(i64, Uuid)],
+    now: Timestamp,
+) -> Result<Vec<Result<Message>>> {
+    let mut results: Vec<Option<Result<Message>>> = (0..requests.len()).map(|_| None).collect();
+    let mut tokens: Vec<Uuid> = requests.iter().map(|r| r.1).collect();
+    tokens.sort_unstable();
+    tokens.dedup();
+    for token in tokens {
+        let (at, ids): (Vec<usize>, Vec<i64>) = requests
+            .iter()
+            .enumerate()
+            .filter(|(_, r)| r.1 == token)
+            .map(|(i, r)| (i, r.0))
+            .unzip();
+        let answers = store.mark_send_started_many(&ids, token, now).await?;
+        for (i, answer) in at.into_iter().zip(answers) {
+            results[i] = Some(answer);
+        }
+    }
+    Ok(results
+        .into_iter()
+        .map(|r| r.unwrap_or_else(|| Err(Error::invalid_input("the store skipped a send start"))))
+        .collect())
 }
 
 /// A state change that another worker may have made first: refused is fine.
@@ -286,7 +319,29 @@ impl BatchRun {
         };
         let mut samples = ctx.config.samples;
         samples = samples.seed(mix(ctx.config.seed ^ batch.id.as_u128() as u64));
+        // As many writes as sends can be in flight at once share a round trip.
+        let group = options.concurrency.max(1) as usize;
+        let store = ctx.store.messages.clone();
+        let starts = GroupCommit::new(group, {
+            let clock = Arc::clone(&ctx.clock);
+            let store = store.clone();
+            move |requests: Vec<(i64, Uuid)>| {
+                let store = store.clone();
+                let now = clock.now();
+                Box::pin(async move { start_many(&*store, &requests, now).await }) as Flushed<_>
+            }
+        });
+        let outcomes = GroupCommit::new(group, {
+            let clock = Arc::clone(&ctx.clock);
+            move |changes: Vec<(i64, Fence, Transition)>| {
+                let store = store.clone();
+                let now = clock.now();
+                Box::pin(async move { store.transition_many(&changes, now).await }) as Flushed<_>
+            }
+        });
         Ok(Self {
+            starts,
+            outcomes,
             id: batch.id,
             sender_name: batch.sender.clone().unwrap_or_default(),
             policy: options.retry_policy(),
@@ -602,11 +657,7 @@ impl BatchRun {
         }
         // Written before the provider is called: a crash from here on makes the message in
         // doubt (reconciled), never pending (resent blindly).
-        match store
-            .messages
-            .mark_send_started(m.id, token, self.now())
-            .await
-        {
+        match self.starts.submit((m.id, token)).await {
             Ok(_) => {}
             Err(e) if e.is_lease_lost() => return Ok(()),
             Err(e) => return Err(e),
@@ -713,9 +764,9 @@ impl BatchRun {
                 with_failure(Transition::retry(now), failure)
             }
         };
-        match store
-            .messages
-            .transition(m.id, Fence::Claim(token), &change, now)
+        match self
+            .outcomes
+            .submit((m.id, Fence::Claim(token), change))
             .await
         {
             Ok(_) => {}
