@@ -798,3 +798,67 @@ async fn preparation_is_chunked_and_records_exclusions() {
     let suppressed = exclusions.iter().find(|e| e.customer_id == 7).unwrap();
     assert!(suppressed.detail.contains("suppression"), "{suppressed:?}");
 }
+
+/// A provider answer that refuses the account (Twilio 20003, authentication failed) halts the
+/// batch through the real runner: paused with reason `provider`, the message that got it pending
+/// again (it waits for the operator's resume), and no more than the worker's permits sent after.
+#[tokio::test(start_paused = true)]
+async fn a_halting_answer_pauses_the_batch_for_the_provider() {
+    let clock = start();
+    let store = store_with(&customers(40)).await;
+    let fake = FakeConfig::new()
+        .latency(Duration::from_secs(1), Duration::from_secs(1))
+        .script(
+            phone(12),
+            [FakeStep::Fail(FakeFailure::Code("20003".into()))],
+        )
+        .build()
+        .unwrap();
+    let sender = Timed::new(fake, clock.clone());
+    let concurrency = 5;
+    let batch = create(
+        &store,
+        &clock,
+        json!({"concurrency": concurrency, "verifyAfterSeconds": 1}),
+    )
+    .await;
+    worker(&store, sender.clone(), &clock)
+        .run_until_idle()
+        .await
+        .unwrap();
+    let b = store.batches.get(batch.id).await.unwrap().unwrap();
+    assert_eq!(
+        (b.state, b.pause_reason),
+        (BatchState::Paused, Some(PauseReason::Provider))
+    );
+    let halted = message_to(&store, batch.id, &phone(12)).await;
+    assert_eq!(halted.status, MessageStatus::Pending, "{halted:?}");
+    assert_eq!(halted.error_code.as_deref(), Some("20003"));
+    assert_eq!(halted.error_category, Some(ErrorCategory::Account));
+    // The halting answer came a second (the latency) after its send started; sends started
+    // from then on are at most the permits that were free.
+    let answered = sender.times(&phone(12))[0].saturating_add(Duration::from_secs(1));
+    let after = sender
+        .sends
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|(_, at)| *at >= answered)
+        .count();
+    assert!(after <= concurrency, "{after} sends after the halt");
+    assert!(
+        (12..40).contains(&sender.calls()),
+        "{} sends in all",
+        sender.calls()
+    );
+    let counts = store.messages.count_by_status(batch.id).await.unwrap();
+    assert_eq!(counts.processing, 0);
+    assert_eq!(counts.in_doubt, 0);
+    assert_eq!(counts.pending, 40 - (sender.calls() as u64 - 1));
+    let logs = store.logs.list(batch.id, None, 100).await.unwrap();
+    assert!(
+        logs.iter().any(|l| l.event == "paused:provider"),
+        "{:?}",
+        logs.iter().map(|l| &l.event).collect::<Vec<_>>()
+    );
+}
