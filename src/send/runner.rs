@@ -484,6 +484,11 @@ impl BatchRun {
                         }
                     }
                 }
+                BatchState::Cancelled => {
+                    if self.settle_cancelled(tasks, now).await? {
+                        return Ok(());
+                    }
+                }
                 _ => return Ok(()),
             }
             self.write_progress(false).await?;
@@ -769,6 +774,30 @@ impl BatchRun {
         Ok(())
     }
 
+    /// A cancelled batch still owes its in-doubt messages a reconciliation: one the provider
+    /// has is recorded as sent (it was: the count must say so), one it does not have is
+    /// cancelled, never sent. Messages that came back to pending after the cancel (a retry
+    /// decided by a send under way, a rescued claim) are cancelled too, and sends under way in
+    /// other workers are waited for. True when nothing is left to settle.
+    async fn settle_cancelled(
+        self: &Arc<Self>,
+        tasks: &mut JoinSet<Result<()>>,
+        now: Timestamp,
+    ) -> Result<bool> {
+        let store = &self.ctx.store;
+        store.messages.cancel_pending(self.id, now).await?;
+        if !tasks.is_empty() {
+            return Ok(false);
+        }
+        let counts = store.messages.count_by_status(self.id).await?;
+        if counts.in_doubt == 0 && counts.processing == 0 && counts.pending == 0 {
+            return Ok(true);
+        }
+        let kinds = [(CheckKind::Reconcile, self.options.verify_after())];
+        self.start_checks(tasks, now, &kinds).await?;
+        Ok(false)
+    }
+
     /// Starts the checks that are due (reconciliation, then each verification pass) with the
     /// free permits; returns the verification checks outstanding over every pass (`None`
     /// when it could not be told: no permit was free), with in-doubt ones counted too.
@@ -783,8 +812,19 @@ impl BatchRun {
         if let Some(second) = self.options.second_verify_after() {
             kinds.push((CheckKind::Verify { pass: 2 }, second));
         }
+        self.start_checks(tasks, now, &kinds).await
+    }
+
+    /// Starts the due checks of these kinds (each with its delay) with the free permits; see
+    /// [`BatchRun::checks`].
+    async fn start_checks(
+        self: &Arc<Self>,
+        tasks: &mut JoinSet<Result<()>>,
+        now: Timestamp,
+        kinds: &[(CheckKind, Duration)],
+    ) -> Result<Option<u64>> {
         let mut outstanding = 0u64;
-        for (kind, after) in kinds {
+        for &(kind, after) in kinds {
             let free = self.sem.available_permits();
             if free == 0 {
                 return Ok(None);
@@ -824,6 +864,8 @@ impl BatchRun {
             .policy
             .in_doubt
             .resolve(started, now, lookup, self.policy.timing);
+        // Set when the provider does not have it and the batch was cancelled meanwhile.
+        let mut cancelled = false;
         let (change, note) = match resolution {
             Resolution::Found { message, status } => (
                 self.found_change(&message, status),
@@ -832,13 +874,25 @@ impl BatchRun {
                     m.id, message.provider_id
                 ),
             ),
-            Resolution::Resend => (
-                Transition::retry(now),
-                format!(
-                    "message {} was in doubt; the provider does not have it, so it is sent again",
-                    m.id
-                ),
-            ),
+            Resolution::Resend => {
+                cancelled = store
+                    .batches
+                    .get(self.id)
+                    .await?
+                    .is_some_and(|b| b.state == BatchState::Cancelled);
+                let then = if cancelled {
+                    "the batch is cancelled, so it is not sent"
+                } else {
+                    "so it is sent again"
+                };
+                (
+                    Transition::retry(now),
+                    format!(
+                        "message {} was in doubt; the provider does not have it; {then}",
+                        m.id
+                    ),
+                )
+            }
             Resolution::Fail(failure) => (
                 Transition::failed(failure.category).error_message(failure.message.clone()),
                 format!(
@@ -862,7 +916,14 @@ impl BatchRun {
             }
         };
         match store.messages.transition(m.id, fence, &change, now).await {
-            Ok(_) => self.log(LogLevel::Info, "reconciled", note).await,
+            Ok(back) => {
+                // Pending again in a cancelled batch: cancelled at once (no claim takes a
+                // cancelled batch's messages meanwhile).
+                if cancelled && back.status == MessageStatus::Pending {
+                    store.messages.cancel_pending(self.id, now).await?;
+                }
+                self.log(LogLevel::Info, "reconciled", note).await
+            }
             Err(e) if e.is_lease_lost() => {}
             Err(e) if matches!(e.kind(), ErrorKind::UniqueViolation { .. }) => {
                 // The provider's id is another message's: not this one's send after all.

@@ -517,30 +517,49 @@ async fn ab_variants_are_sticky_by_customer_id_and_reported() {
     );
 }
 
-/// Drives a batch of slow sends and applies `change` once some are done: afterwards the
-/// worker sends at most the messages it had claimed (its five permits).
+/// Drives a batch of slow sends with `WORKERS` workers on one store and applies `change` once
+/// some are done: afterwards the workers send at most the messages they had claimed (five
+/// permits each). For `cancel`, some sends end in doubt around the change (an HTTP 500 after
+/// the provider took the message, a request lost on the way): they are still reconciled after
+/// the cancel, none left in doubt, and the lost one is cancelled, never sent again.
 async fn at_most_the_claimed_after(change: &str) {
+    const WORKERS: usize = 3;
+    const PERMITS: usize = 5;
     let clock = start();
-    let store = store_with(&customers(40)).await;
-    let fake = Arc::new(
-        FakeConfig::new()
-            .latency(Duration::from_secs(1), Duration::from_secs(1))
-            .build()
-            .unwrap(),
-    );
+    let store = store_with(&customers(60)).await;
+    let mut fake = FakeConfig::new().latency(Duration::from_secs(1), Duration::from_secs(1));
+    if change == "cancel" {
+        // In flight when the change comes: the first fifteen are claimed at once.
+        for i in [3, 8, 13] {
+            fake = fake.script(
+                phone(i),
+                [FakeStep::Fail(FakeFailure::ServerErrorAfterSend)],
+            );
+        }
+        fake = fake.script(phone(11), [FakeStep::Fail(FakeFailure::LostRequest)]);
+    }
+    let fake = Arc::new(fake.build().unwrap());
     let batch = create(
         &store,
         &clock,
-        json!({"killSwitch": "stop-sms", "verifyAfterSeconds": 1}),
+        json!({"killSwitch": "stop-sms", "verifyAfterSeconds": 1, "concurrency": PERMITS}),
     )
     .await;
     let shutdown = Shutdown::new();
-    let w = worker(&store, fake.clone(), &clock).shutdown(shutdown.clone());
-    let run = tokio::spawn(async move { w.run().await });
-    while fake.calls() < 12 {
+    let runs: Vec<_> = (0..WORKERS)
+        .map(|n| {
+            let w = Worker::new(store.clone(), fake.clone())
+                .clock(clock.clone())
+                .config(config().seed(42 + n as u64))
+                .shutdown(shutdown.clone());
+            tokio::spawn(async move { w.run().await })
+        })
+        .collect();
+    // Every worker busy with its permits.
+    while fake.calls() < (WORKERS * PERMITS) as u64 {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let before = fake.calls();
+    let before = fake.calls() as usize;
     let now = clock.now();
     match change {
         "pause" => {
@@ -556,11 +575,12 @@ async fn at_most_the_claimed_after(change: &str) {
             .unwrap(),
         other => unreachable!("{other}"),
     }
+    // Long enough for the in-doubt messages' settle time (twice the verification delay).
     tokio::time::sleep(Duration::from_secs(30)).await;
-    let after = fake.calls();
+    let after = fake.calls() as usize;
     assert!(
-        after <= before + 5,
-        "{change}: {before} sends before, {after} after"
+        after <= before + WORKERS * PERMITS,
+        "{change}: {before} sends before, {after} after, {WORKERS} workers of {PERMITS} permits"
     );
     let b = store.batches.get(batch.id).await.unwrap().unwrap();
     let counts = store.messages.count_by_status(batch.id).await.unwrap();
@@ -570,11 +590,44 @@ async fn at_most_the_claimed_after(change: &str) {
         "cancel" => {
             assert_eq!(b.state, BatchState::Cancelled);
             assert_eq!(counts.pending, 0);
-            assert_eq!(counts.cancelled, 40 - after);
+            assert_eq!(
+                counts.in_doubt, 0,
+                "in-doubt messages reconciled after the cancel"
+            );
+            let messages = all_messages(&store, batch.id).await;
+            let doubtful: Vec<&Message> = messages
+                .iter()
+                .filter(|m| [3, 8, 11, 13].map(phone).contains(&m.phone))
+                .collect();
+            assert!(
+                doubtful.iter().all(|m| m.attempts > 0),
+                "the scripted ones were sent before the cancel took effect: {doubtful:?}"
+            );
+            for m in &doubtful {
+                if m.phone == phone(11) {
+                    // The provider never had it: cancelled, not sent again.
+                    assert_eq!(m.status, MessageStatus::Cancelled, "{m:?}");
+                } else {
+                    assert!(m.status.was_accepted() && m.provider_id.is_some(), "{m:?}");
+                }
+            }
+            let records = fake.records().unwrap();
+            let sent = (counts.sent + counts.delivered) as usize;
+            assert_eq!(records.len(), sent, "every record is a sent message");
+            // Every send but the lost one left a message sent; the rest are cancelled.
+            assert_eq!(sent, after - 1);
+            assert_eq!(counts.cancelled as usize, 60 - sent);
+            let logs = store.logs.list(batch.id, None, 1000).await.unwrap();
+            assert!(
+                logs.iter()
+                    .any(|l| l.event == "reconciled" && l.message.contains("cancelled")),
+                "{:?}",
+                logs.iter().map(|l| &l.message).collect::<Vec<_>>()
+            );
         }
         _ => {
             assert_eq!(b.pause_reason, Some(PauseReason::KillSwitch));
-            // Turned off again, the worker resumes the batch by itself.
+            // Turned off again, the workers resume the batch by themselves.
             store
                 .flags
                 .set_enabled("stop-sms", false, clock.now())
@@ -583,11 +636,13 @@ async fn at_most_the_claimed_after(change: &str) {
             tokio::time::sleep(Duration::from_secs(60)).await;
             let b = store.batches.get(batch.id).await.unwrap().unwrap();
             assert_eq!(b.state, BatchState::Completed);
-            assert_eq!(fake.calls(), 40);
+            assert_eq!(fake.calls(), 60);
         }
     }
     shutdown.trigger();
-    run.await.unwrap().unwrap();
+    for run in runs {
+        run.await.unwrap().unwrap();
+    }
 }
 
 #[tokio::test(start_paused = true)]
