@@ -1078,9 +1078,10 @@ impl BatchRun {
                 std::mem::replace(&mut local.errors, ErrorStats::new(self.ctx.config.samples));
             (delta, local.meter.per_second(now))
         };
-        // The batch's error stats are shared by its workers: merge this one's since its last
+        // The batch's error samples are shared by its workers: merge this one's since its last
         // write into what the row holds. (Two workers writing in the same instant can lose one
-        // delta; counts per state never come from here, they come from the store.)
+        // worker's new samples; the counts per category, like those per state, come from the
+        // store in `compute_progress`, so they lose nothing.)
         let mut errors: ErrorStats = batch
             .progress
             .get("errors")

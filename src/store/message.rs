@@ -621,6 +621,11 @@ pub trait MessageStore: Send + Sync {
     /// How many of a batch's messages are in each status.
     async fn count_by_status(&self, batch_id: Uuid) -> Result<StatusCounts>;
 
+    /// How many of a batch's messages have each error category (their latest error, whatever
+    /// their status now), in the order of [`ErrorCategory::ALL`]; categories without messages
+    /// are left out. Counted by the store, so several workers' failures all count.
+    async fn count_by_error_category(&self, batch_id: Uuid) -> Result<Vec<(ErrorCategory, u64)>>;
+
     /// Gives back a claim whose send never started, to be claimed again from `run_at` (a
     /// message outside its send window): pending, the attempt not counted, its budget
     /// reservation given back. [`ErrorKind::LeaseLost`] also when the send had started.

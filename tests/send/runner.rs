@@ -917,3 +917,89 @@ async fn a_halting_answer_pauses_the_batch_for_the_provider() {
         logs.iter().map(|l| &l.event).collect::<Vec<_>>()
     );
 }
+
+/// Two workers draining one batch on PostgreSQL, each writing the batch's progress often: the
+/// error counts per category are the store's (messages by error category), so none of either
+/// worker's failures is lost to the other's write (each worker once merged its own counts into
+/// the shared document, read-modify-write, and one of two writes in the same instant lost the
+/// other's).
+#[cfg(feature = "postgres")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn error_counts_per_category_add_up_across_workers() {
+    let Some(db) = crate::db::TempDb::create("send_error_counts", crate::db::Locale::CUtf8) else {
+        return;
+    };
+    let pg = smsbatch::store::postgres::PgStore::connect(db.url.clone())
+        .await
+        .unwrap();
+    pg.migrate().await.unwrap();
+    let store = pg.store(Actor::Service).unwrap();
+    store.customers.upsert(&customers(80)).await.unwrap();
+    let mut fake = FakeConfig::new()
+        .seed(5)
+        .latency(Duration::from_millis(2), Duration::from_millis(10));
+    let (mut invalid, mut filtered) = (0, 0);
+    for i in 1..=80 {
+        if i % 4 == 0 {
+            fake = fake.always(phone(i), FakeFailure::Code("21211".into()));
+            invalid += 1;
+        } else if i % 7 == 0 {
+            fake = fake.always(phone(i), FakeFailure::Code("30007".into()));
+            filtered += 1;
+        }
+    }
+    let fake = Arc::new(fake.build().unwrap());
+    let request = BatchRequest::new(
+        TemplateChoice::Text("Hello {{first_name}}".into()),
+        Value::Null,
+        Purpose::Transactional,
+    )
+    .sender("ACME")
+    .options(
+        BatchOptions::from_json(
+            r#"{"verifyAfterSeconds": 1, "errorRatePause": 0.9, "concurrency": 4}"#,
+        )
+        .unwrap(),
+    );
+    let now = smsbatch::send::SystemClock.now();
+    let batch = Preparer::new().create(&store, &request, now).await.unwrap();
+    let runs: Vec<_> = (0..2)
+        .map(|n| {
+            let w = Worker::new(store.clone(), fake.clone()).config(
+                RunnerConfig::new()
+                    .poll(Duration::from_millis(20))
+                    .progress_every(Duration::ZERO)
+                    .seed(n),
+            );
+            tokio::spawn(async move { w.run_until_idle().await })
+        })
+        .collect();
+    for run in runs {
+        tokio::time::timeout(Duration::from_secs(60), run)
+            .await
+            .expect("the workers finish within a minute")
+            .unwrap()
+            .unwrap();
+    }
+    let b = store.batches.get(batch.id).await.unwrap().unwrap();
+    assert_eq!(b.state, BatchState::Completed);
+    // What the workers wrote into the batch's progress.
+    let written: smsbatch::queue::ErrorStats =
+        serde_json::from_value(b.progress["errors"].clone()).unwrap();
+    let count = |s: &smsbatch::queue::ErrorStats, c| s.get(c).map_or(0, |c| c.count);
+    assert_eq!(count(&written, ErrorCategory::InvalidRecipient), invalid);
+    assert_eq!(count(&written, ErrorCategory::Filtered), filtered);
+    assert_eq!(written.total(), invalid + filtered);
+    let samples = &written
+        .get(ErrorCategory::InvalidRecipient)
+        .unwrap()
+        .samples;
+    assert!(!samples.is_empty() && samples.len() <= 10);
+    // And what the status reads.
+    let status = BatchStatus::load(&store, batch.id).await.unwrap();
+    assert_eq!(
+        count(&status.progress.errors, ErrorCategory::InvalidRecipient),
+        invalid
+    );
+    assert_eq!(status.progress.counts.failed, invalid + filtered);
+}

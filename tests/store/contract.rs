@@ -1821,6 +1821,22 @@ pub async fn messages_checks_defer_requeue_and_totals(h: &dyn Harness) {
         .transition(ids[4], Fence::Claim(token), &Transition::in_doubt(), at(12))
         .await
         .unwrap();
+    // Counted per error category by the store (the progress's error counts); in doubt is a
+    // category too.
+    assert_eq!(
+        s.messages.count_by_error_category(batch).await.unwrap(),
+        [
+            (ErrorCategory::ProviderError, 1),
+            (ErrorCategory::InDoubt, 1)
+        ]
+    );
+    assert_eq!(
+        s.messages
+            .count_by_error_category(Uuid::from_u128(404))
+            .await
+            .unwrap(),
+        []
+    );
     // Verification pass 1 of messages accepted by 15: two due, three outstanding.
     let checks = s
         .messages

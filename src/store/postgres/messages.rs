@@ -797,6 +797,29 @@ impl MessageStore for PgView {
         Ok(counts)
     }
 
+    async fn count_by_error_category(&self, batch_id: Uuid) -> Result<Vec<(ErrorCategory, u64)>> {
+        let rows = self
+            .rows(
+                Stmt::new("SELECT error_category, n FROM sms_count_messages_by_error_category($1)")
+                    .arg(batch_id),
+                Retry::Safe,
+            )
+            .await?;
+        let t = "sms_batch_messages";
+        let mut counts = rows
+            .iter()
+            .map(|row| {
+                let c: String = get(row, t, "error_category")?;
+                Ok((
+                    decode(t, ErrorCategory::from_sql(&c))?,
+                    get::<i64>(row, t, "n")? as u64,
+                ))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        counts.sort_by_key(|&(c, _)| c);
+        Ok(counts)
+    }
+
     async fn defer(
         &self,
         id: i64,
