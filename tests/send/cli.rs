@@ -218,3 +218,139 @@ fn batch_commands_print_their_contracts() {
     assert_eq!(err["error"]["kind"], "invalidOptions", "{err}");
     files.extend([template, filter, options, record, wrong]);
 }
+
+/// A worker process, killed and reaped when dropped (a failing test leaves none behind).
+struct WorkerProcess(std::process::Child);
+
+impl Drop for WorkerProcess {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn count_status(url: &str, batch: &str, status: &str) -> i64 {
+    let mut client = postgres::Client::connect(url, postgres::NoTls).unwrap();
+    client
+        .query_one(
+            "SELECT count(*) FROM sms_batch_messages
+             WHERE batch_id = $1::text::uuid AND status = $2",
+            &[&batch, &status],
+        )
+        .unwrap()
+        .get(0)
+}
+
+/// SIGTERM and SIGINT stop `smsbatch worker` gracefully: it says so on stderr, stops claiming,
+/// lets the (slow) sends under way finish, gives back what it claimed and did not start, and
+/// exits 0 with nothing left processing or in doubt.
+#[test]
+fn worker_stops_gracefully_on_sigterm_and_sigint() {
+    use std::process::{Command, Stdio};
+    use std::time::{Duration, Instant};
+
+    let Some((db, mut files)) = setup("cli_signal", 30) else {
+        return;
+    };
+    let url = db.url.as_str();
+    let template = TempFile::new("cli-signal-template", "txt", "Hi {{first_name}}\n");
+    let filter = TempFile::new(
+        "cli-signal-filter",
+        "json",
+        r#"{"version": 1, "where": {"field": "id", "op": "lte", "value": 30}}"#,
+    );
+    for signal in ["TERM", "INT"] {
+        let (created, code) = one(&[
+            "batch",
+            "create",
+            "--template",
+            template.arg(),
+            "--filter",
+            filter.arg(),
+            "--purpose",
+            "transactional",
+            "--database-url",
+            url,
+        ]);
+        assert_eq!(code, 0, "{created}");
+        let batch = created["batch"]["id"].as_str().unwrap().to_owned();
+        let record = TempFile::new(&format!("cli-signal-{signal}-record"), "jsonl", "");
+        let log = TempFile::new(&format!("cli-signal-{signal}-log"), "txt", "");
+        let child = Command::new(env!("CARGO_BIN_EXE_smsbatch"))
+            .args([
+                "worker",
+                "--provider",
+                "fake",
+                "--fake-record",
+                record.arg(),
+                "--fake-latency-ms",
+                "1500-1500",
+                "--poll-ms",
+                "50",
+                "--database-url",
+                url,
+            ])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::from(std::fs::File::create(&log.0).unwrap()))
+            .spawn()
+            .expect("the worker starts");
+        let mut worker = WorkerProcess(child);
+        // Sends under way: messages processing.
+        let started = Instant::now();
+        while count_status(url, &batch, "processing") == 0 {
+            assert!(
+                started.elapsed() < Duration::from_secs(30),
+                "no send started within 30 s: {}",
+                std::fs::read_to_string(&log.0).unwrap_or_default()
+            );
+            assert!(worker.0.try_wait().unwrap().is_none(), "the worker exited");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let status = Command::new("kill")
+            .arg(format!("-{signal}"))
+            .arg(worker.0.id().to_string())
+            .status()
+            .expect("kill runs");
+        assert!(status.success());
+        let signalled = Instant::now();
+        let exit = loop {
+            if let Some(exit) = worker.0.try_wait().unwrap() {
+                break exit;
+            }
+            assert!(
+                signalled.elapsed() < Duration::from_secs(30),
+                "SIG{signal}: the worker did not stop within 30 s"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        let stderr = std::fs::read_to_string(&log.0).unwrap();
+        assert_eq!(exit.code(), Some(0), "SIG{signal}: {stderr}");
+        assert!(
+            stderr.lines().any(|l| l.contains("\"event\":\"shutdown\"")),
+            "SIG{signal}: no shutdown line in {stderr}"
+        );
+        assert!(
+            stderr.lines().any(|l| l.contains("\"event\":\"stopped\"")),
+            "{stderr}"
+        );
+        // The sends under way finished (a second and a half each); nothing is left claimed or
+        // in doubt, and every accepted send is a sent message.
+        assert_eq!(count_status(url, &batch, "processing"), 0, "SIG{signal}");
+        assert_eq!(count_status(url, &batch, "in_doubt"), 0, "SIG{signal}");
+        let sent = count_status(url, &batch, "sent") + count_status(url, &batch, "delivered");
+        let records = std::fs::read_to_string(&record.0).unwrap();
+        assert!(sent > 0, "SIG{signal}: the sends under way finished");
+        assert_eq!(records.lines().count() as i64, sent, "SIG{signal}");
+        assert_eq!(
+            count_status(url, &batch, "pending") + sent,
+            30,
+            "SIG{signal}: the rest is pending for the next worker"
+        );
+        // Out of the next round's way.
+        let (cancelled, code) = one(&["batch", "cancel", &batch, "--database-url", url]);
+        assert_eq!(code, 0, "{cancelled}");
+        files.extend([record, log]);
+    }
+    files.extend([template, filter]);
+}
