@@ -29,6 +29,10 @@ use crate::store::{
 };
 use crate::time::Timestamp;
 
+/// How far ahead a batch's next pending message must be for the batch to pause for its send
+/// window (shorter waits, such as retries, keep the runner polling).
+const WINDOW_REST: Duration = Duration::from_secs(60);
+
 /// How a worker runs batches; every batch's own options (concurrency, rate, window, budget,
 /// retries, verification) come from the batch.
 ///
@@ -407,6 +411,8 @@ impl BatchRun {
     async fn drive(self: &Arc<Self>, tasks: &mut JoinSet<Result<()>>) -> Result<()> {
         let mut last_checks: Option<tokio::time::Instant> = None;
         let mut last_kill_check: Option<tokio::time::Instant> = None;
+        // Checks (reconciliation, verification) outstanding at the last look.
+        let mut outstanding: Option<u64> = None;
         loop {
             while let Some(joined) = tasks.try_join_next() {
                 self.reap(joined);
@@ -442,7 +448,7 @@ impl BatchRun {
                         last_checks.is_none_or(|t| t.elapsed() >= self.ctx.config.check_every);
                     if checks_due {
                         last_checks = Some(tokio::time::Instant::now());
-                        self.checks(tasks, now).await?;
+                        outstanding = self.checks(tasks, now).await?;
                     }
                     if claimed == 0 && tasks.is_empty() {
                         let counts = self.ctx.store.messages.count_by_status(self.id).await?;
@@ -453,6 +459,10 @@ impl BatchRun {
                                 "every message was sent or settled; verifying".into(),
                             )
                             .await?;
+                            continue;
+                        }
+                        let idle = counts.processing == 0 && outstanding == Some(0);
+                        if idle && self.wait_for_window(now).await? {
                             continue;
                         }
                     }
@@ -772,6 +782,29 @@ impl BatchRun {
             .await?;
         }
         Ok(())
+    }
+
+    /// With a send window, a sending batch with nothing in flight, nothing to check, and every
+    /// pending message deferred more than [`WINDOW_REST`] ahead pauses with reason
+    /// `sendWindow` until its first pending message is due (the worker resumes it then), so
+    /// its status says why it waits and `worker --until-idle` does not wait through the night.
+    /// True when it paused.
+    async fn wait_for_window(&self, now: Timestamp) -> Result<bool> {
+        if self.options.send_window.is_none() {
+            return Ok(false);
+        }
+        let Some(next) = self.ctx.store.messages.next_pending_at(self.id).await? else {
+            return Ok(false);
+        };
+        if next <= now.saturating_add(WINDOW_REST) {
+            return Ok(false);
+        }
+        self.set_state(
+            BatchState::Paused,
+            Some(PauseReason::SendWindow),
+            format!("waiting for the send window: the next message is due at {next}"),
+        )
+        .await
     }
 
     /// A cancelled batch still owes its in-doubt messages a reconciliation: one the provider

@@ -1,5 +1,5 @@
 //! The worker (feature `tokio`): prepares requested batches, starts scheduled ones, resumes
-//! those whose kill switch was turned off, rescues expired leases, and runs a
+//! those whose kill switch was turned off or whose send window opened, rescues expired leases, and runs a
 //! [`BatchRun`](super::runner::BatchRun) for every sending or verifying batch. Several workers,
 //! in one process or many, share the work through the store's claims.
 
@@ -146,7 +146,8 @@ impl Worker {
 
     /// Runs until every due batch is completed, paused, cancelled or failed and nothing is in
     /// flight, a cancelled batch's in-doubt messages reconciled too (or until the shutdown
-    /// signal). A batch scheduled for later is not due.
+    /// signal). A batch scheduled for later is not due, nor one paused while all its pending
+    /// messages wait for their send window (pause reason `sendWindow`).
     pub async fn run_until_idle(&self) -> Result<WorkerReport> {
         self.work(true).await
     }
@@ -266,8 +267,8 @@ impl Worker {
                     self.start(ctx, batch.id, BatchState::Sending, "send_at reached")
                         .await?;
                 }
-                // A kill switch turned off again resumes the batch; other pauses wait for an
-                // operator.
+                // A kill switch turned off again resumes the batch; other pauses (but the send
+                // window's, below) wait for an operator.
                 BatchState::Paused if batch.pause_reason == Some(PauseReason::KillSwitch) => {
                     let flag = batch_options(&batch).ok().and_then(|o| o.kill_switch);
                     let on = match &flag {
@@ -294,6 +295,21 @@ impl Worker {
                     }
                     busy = true;
                     self.spawn_run(ctx, &batch, runners, report);
+                }
+                // Paused while every pending message waited for its send window: sending again
+                // once the first is due.
+                BatchState::Paused if batch.pause_reason == Some(PauseReason::SendWindow) => {
+                    let next = self.store.messages.next_pending_at(batch.id).await?;
+                    if next.is_none_or(|at| at <= now) {
+                        busy = true;
+                        self.start(
+                            ctx,
+                            batch.id,
+                            BatchState::Sending,
+                            "the send window is open",
+                        )
+                        .await?;
+                    }
                 }
                 BatchState::Sending | BatchState::Verifying => {
                     busy = true;

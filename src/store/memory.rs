@@ -1658,6 +1658,23 @@ impl MessageStore for MemoryView {
         Ok(counts.into_iter().collect())
     }
 
+    async fn next_pending_at(&self, batch_id: Uuid) -> Result<Option<Timestamp>> {
+        let who = self.who("sms_batch_messages")?;
+        let data = self.data();
+        if Self::visible_batch(&who, &data, batch_id).is_none() {
+            return Ok(None);
+        }
+        Ok(data
+            .batch_messages
+            .get(&batch_id)
+            .into_iter()
+            .flatten()
+            .filter_map(|id| data.messages.get(id))
+            .filter(|m| m.status == MessageStatus::Pending)
+            .map(|m| m.run_at)
+            .min())
+    }
+
     async fn totals(&self, batch_id: Uuid) -> Result<Vec<MessageTotals>> {
         let who = self.who("sms_batch_messages")?;
         let data = self.data();

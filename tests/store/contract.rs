@@ -1763,6 +1763,11 @@ pub async fn messages_checks_defer_requeue_and_totals(h: &dyn Harness) {
         .unwrap();
     assert_eq!(claimed.len(), 6);
     let ids: Vec<i64> = claimed.iter().map(|m| m.id).collect();
+    assert_eq!(
+        s.messages.next_pending_at(batch).await.unwrap(),
+        None,
+        "nothing pending"
+    );
     // Deferred: pending again at the new time, the attempt not counted.
     let deferred = s
         .messages
@@ -1772,6 +1777,11 @@ pub async fn messages_checks_defer_requeue_and_totals(h: &dyn Harness) {
     assert_eq!(
         (deferred.status, deferred.attempts, deferred.run_at),
         (MessageStatus::Pending, 0, at(500))
+    );
+    assert_eq!(
+        s.messages.next_pending_at(batch).await.unwrap(),
+        Some(at(500)),
+        "the earliest pending message's run_at"
     );
     assert_eq!(
         s.messages

@@ -820,6 +820,23 @@ impl MessageStore for PgView {
         Ok(counts)
     }
 
+    async fn next_pending_at(&self, batch_id: Uuid) -> Result<Option<Timestamp>> {
+        let rows = self
+            .rows(
+                Stmt::new(
+                    "SELECT min(run_at) AS at FROM sms_batch_messages \
+                     WHERE batch_id = $1 AND status = 'pending'",
+                )
+                .arg(batch_id),
+                Retry::Safe,
+            )
+            .await?;
+        match rows.first() {
+            Some(row) => get(row, "sms_batch_messages", "at"),
+            None => Ok(None),
+        }
+    }
+
     async fn defer(
         &self,
         id: i64,

@@ -751,6 +751,21 @@ impl MessageStore for SbView {
         Ok(counts)
     }
 
+    async fn next_pending_at(&self, batch_id: Uuid) -> Result<Option<Timestamp>> {
+        let call = Call::get("sms_batch_messages")
+            .param("select", "*")
+            .param("batch_id", eq(batch_id))
+            .param("status", "eq.pending")
+            .param("order", "run_at.asc,id.asc")
+            .param("limit", "1");
+        Ok(self
+            .message_rows(call)
+            .await?
+            .into_iter()
+            .next()
+            .map(|m| m.run_at))
+    }
+
     async fn count_by_status(&self, batch_id: Uuid) -> Result<StatusCounts> {
         #[derive(Deserialize)]
         struct Row {
