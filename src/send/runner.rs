@@ -4,6 +4,7 @@
 //! ones, pauses on the error rate, the kill switch or a halting provider answer, and completes
 //! the batch.
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -18,8 +19,8 @@ use super::status::compute_progress;
 use crate::error::{Error, ErrorKind, Result};
 use crate::queue::{
     BatchOptions, BatchState, ErrorCategory, ErrorRateMonitor, ErrorStats, ErrorTable, FindQuery,
-    Lookup, LookupError, MessageId, MessageStatus, Next, OutboundMessage, Pacer, PauseReason,
-    ProgressThrottle, ProviderMessage, ProviderStatus, RateMeter, Resolution, RetryBudget,
+    Gcra, Lookup, LookupError, MessageId, MessageStatus, Next, OutboundMessage, PauseReason,
+    ProgressThrottle, ProviderMessage, ProviderStatus, Rate, RateMeter, Resolution, RetryBudget,
     RetryPolicy, SampleLimits, SendFailure, SendOutcome, Sender, ZoneRules, ZoneSource,
 };
 use crate::random::mix;
@@ -169,6 +170,42 @@ pub enum WorkerEvent {
 /// A sink for [`WorkerEvent`]s.
 pub type EventSink = Arc<dyn Fn(&WorkerEvent) + Send + Sync>;
 
+/// The worker's pace per sender, shared by the runs of all its batches: two batches from one
+/// sender together keep to the rate, not each to its own. Each reservation takes the time its
+/// own batch's rate gives its segments on the sender's one timeline (a GCRA whose theoretical
+/// arrival time is the sender's), so batches with different rates for one sender never
+/// together exceed the faster of them.
+#[derive(Debug)]
+pub(crate) struct SenderPace {
+    origin: tokio::time::Instant,
+    senders: Mutex<HashMap<String, u64>>,
+}
+
+impl SenderPace {
+    fn new() -> Self {
+        Self {
+            origin: tokio::time::Instant::now(),
+            senders: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Reserves `segments` from `sender` at `rate` (none: no wait) and returns how long to
+    /// wait; the reservation holds even if the caller then gives up.
+    fn reserve(&self, sender: &str, rate: Option<Rate>, segments: u32) -> Duration {
+        let Some(rate) = rate else {
+            return Duration::ZERO;
+        };
+        let now = tokio::time::Instant::now().saturating_duration_since(self.origin);
+        // Plain numbers: a panic elsewhere cannot leave them harmful.
+        let mut senders = self.senders.lock().unwrap_or_else(|p| p.into_inner());
+        let tat = senders.entry(sender.to_owned()).or_insert(0);
+        let mut gcra = Gcra::resume(rate, *tat);
+        let wait = gcra.reserve(now, segments);
+        *tat = gcra.tat();
+        wait
+    }
+}
+
 /// What every runner of a worker shares.
 pub(crate) struct Ctx {
     pub(crate) store: Store,
@@ -178,6 +215,7 @@ pub(crate) struct Ctx {
     pub(crate) zones: Arc<dyn ZoneSource>,
     pub(crate) shutdown: Shutdown,
     pub(crate) events: Option<EventSink>,
+    pace: SenderPace,
     tokens: AtomicU64,
     token_base: u64,
 }
@@ -213,6 +251,7 @@ impl Ctx {
             zones,
             shutdown,
             events,
+            pace: SenderPace::new(),
             tokens: AtomicU64::new(0),
             token_base: mix(wall ^ (u64::from(std::process::id()) << 32) ^ config.seed),
             config,
@@ -254,7 +293,7 @@ pub(crate) struct BatchRun {
     sender_name: String,
     options: BatchOptions,
     policy: RetryPolicy,
-    pacer: Pacer,
+    rate: Option<Rate>,
     sem: Arc<Semaphore>,
     window_zone: Option<Arc<dyn ZoneRules>>,
     local: Mutex<Local>,
@@ -294,7 +333,7 @@ impl BatchRun {
             id: batch.id,
             sender_name: batch.sender.clone().unwrap_or_default(),
             policy: options.retry_policy(),
-            pacer: Pacer::new(options.rate()),
+            rate: options.rate(),
             sem: Arc::new(Semaphore::new(options.concurrency as usize)),
             window_zone,
             local: Mutex::new(Local {
@@ -593,8 +632,12 @@ impl BatchRun {
             tolerate(store.messages.release(m.id, token, now).await)?;
             return Ok(());
         }
-        // Pacing: segments per second per sender. A long wait extends the lease first.
-        let wait = self.pacer.reserve(&self.outbound_sender(&m), m.segments);
+        // Pacing: segments per second per sender, over every batch this worker sends from the
+        // sender. A long wait extends the lease first.
+        let wait = self
+            .ctx
+            .pace
+            .reserve(&self.outbound_sender(&m), self.rate, m.segments);
         if !wait.is_zero() {
             let lease = self.options.lease();
             if wait >= lease / 3 {

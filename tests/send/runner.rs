@@ -1025,3 +1025,43 @@ async fn error_counts_per_category_add_up_across_workers() {
     );
     assert_eq!(status.progress.counts.failed, invalid + filtered);
 }
+
+/// The rate limit is per sender across a worker's batches: two batches from one sender at two
+/// segments a second take twice as long together as one, not the same time (each batch once
+/// had its own pacer, so together they went at twice the sender's rate).
+#[tokio::test(start_paused = true)]
+async fn two_batches_from_one_sender_share_its_rate() {
+    let clock = start();
+    let store = store_with(&customers(20)).await;
+    let sender = Timed::new(FakeSender::new(), clock.clone());
+    let options = json!({"rate": {"segmentsPerSecond": 2, "burst": 1}, "verifyAfterSeconds": 1});
+    let first = create(&store, &clock, options.clone()).await;
+    let second = create(&store, &clock, options).await;
+    let began = clock.now();
+    worker(&store, sender.clone(), &clock)
+        .run_until_idle()
+        .await
+        .unwrap();
+    for id in [first.id, second.id] {
+        let status = BatchStatus::load(&store, id).await.unwrap();
+        assert_eq!(status.state, BatchState::Completed);
+        assert_eq!(status.progress.counts.delivered, 20);
+    }
+    let mut times: Vec<Timestamp> = sender
+        .sends
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|(_, at)| *at)
+        .collect();
+    times.sort();
+    assert_eq!(times.len(), 40);
+    // Burst 1, then one every 500 ms for the sender: the k-th send no earlier than k / 2 s
+    // after the start, whichever batch it belongs to.
+    for (k, at) in times.iter().enumerate() {
+        let earliest = began.saturating_add(Duration::from_millis(500 * k as u64));
+        assert!(*at >= earliest, "send {k} at {at}, before {earliest}");
+    }
+    let took = times[39].duration_since(times[0]);
+    assert!(took >= Duration::from_millis(19_500), "{took:?}");
+}
