@@ -354,3 +354,146 @@ fn worker_stops_gracefully_on_sigterm_and_sigint() {
     }
     files.extend([template, filter]);
 }
+
+/// Runs `smsbatch worker --provider twilio` against the fake Twilio `server` until idle.
+fn twilio_worker(server: &smsbatch_twilio_testserver::Server, url: &str) -> crate::support::CliRun {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_smsbatch"))
+        .args([
+            "worker",
+            "--provider",
+            "twilio",
+            "--twilio-base-url",
+            server.url(),
+            "--until-idle",
+            "--poll-ms",
+            "50",
+            "--database-url",
+            url,
+        ])
+        .env("TWILIO_ACCOUNT_SID", server.account_sid())
+        .env("TWILIO_AUTH_TOKEN", server.auth_token())
+        .env_remove("TWILIO_API_KEY")
+        .env_remove("TWILIO_API_SECRET")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("the worker runs");
+    crate::support::CliRun {
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        code: output.status.code().unwrap_or(-1),
+    }
+}
+
+/// `batch create --template-id` takes a stored template (an unknown id is named); `batch
+/// retry-failed` requeues a message that failed retryably (a 429 with one attempt allowed) as a
+/// new attempt of the same message, and the next worker sends it once.
+#[test]
+fn template_id_and_retry_failed_requeue() {
+    use smsbatch_twilio_testserver::{Config, Reply, Server};
+
+    let Some((db, mut files)) = setup("cli_retry", 10) else {
+        return;
+    };
+    let url = db.url.as_str();
+    let templates = TempFile::new(
+        "cli-retry-templates",
+        "json",
+        r#"[{"id": "shipped", "name": "Shipped", "body": "Hi {{first_name}}, it shipped"}]"#,
+    );
+    let run = cli(
+        &[
+            "templates",
+            "import",
+            templates.arg(),
+            "--database-url",
+            url,
+        ],
+        "",
+    );
+    assert_eq!(run.code, 0, "{} {}", run.stdout, run.stderr);
+    let filter = TempFile::new(
+        "cli-retry-filter",
+        "json",
+        r#"{"version": 1, "where": {"field": "id", "op": "lte", "value": 4}}"#,
+    );
+    let options = TempFile::new(
+        "cli-retry-options",
+        "json",
+        r#"{"maxAttempts": 1, "verifyAfterSeconds": 0}"#,
+    );
+    let create = |template_id: &str| {
+        one(&[
+            "batch",
+            "create",
+            "--template-id",
+            template_id,
+            "--filter",
+            filter.arg(),
+            "--purpose",
+            "transactional",
+            "--from",
+            "+15005550006",
+            "--options",
+            options.arg(),
+            "--database-url",
+            url,
+        ])
+    };
+    let (missing, code) = create("no-such-template");
+    assert_eq!(code, 2, "{missing}");
+    assert!(
+        missing["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("no-such-template"),
+        "{missing}"
+    );
+    let (created, code) = create("shipped");
+    assert_eq!(code, 0, "{created}");
+    assert_eq!(created["batch"]["messages"], 4);
+    let id = created["batch"]["id"].as_str().unwrap().to_owned();
+
+    // Customer 2's first create is throttled: with one attempt allowed, it fails (retryable).
+    let throttled = "+447400900002";
+    let server = Server::start(
+        Config::new().script(throttled, [Reply::error(429, 20429, "Too Many Requests")]),
+    )
+    .unwrap();
+    let run = twilio_worker(&server, url);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let (status, _) = one(&["batch", "status", &id, "--database-url", url]);
+    let counts = &status["batch"]["progress"]["counts"];
+    assert_eq!(status["batch"]["state"], "completed", "{status}");
+    assert_eq!(
+        (counts["failed"].clone(), counts["delivered"].clone()),
+        (json!(1), json!(3))
+    );
+    let bodies: Vec<String> = server.creates().into_iter().map(|c| c.body).collect();
+    assert_eq!(bodies.len(), 3);
+    assert!(
+        bodies.contains(&"Hi C1, it shipped".to_owned()),
+        "{bodies:?}"
+    );
+
+    let (retried, code) = one(&["batch", "retry-failed", &id, "--database-url", url]);
+    assert_eq!(code, 0, "{retried}");
+    assert_eq!(retried["requeued"], 1, "{retried}");
+    assert_eq!(retried["batch"]["state"], "sending");
+    let run = twilio_worker(&server, url);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let (done, _) = one(&["batch", "status", &id, "--database-url", url]);
+    assert_eq!(done["batch"]["state"], "completed", "{done}");
+    assert_eq!(done["batch"]["progress"]["counts"]["delivered"], 4);
+    assert_eq!(
+        done["batch"]["progress"]["messages"], 4,
+        "the same messages, none new"
+    );
+    let creates = server.creates();
+    assert_eq!(creates.len(), 4);
+    assert_eq!(
+        creates.iter().filter(|c| c.to == throttled).count(),
+        1,
+        "sent once, on the retry"
+    );
+    files.extend([templates, filter, options]);
+}

@@ -1065,3 +1065,96 @@ async fn two_batches_from_one_sender_share_its_rate() {
     let took = times[39].duration_since(times[0]);
     assert!(took >= Duration::from_millis(19_500), "{took:?}");
 }
+
+/// A provider without delivery reports for a while: look-ups say `sent`, except that the
+/// message to `late` reads `delivered` from its second look-up on.
+#[derive(Debug)]
+struct NoReports {
+    inner: FakeSender,
+    clock: Arc<TokioClock>,
+    late: String,
+    lookups: Mutex<HashMap<String, Vec<Timestamp>>>,
+}
+
+#[async_trait]
+impl Sender for NoReports {
+    fn name(&self) -> &str {
+        "no-reports"
+    }
+
+    async fn send(&self, message: &OutboundMessage) -> SendOutcome {
+        self.inner.send(message).await
+    }
+
+    async fn lookup(&self, provider_id: &str) -> Result<ProviderMessage, LookupError> {
+        let mut found = self.inner.lookup(provider_id).await?;
+        let seen = {
+            let mut lookups = self.lookups.lock().unwrap();
+            let times = lookups.entry(provider_id.to_owned()).or_default();
+            times.push(self.clock.now());
+            times.len()
+        };
+        if !(seen >= 2 && found.to.as_deref() == Some(self.late.as_str())) {
+            found.status = smsbatch::queue::ProviderStatus::Sent;
+        }
+        Ok(found)
+    }
+
+    async fn find(&self, query: &FindQuery) -> Result<Vec<ProviderMessage>, LookupError> {
+        self.inner.find(query).await
+    }
+}
+
+/// Verification in two passes: the first `verifyAfterSeconds` after each send, the second
+/// `secondVerifyAfterSeconds` after it; a message still `sent` after the first is looked up
+/// again and may then be delivered; the batch completes only after the second pass.
+#[tokio::test(start_paused = true)]
+async fn the_second_verification_pass_looks_again() {
+    let clock = start();
+    let store = store_with(&customers(6)).await;
+    let sender = Arc::new(NoReports {
+        inner: FakeSender::new(),
+        clock: clock.clone(),
+        late: phone(1),
+        lookups: Mutex::new(HashMap::new()),
+    });
+    let batch = create(
+        &store,
+        &clock,
+        json!({"verifyAfterSeconds": 2, "secondVerifyAfterSeconds": 10}),
+    )
+    .await;
+    worker(&store, sender.clone(), &clock)
+        .run_until_idle()
+        .await
+        .unwrap();
+    let b = store.batches.get(batch.id).await.unwrap().unwrap();
+    assert_eq!(b.state, BatchState::Completed);
+    let lookups = sender.lookups.lock().unwrap().clone();
+    assert_eq!(lookups.len(), 6);
+    for m in all_messages(&store, batch.id).await {
+        let provider_id = m.provider_id.clone().unwrap();
+        let times = &lookups[&provider_id];
+        assert_eq!(times.len(), 2, "two passes for {}", m.phone);
+        let accepted = m.accepted_at.unwrap();
+        assert!(times[0] >= accepted.saturating_add(Duration::from_secs(2)));
+        assert!(times[1] >= accepted.saturating_add(Duration::from_secs(10)));
+        if m.phone == phone(1) {
+            // Delivered at the second look.
+            assert_eq!(m.status, MessageStatus::Delivered, "{m:?}");
+        } else {
+            // Still `sent` (no report): both passes recorded.
+            assert_eq!((m.status, m.verified), (MessageStatus::Sent, 2), "{m:?}");
+        }
+    }
+    let completed = store
+        .logs
+        .list(batch.id, None, 100)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|l| l.event == "completed")
+        .unwrap();
+    let last_lookup = lookups.values().flatten().max().copied().unwrap();
+    assert!(completed.at >= last_lookup, "{completed:?}");
+}
