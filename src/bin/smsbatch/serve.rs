@@ -51,7 +51,7 @@ pub(crate) struct Args {
     /// pkg/ (bindings/wasm/build.sh).
     #[arg(long, value_name = "DIR")]
     assets: Option<PathBuf>,
-    /// A price table (JSON, as `smsbatch preview --prices`); default: the sample's USD prices.
+    /// A price table (JSON, as `smsbatch preview --price`); default: the sample's USD prices.
     #[arg(long, value_name = "FILE")]
     prices: Option<PathBuf>,
     /// SLA objectives every batch is checked against (JSON, as `smsbatch report --sla`);
