@@ -36,7 +36,8 @@ pub use self::percentile::{LatencyStats, nearest_rank};
 pub use self::period::PeriodAnalyzer;
 pub use self::report::{
     BatchAnalysis, BatchReport, CategoryRate, CostSummary, CreditLine, Credits, ErrorTrend,
-    Latency, LogSummary, PeriodReport, Throughput, TrendWindow, VariantReport,
+    Latency, LogSummary, PeriodReport, Series, SeriesWindow, Throughput, TrendWindow,
+    VariantReport,
 };
 pub use self::safe::{spreadsheet_safe, spreadsheet_unsafe};
 pub use self::sla::{
