@@ -123,6 +123,20 @@ impl Gcra {
         Self { rate, tat: 0 }
     }
 
+    /// A bucket at `rate` whose theoretical arrival time is `tat` nanoseconds from the origin
+    /// (as [`Gcra::tat`] gave it): one sender's timeline shared by callers of different rates,
+    /// each reservation taking its own rate's time.
+    #[cfg(feature = "tokio")]
+    pub(crate) const fn resume(rate: Rate, tat: u64) -> Self {
+        Self { rate, tat }
+    }
+
+    /// The theoretical arrival time, in nanoseconds from the origin.
+    #[cfg(feature = "tokio")]
+    pub(crate) const fn tat(&self) -> u64 {
+        self.tat
+    }
+
     /// The earliest time `cost` segments may go, and the arrival time they leave behind.
     fn plan(&self, now: u64, cost: u32) -> (u64, u64) {
         let interval = self.rate.interval_nanos;

@@ -511,9 +511,10 @@ impl ProviderMessage {
 }
 
 /// Which message to look for when we do not know the provider's id: the request may have
-/// reached the provider, but its answer never reached us. Providers search by recipient, sender
-/// and date (Twilio's `To`, `From` and `DateSent` filters); [`FindQuery::best_match`] then
-/// compares the text and the time.
+/// reached the provider, but its answer never reached us. Providers search by recipient and
+/// sender (Twilio's `To` and `From` filters; not its `DateSent`, which is empty while a message
+/// is still queued); [`FindQuery::matches`] and [`FindQuery::best_match`] then compare the text
+/// and the creation time with the window.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 #[non_exhaustive]

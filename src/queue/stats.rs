@@ -220,6 +220,34 @@ impl ErrorStats {
         }
     }
 
+    /// Replaces the counts with `counts` (per category, e.g. the store's count of messages by
+    /// error category): a category not in `counts` is dropped, one without stats is added
+    /// without samples, and the samples of the others stay. Counts merged by several workers
+    /// into a shared document can lose an update; a count made by the store cannot.
+    ///
+    /// ```
+    /// use smsbatch::Timestamp;
+    /// use smsbatch::queue::{ErrorCategory, ErrorStats, MessageId, SampleLimits, SendFailure};
+    ///
+    /// let mut stats = ErrorStats::new(SampleLimits::new());
+    /// let failure = SendFailure::new(ErrorCategory::Filtered, "filtered");
+    /// stats.record(MessageId::from(1_i64), &failure, Timestamp::UNIX_EPOCH);
+    /// stats.set_counts(&[(ErrorCategory::Filtered, 4), (ErrorCategory::OptedOut, 2)]);
+    /// assert_eq!(stats.get(ErrorCategory::Filtered).unwrap().count, 4);
+    /// assert_eq!(stats.get(ErrorCategory::Filtered).unwrap().samples.len(), 1);
+    /// assert_eq!(stats.get(ErrorCategory::OptedOut).unwrap().count, 2);
+    /// assert_eq!(stats.total(), 6);
+    /// ```
+    pub fn set_counts(&mut self, counts: &[(ErrorCategory, u64)]) {
+        self.categories
+            .retain(|c| counts.iter().any(|&(k, n)| k == c.category && n > 0));
+        for &(category, n) in counts {
+            if n > 0 {
+                self.entry(category).count = n;
+            }
+        }
+    }
+
     /// Adds `other`'s failures (another worker's) to these. Counts add up; the first samples are
     /// the earliest of both (by time, then message id); the reservoir is a weighted sample of the
     /// rest, each sample standing for as many failures as its side's reservoir represented, so

@@ -4,6 +4,7 @@
 //! ones, pauses on the error rate, the kill switch or a halting provider answer, and completes
 //! the batch.
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -19,8 +20,8 @@ use super::status::compute_progress;
 use crate::error::{Error, ErrorKind, Result};
 use crate::queue::{
     BatchOptions, BatchState, ErrorCategory, ErrorRateMonitor, ErrorStats, ErrorTable, FindQuery,
-    Lookup, LookupError, MessageId, MessageStatus, Next, OutboundMessage, Pacer, PauseReason,
-    ProgressThrottle, ProviderMessage, ProviderStatus, RateMeter, Resolution, RetryBudget,
+    Gcra, Lookup, LookupError, MessageId, MessageStatus, Next, OutboundMessage, PauseReason,
+    ProgressThrottle, ProviderMessage, ProviderStatus, Rate, RateMeter, Resolution, RetryBudget,
     RetryPolicy, SampleLimits, SendFailure, SendOutcome, Sender, ZoneRules, ZoneSource,
 };
 use crate::random::mix;
@@ -29,6 +30,10 @@ use crate::store::{
     NewBatchLog, Store, Transition,
 };
 use crate::time::Timestamp;
+
+/// How far ahead a batch's next pending message must be for the batch to pause for its send
+/// window (shorter waits, such as retries, keep the runner polling).
+const WINDOW_REST: Duration = Duration::from_secs(60);
 
 /// How a worker runs batches; every batch's own options (concurrency, rate, window, budget,
 /// retries, verification) come from the batch.
@@ -166,6 +171,42 @@ pub enum WorkerEvent {
 /// A sink for [`WorkerEvent`]s.
 pub type EventSink = Arc<dyn Fn(&WorkerEvent) + Send + Sync>;
 
+/// The worker's pace per sender, shared by the runs of all its batches: two batches from one
+/// sender together keep to the rate, not each to its own. Each reservation takes the time its
+/// own batch's rate gives its segments on the sender's one timeline (a GCRA whose theoretical
+/// arrival time is the sender's), so batches with different rates for one sender never
+/// together exceed the faster of them.
+#[derive(Debug)]
+pub(crate) struct SenderPace {
+    origin: tokio::time::Instant,
+    senders: Mutex<HashMap<String, u64>>,
+}
+
+impl SenderPace {
+    fn new() -> Self {
+        Self {
+            origin: tokio::time::Instant::now(),
+            senders: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Reserves `segments` from `sender` at `rate` (none: no wait) and returns how long to
+    /// wait; the reservation holds even if the caller then gives up.
+    fn reserve(&self, sender: &str, rate: Option<Rate>, segments: u32) -> Duration {
+        let Some(rate) = rate else {
+            return Duration::ZERO;
+        };
+        let now = tokio::time::Instant::now().saturating_duration_since(self.origin);
+        // Plain numbers: a panic elsewhere cannot leave them harmful.
+        let mut senders = self.senders.lock().unwrap_or_else(|p| p.into_inner());
+        let tat = senders.entry(sender.to_owned()).or_insert(0);
+        let mut gcra = Gcra::resume(rate, *tat);
+        let wait = gcra.reserve(now, segments);
+        *tat = gcra.tat();
+        wait
+    }
+}
+
 /// What every runner of a worker shares.
 pub(crate) struct Ctx {
     pub(crate) store: Store,
@@ -175,6 +216,7 @@ pub(crate) struct Ctx {
     pub(crate) zones: Arc<dyn ZoneSource>,
     pub(crate) shutdown: Shutdown,
     pub(crate) events: Option<EventSink>,
+    pace: SenderPace,
     tokens: AtomicU64,
     token_base: u64,
 }
@@ -210,6 +252,7 @@ impl Ctx {
             zones,
             shutdown,
             events,
+            pace: SenderPace::new(),
             tokens: AtomicU64::new(0),
             token_base: mix(wall ^ (u64::from(std::process::id()) << 32) ^ config.seed),
             config,
@@ -251,7 +294,7 @@ pub(crate) struct BatchRun {
     sender_name: String,
     options: BatchOptions,
     policy: RetryPolicy,
-    pacer: Pacer,
+    rate: Option<Rate>,
     sem: Arc<Semaphore>,
     window_zone: Option<Arc<dyn ZoneRules>>,
     local: Mutex<Local>,
@@ -345,7 +388,7 @@ impl BatchRun {
             id: batch.id,
             sender_name: batch.sender.clone().unwrap_or_default(),
             policy: options.retry_policy(),
-            pacer: Pacer::new(options.rate()),
+            rate: options.rate(),
             sem: Arc::new(Semaphore::new(options.concurrency as usize)),
             window_zone,
             local: Mutex::new(Local {
@@ -462,6 +505,8 @@ impl BatchRun {
     async fn drive(self: &Arc<Self>, tasks: &mut JoinSet<Result<()>>) -> Result<()> {
         let mut last_checks: Option<tokio::time::Instant> = None;
         let mut last_kill_check: Option<tokio::time::Instant> = None;
+        // Checks (reconciliation, verification) outstanding at the last look.
+        let mut outstanding: Option<u64> = None;
         loop {
             while let Some(joined) = tasks.try_join_next() {
                 self.reap(joined);
@@ -497,7 +542,7 @@ impl BatchRun {
                         last_checks.is_none_or(|t| t.elapsed() >= self.ctx.config.check_every);
                     if checks_due {
                         last_checks = Some(tokio::time::Instant::now());
-                        self.checks(tasks, now).await?;
+                        outstanding = self.checks(tasks, now).await?;
                     }
                     if claimed == 0 && tasks.is_empty() {
                         let counts = self.ctx.store.messages.count_by_status(self.id).await?;
@@ -508,6 +553,10 @@ impl BatchRun {
                                 "every message was sent or settled; verifying".into(),
                             )
                             .await?;
+                            continue;
+                        }
+                        let idle = counts.processing == 0 && outstanding == Some(0);
+                        if idle && self.wait_for_window(now).await? {
                             continue;
                         }
                     }
@@ -537,6 +586,11 @@ impl BatchRun {
                             .await?;
                             return Ok(());
                         }
+                    }
+                }
+                BatchState::Cancelled => {
+                    if self.settle_cancelled(tasks, now).await? {
+                        return Ok(());
                     }
                 }
                 _ => return Ok(()),
@@ -633,8 +687,12 @@ impl BatchRun {
             tolerate(store.messages.release(m.id, token, now).await)?;
             return Ok(());
         }
-        // Pacing: segments per second per sender. A long wait extends the lease first.
-        let wait = self.pacer.reserve(&self.outbound_sender(&m), m.segments);
+        // Pacing: segments per second per sender, over every batch this worker sends from the
+        // sender. A long wait extends the lease first.
+        let wait = self
+            .ctx
+            .pace
+            .reserve(&self.outbound_sender(&m), self.rate, m.segments);
         if !wait.is_zero() {
             let lease = self.options.lease();
             if wait >= lease / 3 {
@@ -820,6 +878,53 @@ impl BatchRun {
         Ok(())
     }
 
+    /// With a send window, a sending batch with nothing in flight, nothing to check, and every
+    /// pending message deferred more than [`WINDOW_REST`] ahead pauses with reason
+    /// `sendWindow` until its first pending message is due (the worker resumes it then), so
+    /// its status says why it waits and `worker --until-idle` does not wait through the night.
+    /// True when it paused.
+    async fn wait_for_window(&self, now: Timestamp) -> Result<bool> {
+        if self.options.send_window.is_none() {
+            return Ok(false);
+        }
+        let Some(next) = self.ctx.store.messages.next_pending_at(self.id).await? else {
+            return Ok(false);
+        };
+        if next <= now.saturating_add(WINDOW_REST) {
+            return Ok(false);
+        }
+        self.set_state(
+            BatchState::Paused,
+            Some(PauseReason::SendWindow),
+            format!("waiting for the send window: the next message is due at {next}"),
+        )
+        .await
+    }
+
+    /// A cancelled batch still owes its in-doubt messages a reconciliation: one the provider
+    /// has is recorded as sent (it was: the count must say so), one it does not have is
+    /// cancelled, never sent. Messages that came back to pending after the cancel (a retry
+    /// decided by a send under way, a rescued claim) are cancelled too, and sends under way in
+    /// other workers are waited for. True when nothing is left to settle.
+    async fn settle_cancelled(
+        self: &Arc<Self>,
+        tasks: &mut JoinSet<Result<()>>,
+        now: Timestamp,
+    ) -> Result<bool> {
+        let store = &self.ctx.store;
+        store.messages.cancel_pending(self.id, now).await?;
+        if !tasks.is_empty() {
+            return Ok(false);
+        }
+        let counts = store.messages.count_by_status(self.id).await?;
+        if counts.in_doubt == 0 && counts.processing == 0 && counts.pending == 0 {
+            return Ok(true);
+        }
+        let kinds = [(CheckKind::Reconcile, self.options.verify_after())];
+        self.start_checks(tasks, now, &kinds).await?;
+        Ok(false)
+    }
+
     /// Starts the checks that are due (reconciliation, then each verification pass) with the
     /// free permits; returns the verification checks outstanding over every pass (`None`
     /// when it could not be told: no permit was free), with in-doubt ones counted too.
@@ -834,8 +939,19 @@ impl BatchRun {
         if let Some(second) = self.options.second_verify_after() {
             kinds.push((CheckKind::Verify { pass: 2 }, second));
         }
+        self.start_checks(tasks, now, &kinds).await
+    }
+
+    /// Starts the due checks of these kinds (each with its delay) with the free permits; see
+    /// [`BatchRun::checks`].
+    async fn start_checks(
+        self: &Arc<Self>,
+        tasks: &mut JoinSet<Result<()>>,
+        now: Timestamp,
+        kinds: &[(CheckKind, Duration)],
+    ) -> Result<Option<u64>> {
         let mut outstanding = 0u64;
-        for (kind, after) in kinds {
+        for &(kind, after) in kinds {
             let free = self.sem.available_permits();
             if free == 0 {
                 return Ok(None);
@@ -875,6 +991,8 @@ impl BatchRun {
             .policy
             .in_doubt
             .resolve(started, now, lookup, self.policy.timing);
+        // Set when the provider does not have it and the batch was cancelled meanwhile.
+        let mut cancelled = false;
         let (change, note) = match resolution {
             Resolution::Found { message, status } => (
                 self.found_change(&message, status),
@@ -883,13 +1001,25 @@ impl BatchRun {
                     m.id, message.provider_id
                 ),
             ),
-            Resolution::Resend => (
-                Transition::retry(now),
-                format!(
-                    "message {} was in doubt; the provider does not have it, so it is sent again",
-                    m.id
-                ),
-            ),
+            Resolution::Resend => {
+                cancelled = store
+                    .batches
+                    .get(self.id)
+                    .await?
+                    .is_some_and(|b| b.state == BatchState::Cancelled);
+                let then = if cancelled {
+                    "the batch is cancelled, so it is not sent"
+                } else {
+                    "so it is sent again"
+                };
+                (
+                    Transition::retry(now),
+                    format!(
+                        "message {} was in doubt; the provider does not have it; {then}",
+                        m.id
+                    ),
+                )
+            }
             Resolution::Fail(failure) => (
                 Transition::failed(failure.category).error_message(failure.message.clone()),
                 format!(
@@ -913,7 +1043,14 @@ impl BatchRun {
             }
         };
         match store.messages.transition(m.id, fence, &change, now).await {
-            Ok(_) => self.log(LogLevel::Info, "reconciled", note).await,
+            Ok(back) => {
+                // Pending again in a cancelled batch: cancelled at once (no claim takes a
+                // cancelled batch's messages meanwhile).
+                if cancelled && back.status == MessageStatus::Pending {
+                    store.messages.cancel_pending(self.id, now).await?;
+                }
+                self.log(LogLevel::Info, "reconciled", note).await
+            }
             Err(e) if e.is_lease_lost() => {}
             Err(e) if matches!(e.kind(), ErrorKind::UniqueViolation { .. }) => {
                 // The provider's id is another message's: not this one's send after all.
@@ -1068,9 +1205,10 @@ impl BatchRun {
                 std::mem::replace(&mut local.errors, ErrorStats::new(self.ctx.config.samples));
             (delta, local.meter.per_second(now))
         };
-        // The batch's error stats are shared by its workers: merge this one's since its last
+        // The batch's error samples are shared by its workers: merge this one's since its last
         // write into what the row holds. (Two workers writing in the same instant can lose one
-        // delta; counts per state never come from here, they come from the store.)
+        // worker's new samples; the counts per category, like those per state, come from the
+        // store in `compute_progress`, so they lose nothing.)
         let mut errors: ErrorStats = batch
             .progress
             .get("errors")

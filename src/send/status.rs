@@ -25,8 +25,8 @@ pub struct BatchStatus {
     /// Why it is paused, when it is.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pause_reason: Option<PauseReason>,
-    /// Its progress: the counts and money as the store has them now; rates, ETA and error
-    /// samples as a worker last wrote them.
+    /// Its progress: the counts (per status and per error category) and money as the store
+    /// has them now; rates, ETA and error samples as a worker last wrote them.
     pub progress: Progress,
 }
 
@@ -55,6 +55,9 @@ impl BatchStatus {
         progress.credits = fresh.credits;
         progress.cost = fresh.cost;
         progress.variants = fresh.variants;
+        progress
+            .errors
+            .set_counts(&store.messages.count_by_error_category(batch.id).await?);
         Ok(Self {
             id: batch.id,
             state: batch.state,
@@ -116,6 +119,8 @@ pub(crate) async fn compute_progress(
 ) -> Result<Progress> {
     let mut p = totals_progress(store, batch).await?;
     p.errors = errors.clone();
+    p.errors
+        .set_counts(&store.messages.count_by_error_category(batch.id).await?);
     let options = batch_options(batch).ok();
     let rate: Option<Rate> = options.as_ref().and_then(|o| o.rate());
     let window = options.as_ref().and_then(|o| o.send_window.clone());

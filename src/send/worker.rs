@@ -1,9 +1,9 @@
 //! The worker (feature `tokio`): prepares requested batches, starts scheduled ones, resumes
-//! those whose kill switch was turned off, rescues expired leases, and runs a
+//! those whose kill switch was turned off or whose send window opened, rescues expired leases, and runs a
 //! [`BatchRun`](super::runner::BatchRun) for every sending or verifying batch. Several workers,
 //! in one process or many, share the work through the store's claims.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
@@ -15,7 +15,7 @@ use super::prepare::{Preparer, batch_options};
 use super::runner::{BatchRun, Ctx, EventSink, RunnerConfig, WorkerEvent};
 use crate::error::Result;
 use crate::queue::{BatchState, PauseReason, Sender, TzdbZones, ZoneSource};
-use crate::store::{BatchQuery, Store};
+use crate::store::{Batch, BatchQuery, Store};
 
 /// What a worker did (JSON: `{"prepared", "batches"}`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -145,7 +145,9 @@ impl Worker {
     }
 
     /// Runs until every due batch is completed, paused, cancelled or failed and nothing is in
-    /// flight (or until the shutdown signal). A batch scheduled for later is not due.
+    /// flight, a cancelled batch's in-doubt messages reconciled too (or until the shutdown
+    /// signal). A batch scheduled for later is not due, nor one paused while all its pending
+    /// messages wait for their send window (pause reason `sendWindow`).
     pub async fn run_until_idle(&self) -> Result<WorkerReport> {
         self.work(true).await
     }
@@ -162,11 +164,17 @@ impl Worker {
         ));
         let mut report = WorkerReport::default();
         let mut runners: HashMap<Uuid, JoinHandle<Result<()>>> = HashMap::new();
+        // Cancelled batches seen with nothing left to settle: nothing can come back to them,
+        // so they are not counted again.
+        let mut settled: HashSet<Uuid> = HashSet::new();
         let result = loop {
             if self.shutdown.is_triggered() {
                 break Ok(());
             }
-            match self.round(&ctx, &mut runners, &mut report).await {
+            match self
+                .round(&ctx, &mut runners, &mut settled, &mut report)
+                .await
+            {
                 Ok(busy) => {
                     if until_idle && !busy && runners.is_empty() {
                         break Ok(());
@@ -191,6 +199,7 @@ impl Worker {
         &self,
         ctx: &Arc<Ctx>,
         runners: &mut HashMap<Uuid, JoinHandle<Result<()>>>,
+        settled: &mut HashSet<Uuid>,
         report: &mut WorkerReport,
     ) -> Result<bool> {
         // Runs that ended (paused, completed, an error) make room for a new one.
@@ -226,6 +235,7 @@ impl Worker {
                 BatchState::Sending,
                 BatchState::Paused,
                 BatchState::Verifying,
+                BatchState::Cancelled,
             ]))
             .await?;
         let mut busy = false;
@@ -257,8 +267,8 @@ impl Worker {
                     self.start(ctx, batch.id, BatchState::Sending, "send_at reached")
                         .await?;
                 }
-                // A kill switch turned off again resumes the batch; other pauses wait for an
-                // operator.
+                // A kill switch turned off again resumes the batch; other pauses (but the send
+                // window's, below) wait for an operator.
                 BatchState::Paused if batch.pause_reason == Some(PauseReason::KillSwitch) => {
                     let flag = batch_options(&batch).ok().and_then(|o| o.kill_switch);
                     let on = match &flag {
@@ -271,26 +281,70 @@ impl Worker {
                             .await?;
                     }
                 }
+                // A cancelled batch may still have in-doubt messages to reconcile (and sends
+                // under way elsewhere that may leave more): its runner settles them.
+                BatchState::Cancelled if !settled.contains(&batch.id) => {
+                    if runners.contains_key(&batch.id) {
+                        busy = true;
+                        continue;
+                    }
+                    let counts = self.store.messages.count_by_status(batch.id).await?;
+                    if counts.in_doubt + counts.processing + counts.pending == 0 {
+                        settled.insert(batch.id);
+                        continue;
+                    }
+                    busy = true;
+                    self.spawn_run(ctx, &batch, runners, report);
+                }
+                // Paused while every pending message waited for its send window: sending again
+                // once the first is due.
+                BatchState::Paused if batch.pause_reason == Some(PauseReason::SendWindow) => {
+                    let next = self.store.messages.next_pending_at(batch.id).await?;
+                    if next.is_none_or(|at| at <= now) {
+                        busy = true;
+                        self.start(
+                            ctx,
+                            batch.id,
+                            BatchState::Sending,
+                            "the send window is open",
+                        )
+                        .await?;
+                    }
+                }
                 BatchState::Sending | BatchState::Verifying => {
                     busy = true;
                     if !runners.contains_key(&batch.id) && !self.shutdown.is_triggered() {
-                        match BatchRun::new(Arc::clone(ctx), &batch) {
-                            Ok(run) => {
-                                report.batches += 1;
-                                let run = Arc::new(run);
-                                runners.insert(batch.id, tokio::spawn(run.run()));
-                            }
-                            Err(error) => ctx.emit(WorkerEvent::Error {
-                                batch: Some(batch.id),
-                                error,
-                            }),
-                        }
+                        self.spawn_run(ctx, &batch, runners, report);
                     }
                 }
                 _ => {}
             }
         }
         Ok(busy)
+    }
+
+    /// Starts a [`BatchRun`] of `batch`.
+    fn spawn_run(
+        &self,
+        ctx: &Arc<Ctx>,
+        batch: &Batch,
+        runners: &mut HashMap<Uuid, JoinHandle<Result<()>>>,
+        report: &mut WorkerReport,
+    ) {
+        if self.shutdown.is_triggered() {
+            return;
+        }
+        match BatchRun::new(Arc::clone(ctx), batch) {
+            Ok(run) => {
+                report.batches += 1;
+                let run = Arc::new(run);
+                runners.insert(batch.id, tokio::spawn(run.run()));
+            }
+            Err(error) => ctx.emit(WorkerEvent::Error {
+                batch: Some(batch.id),
+                error,
+            }),
+        }
     }
 
     async fn start(&self, ctx: &Arc<Ctx>, batch: Uuid, to: BatchState, why: &str) -> Result<()> {

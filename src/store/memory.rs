@@ -31,7 +31,9 @@ use crate::batch::{Amount, ExclusionReason};
 use crate::error::{Error, ErrorKind, Result};
 use crate::filter::{FilterOptions, Query, SavedFilter, Schema, Table, Visibility};
 use crate::flags::State;
-use crate::queue::{BatchState, MessageStatus, PauseReason, SpendGuard, StatusCounts};
+use crate::queue::{
+    BatchState, ErrorCategory, MessageStatus, PauseReason, SpendGuard, StatusCounts,
+};
 use crate::random::SplitMix64;
 use crate::template::TemplateRecord;
 use crate::time::Timestamp;
@@ -1651,6 +1653,38 @@ impl MessageStore for MemoryView {
             requeued: ids.len() as u64,
             state,
         })
+    }
+
+    async fn count_by_error_category(&self, batch_id: Uuid) -> Result<Vec<(ErrorCategory, u64)>> {
+        let who = self.who("sms_batch_messages")?;
+        let data = self.data();
+        if Self::visible_batch(&who, &data, batch_id).is_none() {
+            return Ok(Vec::new());
+        }
+        let mut counts: BTreeMap<ErrorCategory, u64> = BTreeMap::new();
+        for id in data.batch_messages.get(&batch_id).into_iter().flatten() {
+            if let Some(c) = data.messages.get(id).and_then(|m| m.error_category) {
+                *counts.entry(c).or_default() += 1;
+            }
+        }
+        Ok(counts.into_iter().collect())
+    }
+
+    async fn next_pending_at(&self, batch_id: Uuid) -> Result<Option<Timestamp>> {
+        let who = self.who("sms_batch_messages")?;
+        let data = self.data();
+        if Self::visible_batch(&who, &data, batch_id).is_none() {
+            return Ok(None);
+        }
+        Ok(data
+            .batch_messages
+            .get(&batch_id)
+            .into_iter()
+            .flatten()
+            .filter_map(|id| data.messages.get(id))
+            .filter(|m| m.status == MessageStatus::Pending)
+            .map(|m| m.run_at)
+            .min())
     }
 
     async fn totals(&self, batch_id: Uuid) -> Result<Vec<MessageTotals>> {

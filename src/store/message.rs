@@ -621,6 +621,15 @@ pub trait MessageStore: Send + Sync {
     /// How many of a batch's messages are in each status.
     async fn count_by_status(&self, batch_id: Uuid) -> Result<StatusCounts>;
 
+    /// How many of a batch's messages have each error category (their latest error, whatever
+    /// their status now), in the order of [`ErrorCategory::ALL`]; categories without messages
+    /// are left out. Counted by the store, so several workers' failures all count.
+    async fn count_by_error_category(&self, batch_id: Uuid) -> Result<Vec<(ErrorCategory, u64)>>;
+
+    /// When the batch's earliest pending message is due (its `run_at`), `None` when nothing is
+    /// pending: how long a batch whose messages all wait for their send window can rest.
+    async fn next_pending_at(&self, batch_id: Uuid) -> Result<Option<Timestamp>>;
+
     /// Gives back a claim whose send never started, to be claimed again from `run_at` (a
     /// message outside its send window): pending, the attempt not counted, its budget
     /// reservation given back. [`ErrorKind::LeaseLost`] also when the send had started.

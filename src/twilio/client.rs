@@ -5,7 +5,7 @@ use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
 
-use super::resource::{ErrorBody, MessagePage, MessageResource, parse_date, ymd};
+use super::resource::{ErrorBody, MessagePage, MessageResource, parse_date};
 use crate::error::{Error, ErrorKind, Result};
 use crate::queue::{
     Accepted, Classification, CodeRule, Disposition, ErrorCategory, ErrorTable, FindQuery,
@@ -19,9 +19,13 @@ pub const DEFAULT_BASE_URL: &str = "https://api.twilio.com";
 /// The API version in every path.
 const API: &str = "/2010-04-01";
 
-/// How many pages of 100 [`TwilioSender::find`] reads before it gives up (10,000 messages to one
-/// recipient from one sender in a few days).
+/// How many pages of [`LIST_PAGE_SIZE`] [`TwilioSender::find`] reads before it gives up
+/// (100,000 messages to one recipient from one sender).
 const MAX_PAGES: usize = 100;
+
+/// Messages per page of a list, Twilio's largest: the whole history of a recipient with one
+/// sender is read, so fewer, larger pages.
+const LIST_PAGE_SIZE: u32 = 1000;
 
 /// The adapter's settings: the account and its credentials, where the API is, the status
 /// callback, the timeouts and the error table.
@@ -357,9 +361,11 @@ fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
 ///   could not be made retries; a timeout or a connection lost after the request went out is in
 ///   doubt; a 201 whose body cannot be read is in doubt too.
 /// - `lookup` fetches a message by SID (`GET .../Messages/{Sid}.json`).
-/// - `find` lists messages by `To`, `From` and `DateSent` over the query's window, newest first,
-///   following `next_page_uri`, and keeps those [`FindQuery::matches`] accepts: how an in-doubt
-///   message is reconciled without resending it.
+/// - `find` lists the messages by `To` and `From` (no `DateSent` filter: Twilio leaves
+///   `date_sent` empty while a message is queued or accepted, so such a filter would hide
+///   exactly the in-doubt create that is still waiting in Twilio's queue), following
+///   `next_page_uri` to the end, and keeps those [`FindQuery::matches`] accepts (same text,
+///   created within the window): how an in-doubt message is reconciled without resending it.
 ///
 /// It never retries by itself: the queue owns retries.
 pub struct TwilioSender {
@@ -588,9 +594,13 @@ impl Sender for TwilioSender {
         if !by_service {
             params.push(("From", query.from.clone()));
         }
-        params.push(("DateSent>", ymd(query.sent_after)));
-        params.push(("DateSent<", ymd(query.sent_before)));
-        params.push(("PageSize", "100".into()));
+        // No `DateSent` filter: a message still queued (or accepted by a Messaging Service)
+        // has no date sent yet, and Twilio's date filters leave it out; that is the very
+        // message an in-doubt create may be. The window is applied to `date_created` here
+        // instead ([`FindQuery::matches`]). Twilio documents the list as sorted by `DateSent`,
+        // most recent first, but not where messages without one go, so there is no safe point
+        // to stop early: every page is read (a recipient's messages from one sender are few).
+        params.push(("PageSize", LIST_PAGE_SIZE.to_string()));
         let mut request = self
             .get(&format!("{}.json", self.messages_url))
             .query(&params);
@@ -628,7 +638,7 @@ impl Sender for TwilioSender {
         }
         Err(unavailable(
             format!(
-                "more than {MAX_PAGES} pages of messages to {} in the window; reconcile by hand",
+                "more than {MAX_PAGES} pages of messages to {}; reconcile by hand",
                 query.to
             ),
             None,

@@ -6,8 +6,8 @@
 //!   callback URL, to which it adds `mid=<message id>`; timeouts). It creates each message once
 //!   and classifies Twilio's answers with [`ErrorTable::twilio`](crate::queue::ErrorTable::twilio):
 //!   a 500 after a create is **in doubt**, never retried blindly, and
-//!   [`Sender::find`](crate::queue::Sender::find) lists the recipient's messages (`To`, `From`,
-//!   `DateSent`) to reconcile it.
+//!   [`Sender::find`](crate::queue::Sender::find) lists the recipient's messages (`To`, `From`;
+//!   not `DateSent`, empty while Twilio still queues a message) to reconcile it.
 //! - [`Webhooks`] are the handlers a web service calls: the status callback (verified with
 //!   `X-Twilio-Signature`, moving a message's status forward only, recording price and error
 //!   code) and inbound messages (STOP and the other opt-out keywords add the sender to the

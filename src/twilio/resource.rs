@@ -212,12 +212,6 @@ pub(crate) fn parse_date(text: &str) -> Option<Timestamp> {
     Timestamp::from_unix_seconds(seconds)
 }
 
-/// `YYYY-MM-DD` of a timestamp (UTC), the list filters' date format.
-pub(crate) fn ymd(at: Timestamp) -> String {
-    let d = at.date();
-    format!("{:04}-{:02}-{:02}", d.year(), d.month(), d.day())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -248,7 +242,6 @@ mod tests {
         ] {
             assert_eq!(parse_date(bad), None, "{bad:?}");
         }
-        assert_eq!(ymd(at("2023-08-24T23:59:59Z")), "2023-08-24");
     }
 
     #[test]

@@ -424,12 +424,37 @@ async fn the_send_window_defers_across_a_day_boundary_and_a_dst_change() {
         }),
     )
     .await;
-    Worker::new(store.clone(), sender.clone())
-        .clock(clock.clone())
-        .config(config().poll(Duration::from_secs(30)))
-        .run_until_idle()
-        .await
-        .unwrap();
+    // Until idle: once every pending message waits for its window, the batch pauses (reason
+    // `sendWindow`) and the worker stops, instead of polling through the night; run again
+    // later, it resumes the batch when the first message is due.
+    let mut pauses = Vec::new();
+    for _ in 0..48 {
+        Worker::new(store.clone(), sender.clone())
+            .clock(clock.clone())
+            .config(config().poll(Duration::from_secs(30)))
+            .run_until_idle()
+            .await
+            .unwrap();
+        let b = store.batches.get(batch.id).await.unwrap().unwrap();
+        if b.state == BatchState::Completed {
+            break;
+        }
+        assert_eq!(
+            (b.state, b.pause_reason),
+            (BatchState::Paused, Some(PauseReason::SendWindow))
+        );
+        pauses.push(clock.now());
+        let status = BatchStatus::load(&store, batch.id).await.unwrap();
+        assert_eq!(
+            serde_json::to_value(&status).unwrap()["pauseReason"],
+            "sendWindow"
+        );
+        tokio::time::sleep(Duration::from_secs(3600)).await;
+    }
+    // Paused on Saturday evening (the rest wait for Tokyo's morning and London's), and again
+    // after Tokyo's message went out in the small hours.
+    assert!(pauses.len() >= 2, "{pauses:?}");
+    assert!(pauses[0] < t("2025-03-29T21:00:00Z"), "{pauses:?}");
     let close = t("2025-03-29T20:00:00Z");
     let sunday_open = t("2025-03-30T08:00:00Z");
     let mut before = 0;
@@ -438,9 +463,6 @@ async fn the_send_window_defers_across_a_day_boundary_and_a_dst_change() {
         let times = sender.times(&phone(i));
         assert_eq!(times.len(), 1, "{i}");
         let at = times[0];
-        if i == 19 {
-            continue;
-        }
         assert!(at < close || at >= sunday_open, "customer {i} sent at {at}");
         if at < close {
             before += 1;
@@ -517,30 +539,49 @@ async fn ab_variants_are_sticky_by_customer_id_and_reported() {
     );
 }
 
-/// Drives a batch of slow sends and applies `change` once some are done: afterwards the
-/// worker sends at most the messages it had claimed (its five permits).
+/// Drives a batch of slow sends with `WORKERS` workers on one store and applies `change` once
+/// some are done: afterwards the workers send at most the messages they had claimed (five
+/// permits each). For `cancel`, some sends end in doubt around the change (an HTTP 500 after
+/// the provider took the message, a request lost on the way): they are still reconciled after
+/// the cancel, none left in doubt, and the lost one is cancelled, never sent again.
 async fn at_most_the_claimed_after(change: &str) {
+    const WORKERS: usize = 3;
+    const PERMITS: usize = 5;
     let clock = start();
-    let store = store_with(&customers(40)).await;
-    let fake = Arc::new(
-        FakeConfig::new()
-            .latency(Duration::from_secs(1), Duration::from_secs(1))
-            .build()
-            .unwrap(),
-    );
+    let store = store_with(&customers(60)).await;
+    let mut fake = FakeConfig::new().latency(Duration::from_secs(1), Duration::from_secs(1));
+    if change == "cancel" {
+        // In flight when the change comes: the first fifteen are claimed at once.
+        for i in [3, 8, 13] {
+            fake = fake.script(
+                phone(i),
+                [FakeStep::Fail(FakeFailure::ServerErrorAfterSend)],
+            );
+        }
+        fake = fake.script(phone(11), [FakeStep::Fail(FakeFailure::LostRequest)]);
+    }
+    let fake = Arc::new(fake.build().unwrap());
     let batch = create(
         &store,
         &clock,
-        json!({"killSwitch": "stop-sms", "verifyAfterSeconds": 1}),
+        json!({"killSwitch": "stop-sms", "verifyAfterSeconds": 1, "concurrency": PERMITS}),
     )
     .await;
     let shutdown = Shutdown::new();
-    let w = worker(&store, fake.clone(), &clock).shutdown(shutdown.clone());
-    let run = tokio::spawn(async move { w.run().await });
-    while fake.calls() < 12 {
+    let runs: Vec<_> = (0..WORKERS)
+        .map(|n| {
+            let w = Worker::new(store.clone(), fake.clone())
+                .clock(clock.clone())
+                .config(config().seed(42 + n as u64))
+                .shutdown(shutdown.clone());
+            tokio::spawn(async move { w.run().await })
+        })
+        .collect();
+    // Every worker busy with its permits.
+    while fake.calls() < (WORKERS * PERMITS) as u64 {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let before = fake.calls();
+    let before = fake.calls() as usize;
     let now = clock.now();
     match change {
         "pause" => {
@@ -556,11 +597,12 @@ async fn at_most_the_claimed_after(change: &str) {
             .unwrap(),
         other => unreachable!("{other}"),
     }
+    // Long enough for the in-doubt messages' settle time (twice the verification delay).
     tokio::time::sleep(Duration::from_secs(30)).await;
-    let after = fake.calls();
+    let after = fake.calls() as usize;
     assert!(
-        after <= before + 5,
-        "{change}: {before} sends before, {after} after"
+        after <= before + WORKERS * PERMITS,
+        "{change}: {before} sends before, {after} after, {WORKERS} workers of {PERMITS} permits"
     );
     let b = store.batches.get(batch.id).await.unwrap().unwrap();
     let counts = store.messages.count_by_status(batch.id).await.unwrap();
@@ -570,11 +612,44 @@ async fn at_most_the_claimed_after(change: &str) {
         "cancel" => {
             assert_eq!(b.state, BatchState::Cancelled);
             assert_eq!(counts.pending, 0);
-            assert_eq!(counts.cancelled, 40 - after);
+            assert_eq!(
+                counts.in_doubt, 0,
+                "in-doubt messages reconciled after the cancel"
+            );
+            let messages = all_messages(&store, batch.id).await;
+            let doubtful: Vec<&Message> = messages
+                .iter()
+                .filter(|m| [3, 8, 11, 13].map(phone).contains(&m.phone))
+                .collect();
+            assert!(
+                doubtful.iter().all(|m| m.attempts > 0),
+                "the scripted ones were sent before the cancel took effect: {doubtful:?}"
+            );
+            for m in &doubtful {
+                if m.phone == phone(11) {
+                    // The provider never had it: cancelled, not sent again.
+                    assert_eq!(m.status, MessageStatus::Cancelled, "{m:?}");
+                } else {
+                    assert!(m.status.was_accepted() && m.provider_id.is_some(), "{m:?}");
+                }
+            }
+            let records = fake.records().unwrap();
+            let sent = (counts.sent + counts.delivered) as usize;
+            assert_eq!(records.len(), sent, "every record is a sent message");
+            // Every send but the lost one left a message sent; the rest are cancelled.
+            assert_eq!(sent, after - 1);
+            assert_eq!(counts.cancelled as usize, 60 - sent);
+            let logs = store.logs.list(batch.id, None, 1000).await.unwrap();
+            assert!(
+                logs.iter()
+                    .any(|l| l.event == "reconciled" && l.message.contains("cancelled")),
+                "{:?}",
+                logs.iter().map(|l| &l.message).collect::<Vec<_>>()
+            );
         }
         _ => {
             assert_eq!(b.pause_reason, Some(PauseReason::KillSwitch));
-            // Turned off again, the worker resumes the batch by itself.
+            // Turned off again, the workers resume the batch by themselves.
             store
                 .flags
                 .set_enabled("stop-sms", false, clock.now())
@@ -583,11 +658,13 @@ async fn at_most_the_claimed_after(change: &str) {
             tokio::time::sleep(Duration::from_secs(60)).await;
             let b = store.batches.get(batch.id).await.unwrap().unwrap();
             assert_eq!(b.state, BatchState::Completed);
-            assert_eq!(fake.calls(), 40);
+            assert_eq!(fake.calls(), 60);
         }
     }
     shutdown.trigger();
-    run.await.unwrap().unwrap();
+    for run in runs {
+        run.await.unwrap().unwrap();
+    }
 }
 
 #[tokio::test(start_paused = true)]
@@ -797,4 +874,287 @@ async fn preparation_is_chunked_and_records_exclusions() {
     assert_eq!(exclusions.len(), 6);
     let suppressed = exclusions.iter().find(|e| e.customer_id == 7).unwrap();
     assert!(suppressed.detail.contains("suppression"), "{suppressed:?}");
+}
+
+/// A provider answer that refuses the account (Twilio 20003, authentication failed) halts the
+/// batch through the real runner: paused with reason `provider`, the message that got it pending
+/// again (it waits for the operator's resume), and no more than the worker's permits sent after.
+#[tokio::test(start_paused = true)]
+async fn a_halting_answer_pauses_the_batch_for_the_provider() {
+    let clock = start();
+    let store = store_with(&customers(40)).await;
+    let fake = FakeConfig::new()
+        .latency(Duration::from_secs(1), Duration::from_secs(1))
+        .script(
+            phone(12),
+            [FakeStep::Fail(FakeFailure::Code("20003".into()))],
+        )
+        .build()
+        .unwrap();
+    let sender = Timed::new(fake, clock.clone());
+    let concurrency = 5;
+    let batch = create(
+        &store,
+        &clock,
+        json!({"concurrency": concurrency, "verifyAfterSeconds": 1}),
+    )
+    .await;
+    worker(&store, sender.clone(), &clock)
+        .run_until_idle()
+        .await
+        .unwrap();
+    let b = store.batches.get(batch.id).await.unwrap().unwrap();
+    assert_eq!(
+        (b.state, b.pause_reason),
+        (BatchState::Paused, Some(PauseReason::Provider))
+    );
+    let halted = message_to(&store, batch.id, &phone(12)).await;
+    assert_eq!(halted.status, MessageStatus::Pending, "{halted:?}");
+    assert_eq!(halted.error_code.as_deref(), Some("20003"));
+    assert_eq!(halted.error_category, Some(ErrorCategory::Account));
+    // The halting answer came a second (the latency) after its send started; sends started
+    // from then on are at most the permits that were free.
+    let answered = sender.times(&phone(12))[0].saturating_add(Duration::from_secs(1));
+    let after = sender
+        .sends
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|(_, at)| *at >= answered)
+        .count();
+    assert!(after <= concurrency, "{after} sends after the halt");
+    assert!(
+        (12..40).contains(&sender.calls()),
+        "{} sends in all",
+        sender.calls()
+    );
+    let counts = store.messages.count_by_status(batch.id).await.unwrap();
+    assert_eq!(counts.processing, 0);
+    assert_eq!(counts.in_doubt, 0);
+    assert_eq!(counts.pending, 40 - (sender.calls() as u64 - 1));
+    let logs = store.logs.list(batch.id, None, 100).await.unwrap();
+    assert!(
+        logs.iter().any(|l| l.event == "paused:provider"),
+        "{:?}",
+        logs.iter().map(|l| &l.event).collect::<Vec<_>>()
+    );
+}
+
+/// Two workers draining one batch on PostgreSQL, each writing the batch's progress often: the
+/// error counts per category are the store's (messages by error category), so none of either
+/// worker's failures is lost to the other's write (each worker once merged its own counts into
+/// the shared document, read-modify-write, and one of two writes in the same instant lost the
+/// other's).
+#[cfg(feature = "postgres")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn error_counts_per_category_add_up_across_workers() {
+    let Some(db) = crate::db::TempDb::create("send_error_counts", crate::db::Locale::CUtf8) else {
+        return;
+    };
+    let pg = smsbatch::store::postgres::PgStore::connect(db.url.clone())
+        .await
+        .unwrap();
+    pg.migrate().await.unwrap();
+    let store = pg.store(Actor::Service).unwrap();
+    store.customers.upsert(&customers(80)).await.unwrap();
+    let mut fake = FakeConfig::new()
+        .seed(5)
+        .latency(Duration::from_millis(2), Duration::from_millis(10));
+    let (mut invalid, mut filtered) = (0, 0);
+    for i in 1..=80 {
+        if i % 4 == 0 {
+            fake = fake.always(phone(i), FakeFailure::Code("21211".into()));
+            invalid += 1;
+        } else if i % 7 == 0 {
+            fake = fake.always(phone(i), FakeFailure::Code("30007".into()));
+            filtered += 1;
+        }
+    }
+    let fake = Arc::new(fake.build().unwrap());
+    let request = BatchRequest::new(
+        TemplateChoice::Text("Hello {{first_name}}".into()),
+        Value::Null,
+        Purpose::Transactional,
+    )
+    .sender("ACME")
+    .options(
+        BatchOptions::from_json(
+            r#"{"verifyAfterSeconds": 1, "errorRatePause": 0.9, "concurrency": 4}"#,
+        )
+        .unwrap(),
+    );
+    let now = smsbatch::send::SystemClock.now();
+    let batch = Preparer::new().create(&store, &request, now).await.unwrap();
+    let runs: Vec<_> = (0..2)
+        .map(|n| {
+            let w = Worker::new(store.clone(), fake.clone()).config(
+                RunnerConfig::new()
+                    .poll(Duration::from_millis(20))
+                    .progress_every(Duration::ZERO)
+                    .seed(n),
+            );
+            tokio::spawn(async move { w.run_until_idle().await })
+        })
+        .collect();
+    for run in runs {
+        tokio::time::timeout(Duration::from_secs(60), run)
+            .await
+            .expect("the workers finish within a minute")
+            .unwrap()
+            .unwrap();
+    }
+    let b = store.batches.get(batch.id).await.unwrap().unwrap();
+    assert_eq!(b.state, BatchState::Completed);
+    // What the workers wrote into the batch's progress.
+    let written: smsbatch::queue::ErrorStats =
+        serde_json::from_value(b.progress["errors"].clone()).unwrap();
+    let count = |s: &smsbatch::queue::ErrorStats, c| s.get(c).map_or(0, |c| c.count);
+    assert_eq!(count(&written, ErrorCategory::InvalidRecipient), invalid);
+    assert_eq!(count(&written, ErrorCategory::Filtered), filtered);
+    assert_eq!(written.total(), invalid + filtered);
+    let samples = &written
+        .get(ErrorCategory::InvalidRecipient)
+        .unwrap()
+        .samples;
+    assert!(!samples.is_empty() && samples.len() <= 10);
+    // And what the status reads.
+    let status = BatchStatus::load(&store, batch.id).await.unwrap();
+    assert_eq!(
+        count(&status.progress.errors, ErrorCategory::InvalidRecipient),
+        invalid
+    );
+    assert_eq!(status.progress.counts.failed, invalid + filtered);
+}
+
+/// The rate limit is per sender across a worker's batches: two batches from one sender at two
+/// segments a second take twice as long together as one, not the same time (each batch once
+/// had its own pacer, so together they went at twice the sender's rate).
+#[tokio::test(start_paused = true)]
+async fn two_batches_from_one_sender_share_its_rate() {
+    let clock = start();
+    let store = store_with(&customers(20)).await;
+    let sender = Timed::new(FakeSender::new(), clock.clone());
+    let options = json!({"rate": {"segmentsPerSecond": 2, "burst": 1}, "verifyAfterSeconds": 1});
+    let first = create(&store, &clock, options.clone()).await;
+    let second = create(&store, &clock, options).await;
+    let began = clock.now();
+    worker(&store, sender.clone(), &clock)
+        .run_until_idle()
+        .await
+        .unwrap();
+    for id in [first.id, second.id] {
+        let status = BatchStatus::load(&store, id).await.unwrap();
+        assert_eq!(status.state, BatchState::Completed);
+        assert_eq!(status.progress.counts.delivered, 20);
+    }
+    let mut times: Vec<Timestamp> = sender
+        .sends
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|(_, at)| *at)
+        .collect();
+    times.sort();
+    assert_eq!(times.len(), 40);
+    // Burst 1, then one every 500 ms for the sender: the k-th send no earlier than k / 2 s
+    // after the start, whichever batch it belongs to.
+    for (k, at) in times.iter().enumerate() {
+        let earliest = began.saturating_add(Duration::from_millis(500 * k as u64));
+        assert!(*at >= earliest, "send {k} at {at}, before {earliest}");
+    }
+    let took = times[39].duration_since(times[0]);
+    assert!(took >= Duration::from_millis(19_500), "{took:?}");
+}
+
+/// A provider without delivery reports for a while: look-ups say `sent`, except that the
+/// message to `late` reads `delivered` from its second look-up on.
+#[derive(Debug)]
+struct NoReports {
+    inner: FakeSender,
+    clock: Arc<TokioClock>,
+    late: String,
+    lookups: Mutex<HashMap<String, Vec<Timestamp>>>,
+}
+
+#[async_trait]
+impl Sender for NoReports {
+    fn name(&self) -> &str {
+        "no-reports"
+    }
+
+    async fn send(&self, message: &OutboundMessage) -> SendOutcome {
+        self.inner.send(message).await
+    }
+
+    async fn lookup(&self, provider_id: &str) -> Result<ProviderMessage, LookupError> {
+        let mut found = self.inner.lookup(provider_id).await?;
+        let seen = {
+            let mut lookups = self.lookups.lock().unwrap();
+            let times = lookups.entry(provider_id.to_owned()).or_default();
+            times.push(self.clock.now());
+            times.len()
+        };
+        if !(seen >= 2 && found.to.as_deref() == Some(self.late.as_str())) {
+            found.status = smsbatch::queue::ProviderStatus::Sent;
+        }
+        Ok(found)
+    }
+
+    async fn find(&self, query: &FindQuery) -> Result<Vec<ProviderMessage>, LookupError> {
+        self.inner.find(query).await
+    }
+}
+
+/// Verification in two passes: the first `verifyAfterSeconds` after each send, the second
+/// `secondVerifyAfterSeconds` after it; a message still `sent` after the first is looked up
+/// again and may then be delivered; the batch completes only after the second pass.
+#[tokio::test(start_paused = true)]
+async fn the_second_verification_pass_looks_again() {
+    let clock = start();
+    let store = store_with(&customers(6)).await;
+    let sender = Arc::new(NoReports {
+        inner: FakeSender::new(),
+        clock: clock.clone(),
+        late: phone(1),
+        lookups: Mutex::new(HashMap::new()),
+    });
+    let batch = create(
+        &store,
+        &clock,
+        json!({"verifyAfterSeconds": 2, "secondVerifyAfterSeconds": 10}),
+    )
+    .await;
+    worker(&store, sender.clone(), &clock)
+        .run_until_idle()
+        .await
+        .unwrap();
+    let b = store.batches.get(batch.id).await.unwrap().unwrap();
+    assert_eq!(b.state, BatchState::Completed);
+    let lookups = sender.lookups.lock().unwrap().clone();
+    assert_eq!(lookups.len(), 6);
+    for m in all_messages(&store, batch.id).await {
+        let provider_id = m.provider_id.clone().unwrap();
+        let times = &lookups[&provider_id];
+        assert_eq!(times.len(), 2, "two passes for {}", m.phone);
+        let accepted = m.accepted_at.unwrap();
+        assert!(times[0] >= accepted.saturating_add(Duration::from_secs(2)));
+        assert!(times[1] >= accepted.saturating_add(Duration::from_secs(10)));
+        if m.phone == phone(1) {
+            // Delivered at the second look.
+            assert_eq!(m.status, MessageStatus::Delivered, "{m:?}");
+        } else {
+            // Still `sent` (no report): both passes recorded.
+            assert_eq!((m.status, m.verified), (MessageStatus::Sent, 2), "{m:?}");
+        }
+    }
+    let completed = store
+        .logs
+        .list(batch.id, None, 100)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|l| l.event == "completed")
+        .unwrap();
+    let last_lookup = lookups.values().flatten().max().copied().unwrap();
+    assert!(completed.at >= last_lookup, "{completed:?}");
 }

@@ -1782,6 +1782,11 @@ pub async fn messages_checks_defer_requeue_and_totals(h: &dyn Harness) {
         .unwrap();
     assert_eq!(claimed.len(), 6);
     let ids: Vec<i64> = claimed.iter().map(|m| m.id).collect();
+    assert_eq!(
+        s.messages.next_pending_at(batch).await.unwrap(),
+        None,
+        "nothing pending"
+    );
     // Deferred: pending again at the new time, the attempt not counted.
     let deferred = s
         .messages
@@ -1791,6 +1796,11 @@ pub async fn messages_checks_defer_requeue_and_totals(h: &dyn Harness) {
     assert_eq!(
         (deferred.status, deferred.attempts, deferred.run_at),
         (MessageStatus::Pending, 0, at(500))
+    );
+    assert_eq!(
+        s.messages.next_pending_at(batch).await.unwrap(),
+        Some(at(500)),
+        "the earliest pending message's run_at"
     );
     assert_eq!(
         s.messages
@@ -1840,6 +1850,22 @@ pub async fn messages_checks_defer_requeue_and_totals(h: &dyn Harness) {
         .transition(ids[4], Fence::Claim(token), &Transition::in_doubt(), at(12))
         .await
         .unwrap();
+    // Counted per error category by the store (the progress's error counts); in doubt is a
+    // category too.
+    assert_eq!(
+        s.messages.count_by_error_category(batch).await.unwrap(),
+        [
+            (ErrorCategory::ProviderError, 1),
+            (ErrorCategory::InDoubt, 1)
+        ]
+    );
+    assert_eq!(
+        s.messages
+            .count_by_error_category(Uuid::from_u128(404))
+            .await
+            .unwrap(),
+        []
+    );
     // Verification pass 1 of messages accepted by 15: two due, three outstanding.
     let checks = s
         .messages

@@ -661,20 +661,21 @@ async fn lookups_and_paged_lists() {
     let body = "Same text every time";
     // Not the Messaging Service's pool number, which Twilio lists as the service's `From`.
     const FROM: &str = "+447700900999";
-    for i in 0..120 {
+    // More than one page of Twilio's largest (1000).
+    for i in 0..1010 {
         let m = OutboundMessage::new(i as i64, to, FROM, body);
         assert!(sender.send(&m).await.is_accepted());
     }
     // Someone else's text to the same number, and a message through a Messaging Service.
     assert!(
         sender
-            .send(&OutboundMessage::new(500_i64, to, FROM, "Other text"))
+            .send(&OutboundMessage::new(5000_i64, to, FROM, "Other text"))
             .await
             .is_accepted()
     );
     assert!(
         sender
-            .send(&OutboundMessage::new(501_i64, to, SERVICE, body))
+            .send(&OutboundMessage::new(5001_i64, to, SERVICE, body))
             .await
             .is_accepted()
     );
@@ -684,8 +685,8 @@ async fn lookups_and_paged_lists() {
     let found = sender.find(&query).await.unwrap();
     assert_eq!(
         found.len(),
-        120,
-        "two pages of 100, other texts and senders left out"
+        1010,
+        "two pages of 1000, other texts and senders left out"
     );
     let lists = server
         .received()
@@ -698,14 +699,20 @@ async fn lookups_and_paged_lists() {
         .iter()
         .map(|(k, v)| (k.as_str(), v.as_str()))
         .collect();
-    assert_eq!(filters[0], ("To", to));
-    assert_eq!(filters[1], ("From", FROM));
-    assert_eq!(filters[2].0, "DateSent>");
-    assert_eq!(filters[3].0, "DateSent<");
-    assert_eq!(filters[4], ("PageSize", "100"));
+    // No `DateSent`: Twilio leaves it empty while a message is queued, and a queued message is
+    // what an in-doubt create may be.
+    assert_eq!(filters, [("To", to), ("From", FROM), ("PageSize", "1000")]);
     assert!(lists[1].query.iter().any(|(k, _)| k == "PageToken"));
 
-    let via_service = OutboundMessage::new(501_i64, to, SERVICE, body);
+    // Outside the window (it ended before the messages were created): none of them.
+    let earlier = FindQuery::around(
+        &probe,
+        started.saturating_sub(Duration::from_secs(3600)),
+        Duration::from_secs(60),
+    );
+    assert_eq!(sender.find(&earlier).await.unwrap(), []);
+
+    let via_service = OutboundMessage::new(5001_i64, to, SERVICE, body);
     let found = sender
         .find(&FindQuery::around(
             &via_service,
@@ -716,7 +723,7 @@ async fn lookups_and_paged_lists() {
         .unwrap();
     assert_eq!(
         found.len(),
-        121,
+        1011,
         "by service: every sender's number, same text"
     );
     assert!(found.iter().any(|m| m.from.as_deref() == Some(SERVICE)));
@@ -753,4 +760,92 @@ async fn failed_messages_read_back_with_their_error() {
     assert_eq!(m.status, ProviderStatus::Undelivered);
     assert_eq!(m.status.message_status(), MessageStatus::Undelivered);
     assert_eq!(m.error_code.as_deref(), Some("30003"));
+}
+
+/// Regression: Twilio leaves `date_sent` empty while a message waits in its queue, so a list
+/// filtered by `DateSent` (as `find` once was) did not show an in-doubt create that was still
+/// queued, and the runner sent it a second time once the settle time had passed. Through the
+/// worker: the create is answered 500 after Twilio took it, the message stays queued at
+/// Twilio, and reconciliation finds it; nothing is sent twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_in_doubt_create_still_queued_at_twilio_is_found_and_not_resent() {
+    use std::sync::Arc;
+
+    use smsbatch::queue::BatchOptions;
+    use smsbatch::send::{BatchRequest, Preparer, RunnerConfig, TemplateChoice, Worker};
+    use smsbatch::store::{Customer, MessageQuery};
+
+    let doubtful = "+447400900801";
+    let server = start(
+        Config::new()
+            .queued_for(Duration::from_secs(3600))
+            .script(doubtful, [Reply::ServerErrorAfterCreate]),
+    );
+    let sender = sender_for(&server);
+
+    // The adapter alone: the queued message is listed (without a date sent) and matched.
+    let probe = OutboundMessage::new(90_i64, "+447700900800", FROM, "Still queued");
+    let started = wall_now();
+    assert!(matches!(
+        sender.send(&probe).await,
+        SendOutcome::Accepted(_)
+    ));
+    let query = FindQuery::around(&probe, started, Duration::from_secs(60));
+    let found = sender.find(&query).await.unwrap();
+    let best = query
+        .best_match(&found)
+        .expect("the queued message is found");
+    assert_eq!(best.status, ProviderStatus::Queued);
+    assert_eq!(best.provider_id, server.creates()[0].sid);
+
+    // Through the worker.
+    let store = MemoryStore::new().store(Actor::Service).unwrap();
+    let customers: Vec<Customer> = (1..=3)
+        .map(|i| {
+            let mut c = Customer::new(i);
+            c.phone = Some(format!("+44740090080{i}"));
+            c.opted_in = Some(true);
+            c
+        })
+        .collect();
+    store.customers.upsert(&customers).await.unwrap();
+    let request = BatchRequest::new(
+        TemplateChoice::Text("Your parcel is on its way".into()),
+        serde_json::Value::Null,
+        smsbatch::Purpose::Transactional,
+    )
+    .sender(FROM)
+    .options(BatchOptions::from_json(r#"{"verifyAfterSeconds": 1}"#).unwrap());
+    let batch = Preparer::new()
+        .create(&store, &request, wall_now())
+        .await
+        .unwrap();
+    assert_eq!(batch.messages, 3, "{batch:?}");
+    let worker = Worker::new(store.clone(), Arc::new(sender_for(&server)))
+        .config(RunnerConfig::new().poll(Duration::from_millis(50)));
+    tokio::time::timeout(Duration::from_secs(60), worker.run_until_idle())
+        .await
+        .expect("the worker finishes within a minute")
+        .unwrap();
+
+    let messages = store
+        .messages
+        .list(&MessageQuery::new(batch.id, 10))
+        .await
+        .unwrap();
+    assert_eq!(messages.len(), 3);
+    let creates = server.creates();
+    for m in &messages {
+        let mine: Vec<_> = creates.iter().filter(|c| c.to == m.phone).collect();
+        assert_eq!(mine.len(), 1, "{} was texted {} times", m.phone, mine.len());
+        assert_eq!(m.status, MessageStatus::Sent, "{m:?}");
+        assert_eq!(m.provider_id.as_deref(), Some(mine[0].sid.as_str()));
+    }
+    let doubtful_create = creates.iter().find(|c| c.to == doubtful).unwrap();
+    assert_eq!(doubtful_create.answered, 500, "the create was in doubt");
+    let status = smsbatch::send::BatchStatus::load(&store, batch.id)
+        .await
+        .unwrap();
+    assert_eq!(status.state, smsbatch::queue::BatchState::Completed);
+    assert_eq!(status.progress.counts.in_doubt, 0);
 }

@@ -361,3 +361,38 @@ fn crash_test_through_twilio_on_postgres() {
         "postgres",
     );
 }
+
+/// The smaller run through the Supabase store: 1,000 messages, 2 workers reaching the database
+/// through the PostgREST-compatible test server (as a Supabase project), one killed with SIGKILL
+/// and restarted.
+#[test]
+fn crash_test_through_twilio_on_supabase() {
+    let Some(db) = TempDb::create("twilio_crash_sb", Locale::CUtf8) else {
+        return;
+    };
+    // `migrate` makes the schema (and on plain PostgreSQL the Supabase roles); the server reads
+    // the catalogs when it starts, so it starts after.
+    let run = cli(&["migrate", "--database-url", &db.url], "");
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let rest = smsbatch_postgrest_testserver::Server::start(
+        smsbatch_postgrest_testserver::Config::new(db.url.clone()).pool_size(8),
+    )
+    .unwrap();
+    let store_args = vec![
+        "--supabase-url".to_owned(),
+        rest.url().to_owned(),
+        "--supabase-key".to_owned(),
+        rest.service_role_key(),
+    ];
+    let plan = Plan {
+        messages: 1_000,
+        workers: 2,
+        kills: 1,
+    };
+    let started = Instant::now();
+    crash(&db, &store_args, &plan, "supabase");
+    eprintln!(
+        "twilio crash test on supabase: {:?} in all",
+        started.elapsed()
+    );
+}

@@ -23,10 +23,14 @@
 //!   `MessagingServiceSid`, `Body`, `StatusCallback`, `ValidityPeriod`: answers 201 with the
 //!   Message resource (status `queued`, or `accepted` through a Messaging Service).
 //! - `GET /2010-04-01/Accounts/{AccountSid}/Messages/{Sid}.json`: the message (status
-//!   `delivered` once created, with `date_sent`, a price and the segments), or 404 (20404).
+//!   `delivered` once sent, with `date_sent`, a price and the segments), or 404 (20404). A
+//!   message is sent at once unless [`Config::queued_for`] keeps it `queued` (or `accepted`)
+//!   for a while: then, as on the real Twilio, its `date_sent` is empty and it has no price.
 //! - `GET /2010-04-01/Accounts/{AccountSid}/Messages.json` with the filters `To`, `From`,
-//!   `DateSent`, `DateSent>`, `DateSent<` (dates `YYYY-MM-DD`, inclusive), `PageSize` (1-1000,
-//!   default 50) and `PageToken`: newest first, paged through `next_page_uri`.
+//!   `DateSent`, `DateSent>`, `DateSent<` (dates `YYYY-MM-DD`, inclusive, compared with
+//!   `date_sent`: a message still queued matches none of them), `PageSize` (1-1000, default 50)
+//!   and `PageToken`: by date sent, newest first, messages not sent yet last, paged through
+//!   `next_page_uri`.
 //! - HTTP basic authentication with the account SID and auth token, or an API key SID and its
 //!   secret: otherwise 401 with code 20003 and `WWW-Authenticate`. Another account's path
 //!   is 404 (20404).
@@ -139,6 +143,7 @@ pub struct Config {
     retry_after: Option<String>,
     scripts: HashMap<String, VecDeque<Reply>>,
     final_status: String,
+    queued_for: Duration,
 }
 
 impl Default for Config {
@@ -162,6 +167,7 @@ impl Config {
             retry_after: Some("1".into()),
             scripts: HashMap::new(),
             final_status: "delivered".into(),
+            queued_for: Duration::ZERO,
         }
     }
 
@@ -226,9 +232,18 @@ impl Config {
         self
     }
 
+    /// Keeps each created message `queued` (`accepted` through a Messaging Service) for this
+    /// long after its creation, with an empty `date_sent` and no price, before it reads back
+    /// in the final status (default zero: sent at once). Real Twilio leaves `date_sent` empty
+    /// while a message waits in its queue, so a list filtered by `DateSent` does not show it.
+    pub fn queued_for(mut self, wait: Duration) -> Self {
+        self.queued_for = wait;
+        self
+    }
+
     /// Reads the example's arguments: `--port N`, `--record FILE`, `--account-sid SID`,
     /// `--auth-token TOKEN`, `--server-error-one-in N`, `--rate-limit-one-in N`,
-    /// `--retry-after SECONDS`, `--final-status STATUS`.
+    /// `--retry-after SECONDS`, `--final-status STATUS`, `--queued-for SECONDS`.
     pub fn from_args(args: impl IntoIterator<Item = String>) -> Result<Self, String> {
         let mut config = Self::new();
         let mut args = args.into_iter();
@@ -258,6 +273,10 @@ impl Config {
                 }
                 "--retry-after" => config.retry_after = Some(value()?),
                 "--final-status" => config.final_status = value()?,
+                "--queued-for" => {
+                    let n = number(value()?, &flag)?;
+                    config = config.queued_for(Duration::from_secs(n));
+                }
                 other => return Err(format!("unknown argument {other:?}\n\n{USAGE}")),
             }
         }
@@ -277,7 +296,8 @@ Options:
   --server-error-one-in N   record every N-th create, then answer HTTP 500
   --rate-limit-one-in N     answer every N-th create HTTP 429 without creating it
   --retry-after SECONDS     the 429s' Retry-After (default 1)
-  --final-status STATUS     what look-ups report for created messages (default delivered)";
+  --final-status STATUS     what look-ups report for created messages (default delivered)
+  --queued-for SECONDS      keep created messages queued (no date sent) this long (default 0)";
 
 /// One created message: a line of the record file.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -932,9 +952,18 @@ fn segments(body: &str) -> usize {
     if n <= single { 1 } else { n.div_ceil(multi) }
 }
 
-/// The Message resource as Twilio serialises it: right after the create (`queued`, no date sent,
-/// no price), or later (the configured final status, sent, priced).
+/// Whether `m` has left the queue by now (see [`Config::queued_for`]).
+fn is_sent(config: &Config, m: &Created) -> bool {
+    // Whole seconds, as creations are recorded.
+    let waited = u64::try_from(unix_now().saturating_sub(m.created_at)).unwrap_or(0);
+    Duration::from_secs(waited) >= config.queued_for
+}
+
+/// The Message resource as Twilio serialises it: right after the create, or later while it
+/// is still queued (`queued`, no date sent, no price); or later once sent (the configured final
+/// status, sent, priced).
 fn resource(config: &Config, m: &Created, later: bool) -> Value {
+    let later = later && is_sent(config, m);
     let uri = format!(
         "{API}/Accounts/{}/Messages/{}.json",
         config.account_sid, m.sid
@@ -1080,9 +1109,12 @@ fn list(state: &AppState, query: &[(String, String)]) -> Response {
         .and_then(|p| p.parse().ok())
         .unwrap_or(0);
     let inner = state.inner();
-    // Newest first, as Twilio lists them. The fake "sends" at creation, so the date sent is
-    // the creation date (UTC).
-    let matching: Vec<&Created> = inner
+    // Sorted by the date sent, most recent first, as Twilio documents its list. The fake
+    // "sends" at creation (or once `queued_for` has passed, dated as created); a message still
+    // queued has no date sent, so it matches no `DateSent` filter, and it comes after every sent
+    // one: Twilio does not say where such messages go, and last is the place a client that stops
+    // paging early would miss.
+    let mut matching: Vec<&Created> = inner
         .messages
         .iter()
         .rev()
@@ -1094,12 +1126,18 @@ fn list(state: &AppState, query: &[(String, String)]) -> Response {
             })
         })
         .filter(|m| {
+            let dated = on.is_some() || after.is_some() || before.is_some();
+            if dated && !is_sent(&state.config, m) {
+                return false;
+            }
             let sent = ymd(m.created_at);
             on.is_none_or(|d| sent == d)
                 && after.is_none_or(|d| sent.as_str() >= d)
                 && before.is_none_or(|d| sent.as_str() <= d)
         })
         .collect();
+    // Stable: the newest-first order stays within the sent and within the queued.
+    matching.sort_by_key(|m| !is_sent(&state.config, m));
     let messages: Vec<Value> = matching
         .iter()
         .skip(offset)

@@ -809,6 +809,46 @@ impl MessageStore for PgView {
         Ok(counts)
     }
 
+    async fn count_by_error_category(&self, batch_id: Uuid) -> Result<Vec<(ErrorCategory, u64)>> {
+        let rows = self
+            .rows(
+                Stmt::new("SELECT error_category, n FROM sms_count_messages_by_error_category($1)")
+                    .arg(batch_id),
+                Retry::Safe,
+            )
+            .await?;
+        let t = "sms_batch_messages";
+        let mut counts = rows
+            .iter()
+            .map(|row| {
+                let c: String = get(row, t, "error_category")?;
+                Ok((
+                    decode(t, ErrorCategory::from_sql(&c))?,
+                    get::<i64>(row, t, "n")? as u64,
+                ))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        counts.sort_by_key(|&(c, _)| c);
+        Ok(counts)
+    }
+
+    async fn next_pending_at(&self, batch_id: Uuid) -> Result<Option<Timestamp>> {
+        let rows = self
+            .rows(
+                Stmt::new(
+                    "SELECT min(run_at) AS at FROM sms_batch_messages \
+                     WHERE batch_id = $1 AND status = 'pending'",
+                )
+                .arg(batch_id),
+                Retry::Safe,
+            )
+            .await?;
+        match rows.first() {
+            Some(row) => get(row, "sms_batch_messages", "at"),
+            None => Ok(None),
+        }
+    }
+
     async fn defer(
         &self,
         id: i64,

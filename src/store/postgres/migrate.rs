@@ -29,6 +29,10 @@ pub const MIGRATIONS: &[Migration] = &[
         version: "0003_supabase",
         sql: include_str!("migrations/0003_supabase.sql"),
     },
+    Migration {
+        version: "0004_error_counts",
+        sql: include_str!("migrations/0004_error_counts.sql"),
+    },
 ];
 
 /// What [`PgStore::migrate`](super::PgStore::migrate) did (JSON: `{"applied": [...],

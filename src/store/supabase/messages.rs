@@ -13,7 +13,7 @@ use super::rows::{BatchRow, MessageRow, TotalsRow, convert};
 use super::{Call, Method, Retry, SbView, eq, in_list};
 use crate::batch::ExclusionReason;
 use crate::error::{Error, ErrorKind, Result};
-use crate::queue::{BatchState, MessageStatus, PauseReason, StatusCounts};
+use crate::queue::{BatchState, ErrorCategory, MessageStatus, PauseReason, StatusCounts};
 use crate::store::actor::Actor;
 use crate::store::batch::{
     Batch, BatchQuery, BatchStore, CreatedBatch, NewBatch, batch_not_found, check_new_batch,
@@ -733,6 +733,52 @@ impl MessageStore for SbView {
             )
             .await?;
         convert(rows, TotalsRow::into_totals)
+    }
+
+    async fn count_by_error_category(&self, batch_id: Uuid) -> Result<Vec<(ErrorCategory, u64)>> {
+        #[derive(Deserialize)]
+        struct Row {
+            error_category: String,
+            n: u64,
+        }
+        let rows: Vec<Row> = self
+            .json(
+                Call::rpc(
+                    "sms_count_messages_by_error_category",
+                    json!({"p_batch_id": batch_id}),
+                ),
+                "sms_batch_messages",
+            )
+            .await?;
+        let mut counts = rows
+            .into_iter()
+            .map(|row| {
+                let c = ErrorCategory::from_sql(&row.error_category).map_err(|e| {
+                    Error::new(ErrorKind::MalformedRow {
+                        table: "sms_batch_messages".into(),
+                        message: e.to_string(),
+                    })
+                })?;
+                Ok((c, row.n))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        counts.sort_by_key(|&(c, _)| c);
+        Ok(counts)
+    }
+
+    async fn next_pending_at(&self, batch_id: Uuid) -> Result<Option<Timestamp>> {
+        let call = Call::get("sms_batch_messages")
+            .param("select", "*")
+            .param("batch_id", eq(batch_id))
+            .param("status", "eq.pending")
+            .param("order", "run_at.asc,id.asc")
+            .param("limit", "1");
+        Ok(self
+            .message_rows(call)
+            .await?
+            .into_iter()
+            .next()
+            .map(|m| m.run_at))
     }
 
     async fn count_by_status(&self, batch_id: Uuid) -> Result<StatusCounts> {
