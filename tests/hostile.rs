@@ -456,3 +456,53 @@ fn item11_scripts_ask_cargo_for_the_target_directory() {
         "build.sh asks cargo metadata"
     );
 }
+
+/// Item 8 through the command line: customer ids past 2^53 (and past u64) are kept exactly as
+/// given. One such id made a whole `filter --eval` rows file fail with `invalidRow`, and ids
+/// came out rounded; now only a filter that compares the id fails, on the row that has it.
+#[cfg(feature = "cli")]
+#[test]
+fn item8_customer_ids_past_2_pow_53_are_kept_exactly() {
+    let rows = TempFile::new(
+        "exact-ids",
+        "json",
+        r#"[{"id": 9007199254740992, "city": "Porto", "phone": "+447400123456", "opted_in": true},
+            {"id": 9007199254740993, "city": "Porto", "phone": "+447400123457", "opted_in": true},
+            {"id": 18446744073709551617, "city": "Porto", "phone": "+447400123458", "opted_in": true},
+            {"id": 4, "city": "Lisboa", "phone": "+447400123459", "opted_in": true}]"#,
+    );
+    let run = cli(
+        &["filter", "--eval", rows.arg()],
+        "{\"field\": \"city\", \"op\": \"equals\", \"value\": \"Porto\"}\n\
+         {\"field\": \"city\", \"op\": \"isNotEmpty\"}\n\
+         {\"field\": \"id\", \"op\": \"gt\", \"value\": 1}\n",
+    );
+    assert_eq!(run.code, 0, "{run:?}");
+    let lines: Vec<&str> = run.stdout.lines().collect();
+    assert_eq!(
+        lines[0], r#"{"ids":[9007199254740992,9007199254740993,18446744073709551617]}"#,
+        "{run:?}"
+    );
+    assert_eq!(
+        lines[1],
+        r#"{"ids":[9007199254740992,9007199254740993,18446744073709551617,4]}"#
+    );
+    let error = &run.lines()[2]["error"];
+    assert_eq!(error["kind"], "invalidRow", "{run:?}");
+    assert_eq!(error["path"], "/1/id", "{run:?}");
+
+    let run = cli(&["preview", "--body", "Hi", "--customers", rows.arg()], "");
+    assert_eq!(run.code, 0, "{run:?}");
+    let ids: Vec<&str> = run
+        .stdout
+        .lines()
+        .take(2)
+        .map(|l| l.split(',').next().unwrap())
+        .collect();
+    assert_eq!(
+        ids,
+        [r#"{"id":9007199254740992"#, r#"{"id":9007199254740993"#],
+        "{run:?}"
+    );
+}
+
