@@ -506,3 +506,57 @@ fn item8_customer_ids_past_2_pow_53_are_kept_exactly() {
     );
 }
 
+
+/// Item 10 through the command line: `preview --sample` marks the same recipients
+/// `duplicatePhone` as the full run, also when the row that first has the number is not picked.
+#[cfg(feature = "cli")]
+#[test]
+fn item10_a_sample_marks_the_same_duplicates_as_the_full_run() {
+    let rows: String = (0..60)
+        .map(|i: u32| {
+            let number = i - i % 2;
+            format!("{{\"id\": {i}, \"phone\": \"+4474001{number:05}\", \"opted_in\": true}}\n")
+        })
+        .collect();
+    let customers = TempFile::new("sample-duplicates", "jsonl", &rows);
+    let full = cli(
+        &["preview", "--body", "Hi", "--customers", customers.arg()],
+        "",
+    );
+    assert_eq!(full.code, 0, "{full:?}");
+    let full = full.lines();
+    let mut duplicates = 0;
+    for seed in ["1", "2", "3"] {
+        let run = cli(
+            &[
+                "preview",
+                "--body",
+                "Hi",
+                "--customers",
+                customers.arg(),
+                "--sample",
+                "10",
+                "--seed",
+                seed,
+            ],
+            "",
+        );
+        assert_eq!(run.code, 0, "{run:?}");
+        let lines = run.lines();
+        let (summary, recipients) = lines.split_last().unwrap();
+        assert_eq!(recipients.len(), 10);
+        for line in recipients {
+            let i = usize::try_from(line["id"].as_u64().unwrap()).unwrap();
+            assert_eq!(line, &full[i], "seed {seed}");
+            duplicates += usize::from(line["excluded"] == "duplicatePhone");
+        }
+        assert_eq!(
+            summary["summary"]["excluded"]["duplicatePhone"],
+            recipients
+                .iter()
+                .filter(|l| l["excluded"] == "duplicatePhone")
+                .count()
+        );
+    }
+    assert!(duplicates > 0, "the samples pick duplicates");
+}
