@@ -560,3 +560,125 @@ fn item10_a_sample_marks_the_same_duplicates_as_the_full_run() {
     }
     assert!(duplicates > 0, "the samples pick duplicates");
 }
+
+/// Item 10: `{{#each}}` over a number or a string says so (`templateRender` naming what the value
+/// is) instead of `missingVariable`; missing and null values stay missing variables, `{{else}}`
+/// still renders for them, and empty lists render nothing.
+#[test]
+fn item10_each_over_a_number_or_a_string_says_so() {
+    use serde_json::json;
+    use smsbatch::Template;
+    let template = Template::compile("Items:{{#each n}} {{this}}{{/each}}.").unwrap();
+    for (data, what) in [
+        (json!({"n": 3}), "a number"),
+        (json!({"n": "x"}), "a string"),
+    ] {
+        let err = template.render(&data).unwrap_err();
+        assert_eq!(err.kind().code(), "templateRender", "{data}: {err}");
+        let message = err.to_string();
+        assert!(message.contains(&format!("n is {what}")), "{message}");
+        assert!(message.contains("{{#each n}}"), "{message}");
+    }
+    for data in [json!({}), json!({"n": null})] {
+        let err = template.render(&data).unwrap_err();
+        assert_eq!(err.to_string(), "missing variable \"n\"", "{data}");
+    }
+    assert_eq!(template.render(&json!({"n": []})).unwrap(), "Items:.");
+    assert_eq!(template.render(&json!({"n": {}})).unwrap(), "Items:.");
+    assert_eq!(
+        template.render(&json!({"n": [1, 2]})).unwrap(),
+        "Items: 1 2."
+    );
+    assert_eq!(
+        template
+            .render(&json!({"n": {"a": "x", "b": "y"}}))
+            .unwrap(),
+        "Items: x y."
+    );
+    let with_else = Template::compile("{{#each n}}{{this}}{{else}}none{{/each}}").unwrap();
+    assert_eq!(with_else.render(&json!({"n": 3})).unwrap(), "none");
+    assert_eq!(with_else.render(&json!({"n": []})).unwrap(), "none");
+    // Nested, over a field of each item, with the item's context.
+    let nested =
+        Template::compile("{{#each orders}}[{{#each items}}{{this}}{{/each}}]{{/each}}").unwrap();
+    assert_eq!(
+        nested
+            .render(&json!({"orders": [{"items": [1, 2]}, {"items": []}]}))
+            .unwrap(),
+        "[12][]"
+    );
+    let err = nested
+        .render(&json!({"orders": [{"items": [1]}, {"items": true}]}))
+        .unwrap_err();
+    assert!(err.to_string().contains("items is a boolean"), "{err}");
+}
+
+/// Item 10: a failed lookup names what was looked up: `{{lookup list 5}}` said
+/// `missing variable ""`.
+#[test]
+fn item10_a_failed_lookup_names_what_was_looked_up() {
+    use serde_json::json;
+    use smsbatch::Template;
+    let template = Template::compile("{{lookup list 5}}").unwrap();
+    let err = template.render(&json!({"list": [1, 2]})).unwrap_err();
+    assert_eq!(err.kind().code(), "missingVariable");
+    assert_eq!(err.to_string(), "missing variable \"list.[5]\"");
+    assert_eq!(
+        template
+            .render(&json!({"list": [0, 1, 2, 3, 4, "five"]}))
+            .unwrap(),
+        "five"
+    );
+    let err = template.render(&json!({})).unwrap_err();
+    assert_eq!(err.to_string(), "missing variable \"list\"");
+    let err = template.render(&json!({"list": 7})).unwrap_err();
+    assert_eq!(err.kind().code(), "templateRender");
+    assert!(err.to_string().contains("list is a number"), "{err}");
+    let by_key = Template::compile("{{lookup prices plan}}").unwrap();
+    assert_eq!(
+        by_key
+            .render(&json!({"prices": {"gold": "9.99"}, "plan": "gold"}))
+            .unwrap(),
+        "9.99"
+    );
+    let err = by_key
+        .render(&json!({"prices": {"gold": "9.99"}, "plan": "silver"}))
+        .unwrap_err();
+    assert_eq!(err.to_string(), "missing variable \"prices.[silver]\"");
+}
+
+/// Item 10 through the command line: the preview reports both as above, per customer.
+#[cfg(feature = "cli")]
+#[test]
+fn item10_each_and_lookup_failures_through_the_preview() {
+    let customers = TempFile::new(
+        "each-lookup",
+        "jsonl",
+        "{\"id\": 1, \"phone\": \"+447400123456\", \"opted_in\": true, \"n\": 3, \"list\": []}\n\
+         {\"id\": 2, \"phone\": \"+447400123457\", \"opted_in\": true, \"n\": [1], \"list\": [1]}\n",
+    );
+    let run = cli(
+        &[
+            "preview",
+            "--body",
+            "{{#each n}}{{this}}{{/each}} {{lookup list 5}}",
+            "--customers",
+            customers.arg(),
+        ],
+        "",
+    );
+    let lines = run.lines();
+    assert_eq!(lines[0]["error"]["kind"], "templateRender", "{run:?}");
+    assert!(
+        lines[0]["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("n is a number"),
+        "{run:?}"
+    );
+    assert_eq!(lines[1]["excluded"], "missingVariable", "{run:?}");
+    assert!(
+        lines[1]["detail"].as_str().unwrap().contains("list.[5]"),
+        "{run:?}"
+    );
+}
