@@ -728,7 +728,7 @@ impl PreviewRun<'_> {
             Err(why) => {
                 return exclude(
                     ExclusionReason::InvalidPhone,
-                    format!("{raw_phone:?}: {why}"),
+                    format!("{}: {why}", crate::json::quote(&raw_phone)),
                 );
             }
         };
@@ -765,7 +765,7 @@ impl PreviewRun<'_> {
                 MissingVariablePolicy::Exclude => {
                     return exclude(
                         ExclusionReason::MissingVariable,
-                        format!("missing variable {variable:?}"),
+                        format!("missing variable {}", crate::json::quote(&variable)),
                     );
                 }
                 MissingVariablePolicy::Fail => {

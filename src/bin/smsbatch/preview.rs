@@ -12,7 +12,8 @@ use smsbatch::{
 };
 
 use crate::io::{
-    ArrayElements, ErrorLine, Output, ReadFailure, fatal, finish, json_lines, open, read_text,
+    ArrayElements, ErrorLine, Output, ReadFailure, fatal, finish, json_lines, open, read_json_text,
+    read_text,
 };
 
 /// Preview a template for every customer: the message, its encoding, segments and cost, or why
@@ -185,7 +186,10 @@ fn preview(args: &Args, sink: &mut Sink) -> Result<(), Stop> {
         config = config.region(region.clone());
     }
     if let Some(path) = &args.price {
-        config = config.prices(PriceTable::from_json(&read_text(path, "price table")?)?);
+        config = config.prices(PriceTable::from_json(&read_json_text(
+            path,
+            "price table",
+        )?)?);
     }
     if let Some(path) = &args.suppress {
         let text = read_text(path, "suppression list")?;
@@ -289,16 +293,8 @@ fn read_customers(path: &Path) -> Result<(Rows, ReadFailure), Error> {
     let none = ReadFailure::default();
     match ext.as_str() {
         "json" => {
-            // Read as a stream of elements: the file's bytes, one row at a time.
-            let mut bytes = Vec::new();
-            let mut file = file;
-            io::Read::read_to_end(&mut file, &mut bytes).map_err(|e| {
-                Error::invalid_input(format!(
-                    "cannot read the customers file {}: {e}",
-                    path.display()
-                ))
-            })?;
-            let rows = ArrayElements::new(bytes, format!("the customers file {}", path.display()))?;
+            // Read as a stream of elements from the buffered file: one row in memory at a time.
+            let rows = ArrayElements::new(file, format!("the customers file {}", path.display()))?;
             let failure = rows.failure();
             Ok((Box::new(rows), failure))
         }
