@@ -903,3 +903,74 @@ fn item10_json_customers_are_read_as_a_stream() {
         }
     }
 }
+
+/// Item 10: `--missing fail` reads the customers twice (a first pass only validates), so a FIFO
+/// or `/dev/stdin` read empty the second time and the run ended with no recipients and exit
+/// status 0. Such a file is refused with one error line (exit 2), without waiting on the FIFO.
+#[cfg(all(feature = "cli", unix))]
+#[test]
+fn item10_missing_fail_refuses_a_customers_file_it_cannot_read_twice() {
+    use std::process::{Command, Stdio};
+    let dir = TempDir::new("missing-fail-fifo");
+    let fifo = dir.0.join("customers.jsonl");
+    let made = Command::new("mkfifo").arg(&fifo).status().unwrap();
+    assert!(made.success());
+    let fifo = fifo.to_str().unwrap();
+    let row = "{\"id\": 1, \"phone\": \"+447400123456\", \"opted_in\": true}\n";
+    for path in [fifo, "/dev/stdin"] {
+        // Nobody writes to the FIFO: a run that opened it would wait; the test's own time bound is
+        // the child's exit, checked below.
+        let mut child = Command::new(env!("CARGO_BIN_EXE_smsbatch"))
+            .args([
+                "preview",
+                "--body",
+                "Hi",
+                "--customers",
+                path,
+                "--missing",
+                "fail",
+            ])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        {
+            use std::io::Write;
+            let mut stdin = child.stdin.take().unwrap();
+            let _ = stdin.write_all(row.as_bytes());
+        }
+        let started = std::time::Instant::now();
+        let status = loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                break status;
+            }
+            if started.elapsed() > std::time::Duration::from_secs(30) {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("{path}: the run did not end");
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        };
+        let mut stdout = String::new();
+        std::io::Read::read_to_string(&mut child.stdout.take().unwrap(), &mut stdout).unwrap();
+        assert_eq!(status.code(), Some(2), "{path}: {stdout}");
+        assert_eq!(stdout.lines().count(), 1, "{path}: {stdout}");
+        assert!(stdout.contains("not a regular file"), "{path}: {stdout}");
+    }
+    // A regular file still works, with the same rows.
+    let file = TempFile::new("missing-fail-regular", "jsonl", row);
+    let run = cli(
+        &[
+            "preview",
+            "--body",
+            "Hi",
+            "--customers",
+            file.arg(),
+            "--missing",
+            "fail",
+        ],
+        "",
+    );
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(run.lines()[0]["id"], 1, "{run:?}");
+}

@@ -204,10 +204,32 @@ fn preview(args: &Args, sink: &mut Sink) -> Result<(), Stop> {
     // `--missing fail` promises one error line and nothing else when it fails: a first pass
     // over the customers only validates, so the output is never held in memory.
     if args.missing == Missing::Fail {
+        rereadable(&args.customers)?;
         run_rows(&previewer, args, &mut Sink::Discard)?;
     }
     let summary = run_rows(&previewer, args, sink)?;
     sink.line(&SummaryLine { summary: &summary })
+}
+
+/// Refuses a customers file that cannot be read twice, for `--missing fail`'s two passes: a pipe,
+/// a FIFO or a device (`/dev/stdin`) is empty the second time, which would end the run with no
+/// recipients and exit status 0. Checked without opening it (opening a FIFO waits for a writer).
+fn rereadable(path: &Path) -> Result<(), Error> {
+    let meta = std::fs::metadata(path).map_err(|e| {
+        Error::invalid_input(format!(
+            "cannot open the customers file {}: {e}",
+            path.display()
+        ))
+    })?;
+    if meta.is_file() {
+        return Ok(());
+    }
+    Err(Error::invalid_input(format!(
+        "--missing fail reads the customers file twice (a first pass only checks it, so that a \
+         failure prints nothing else), and {} is not a regular file (a pipe, a FIFO or a device \
+         reads empty the second time): save it to a file first",
+        path.display()
+    )))
 }
 
 /// Previews every customer (or the sample), writing each line to `sink`; returns the summary.
