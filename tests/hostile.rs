@@ -1028,3 +1028,78 @@ fn item10_missing_fail_refuses_a_customers_file_it_cannot_read_twice() {
     assert_eq!(run.code, 0, "{run:?}");
     assert_eq!(run.lines()[0]["id"], 1, "{run:?}");
 }
+
+/// Item 2: rendering one message stops as soon as its output passes the cap
+/// (`Template::MAX_OUTPUT_BYTES`, 262144 bytes); the preview excludes that recipient as
+/// `tooManySegments` with a detail naming the cap, and the rows before (and after) it keep
+/// their lines. Through the compiled fast path and through handlebars (a block).
+#[test]
+fn item2_a_render_past_the_cap_excludes_the_recipient_and_keeps_the_other_rows() {
+    use serde_json::json;
+    use smsbatch::{ExclusionReason, PreviewConfig, RecipientPreview, Template};
+    assert_eq!(Template::MAX_OUTPUT_BYTES, 262_144);
+    let big = "x".repeat(100_000);
+    for body in ["{{x}}{{x}}{{x}}", "{{#if x}}{{x}}{{x}}{{x}}{{/if}}"] {
+        let template = Template::compile(body).unwrap();
+        let previewer = PreviewConfig::new().build(&template).unwrap();
+        let row = |id: u32, x: &str| json!({"id": id, "phone": format!("+44740012345{id}"), "opted_in": true, "x": x});
+        let preview = previewer
+            .preview([row(1, "a"), row(2, &big), row(3, "b")])
+            .unwrap();
+        let texts: Vec<Option<&str>> = preview
+            .recipients
+            .iter()
+            .map(|r| r.included().map(|r| r.text.as_str()))
+            .collect();
+        assert_eq!(texts, [Some("aaa"), None, Some("bbb")], "{body}");
+        let RecipientPreview::Excluded(excluded) = &preview.recipients[1] else {
+            panic!("{body}: {:?}", preview.recipients[1]);
+        };
+        assert_eq!(excluded.reason, ExclusionReason::TooManySegments, "{body}");
+        assert!(
+            excluded.detail.contains("262144"),
+            "{body}: {}",
+            excluded.detail
+        );
+        assert_eq!(preview.summary.excluded.too_many_segments, 1, "{body}");
+        assert_eq!(preview.summary.recipients, 2, "{body}");
+    }
+}
+
+/// Item 2 through the command line: the same three customers, three lines and the summary.
+#[cfg(feature = "cli")]
+#[test]
+fn item2_a_render_past_the_cap_through_the_preview_command() {
+    let big = "x".repeat(100_000);
+    let customers = TempFile::new(
+        "render-cap",
+        "jsonl",
+        &format!(
+            "{{\"id\": 1, \"phone\": \"+447400123451\", \"opted_in\": true, \"x\": \"a\"}}\n\
+             {{\"id\": 2, \"phone\": \"+447400123452\", \"opted_in\": true, \"x\": \"{big}\"}}\n\
+             {{\"id\": 3, \"phone\": \"+447400123453\", \"opted_in\": true, \"x\": \"b\"}}\n"
+        ),
+    );
+    let run = cli(
+        &[
+            "preview",
+            "--body",
+            "{{x}}{{x}}{{x}}",
+            "--customers",
+            customers.arg(),
+        ],
+        "",
+    );
+    assert_eq!(run.code, 0, "{run:?}");
+    let lines = run.lines();
+    assert_eq!(lines.len(), 4, "{run:?}");
+    assert_eq!(lines[0]["text"], "aaa");
+    assert_eq!(lines[1]["excluded"], "tooManySegments");
+    assert!(
+        lines[1]["detail"].as_str().unwrap().contains("262144"),
+        "{}",
+        lines[1]
+    );
+    assert_eq!(lines[2]["text"], "bbb");
+    assert_eq!(lines[3]["summary"]["excluded"]["tooManySegments"], 1);
+}
