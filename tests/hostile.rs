@@ -1103,3 +1103,107 @@ fn item2_a_render_past_the_cap_through_the_preview_command() {
     assert_eq!(lines[2]["text"], "bbb");
     assert_eq!(lines[3]["summary"]["excluded"]["tooManySegments"], 1);
 }
+
+/// Item 9: a value past `Config::regex_input_limit` is not run through a `REGEX` constraint, and
+/// the constraint then fails whether it is inverted or not: an inverted pattern used as a deny
+/// list (`userId` not matching `^blocked-`) held for any long value before.
+#[test]
+fn item9_an_inverted_regex_fails_on_a_value_past_the_limit() {
+    use smsbatch::Timestamp;
+    use smsbatch::flags::{Config, Context, Env, SeededRandom, State};
+    let state = State::from_json(
+        r#"{"features": [{"name": "f", "enabled": true, "strategies": [{"name": "default",
+            "constraints": [{"contextName": "userId", "operator": "REGEX", "value": "^blocked-",
+                             "inverted": true}]}]}]}"#,
+    )
+    .unwrap();
+    let engine = Config::new().regex_input_limit(64).build(&state);
+    assert!(engine.warnings().is_empty(), "{:?}", engine.warnings());
+    let mut random = SeededRandom::new(1);
+    let mut env = Env::new(Timestamp::UNIX_EPOCH, &mut random);
+    let on =
+        |id: String, env: &mut Env<'_>| engine.is_enabled("f", &Context::new().user_id(id), env);
+    assert!(on("ana".to_owned(), &mut env), "not on the deny list");
+    assert!(!on("blocked-ana".to_owned(), &mut env), "on the deny list");
+    // At the limit the pattern runs; past it the constraint fails, inverted as it is.
+    assert!(on("a".repeat(64), &mut env));
+    assert!(!on("a".repeat(65), &mut env));
+    assert!(!on(format!("blocked-{}", "a".repeat(100)), &mut env));
+    // Without the inversion a long value fails too (it is not run through the pattern).
+    let plain = State::from_json(
+        r#"{"features": [{"name": "f", "enabled": true, "strategies": [{"name": "default",
+            "constraints": [{"contextName": "userId", "operator": "REGEX", "value": "^a+$"}]}]}]}"#,
+    )
+    .unwrap();
+    let plain = Config::new().regex_input_limit(64).build(&plain);
+    let ctx = |n: usize| Context::new().user_id("a".repeat(n));
+    assert!(plain.is_enabled("f", &ctx(64), &mut env));
+    assert!(!plain.is_enabled("f", &ctx(65), &mut env));
+}
+
+/// Item 7: `serve --prices` read its file without the shared reader, so a leading byte order mark
+/// failed the price table; now it is skipped there too (and a key written twice is an error).
+#[cfg(feature = "cli")]
+#[test]
+fn item7_serve_prices_skip_a_byte_order_mark() {
+    use std::io::BufRead;
+    use std::process::{Child, Command, Stdio};
+    /// Kills the server when the test ends, passed or not.
+    struct Server(Child);
+    impl Drop for Server {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let start = |prices: &TempFile| {
+        let child = Command::new(env!("CARGO_BIN_EXE_smsbatch"))
+            .args([
+                "serve",
+                "--port",
+                "0",
+                "--no-worker",
+                "--prices",
+                prices.arg(),
+            ])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut server = Server(child);
+        let stdout = server.0.stdout.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let first = rx
+            .recv_timeout(std::time::Duration::from_secs(60))
+            .expect("serve prints a line within 60 s");
+        (server, first)
+    };
+    let bom = TempFile::new(
+        "serve-bom-prices",
+        "json",
+        "\u{feff}{\"currency\": \"EUR\", \"default\": {\"GSM-7\": \"0.05\", \"UCS-2\": \"0.05\"}}",
+    );
+    let (_server, first) = start(&bom);
+    assert!(
+        first.starts_with("listening on http://127.0.0.1:"),
+        "{first}"
+    );
+
+    let twice = TempFile::new(
+        "serve-twice-prices",
+        "json",
+        "{\"currency\": \"EUR\", \"currency\": \"USD\", \"default\": {\"GSM-7\": \"0.05\", \"UCS-2\": \"0.05\"}}",
+    );
+    let (mut server, first) = start(&twice);
+    assert!(first.contains("appears twice"), "{first}");
+    assert_eq!(server.0.wait().unwrap().code(), Some(2));
+}
