@@ -129,7 +129,8 @@ fn fake_failures(args: &Args) -> Result<Option<(u64, FakeFailure)>, smsbatch::Er
     if !known {
         return Err(smsbatch::Error::invalid_input(format!(
             "--fake-fail-code must be a Twilio error code smsbatch classifies (such as 30007 or \
-             30008), not {code:?}"
+             30008), not {}",
+            crate::io::quote(code)
         )));
     }
     Ok(Some((n, FakeFailure::Code(code.to_owned()))))
