@@ -72,7 +72,10 @@ step "WebAssembly package: the demo page and the web app in headless Chromium (p
 # The web app's flow runs `smsbatch serve` (built by the tests above with every feature) on the
 # in-memory store and on a fresh PostgreSQL database.
 cargo build --quiet --all-features --bin smsbatch
-(cd bindings/wasm && node --test --test-concurrency=1 browser/)
+# That binary, wherever cargo puts build output (CARGO_TARGET_DIR), as cargo metadata says.
+target_dir=$(cargo metadata --format-version 1 --no-deps |
+  node -e 'let s = ""; process.stdin.on("data", (d) => (s += d)).on("end", () => console.log(JSON.parse(s).target_directory))')
+(cd bindings/wasm && SMSBATCH_BIN="$target_dir/debug/smsbatch" node --test --test-concurrency=1 browser/)
 
 step "done: every check passed"
 echo "$root"

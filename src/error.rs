@@ -279,7 +279,7 @@ pub enum ErrorKind {
         message: String,
     },
     /// A stored flag or segment row does not hold valid Unleash rules.
-    #[error("invalid flag row {name:?}: {message}")]
+    #[error("invalid flag row {}: {message}", crate::json::quote(name))]
     InvalidFlagRow {
         /// The flag's name (or `segment <id>`).
         name: String,
@@ -305,7 +305,7 @@ pub enum ErrorKind {
         max: u32,
     },
     /// A variable the template uses is absent or null in a recipient's data.
-    #[error("{}missing variable {variable:?}", recipient_prefix(id.as_ref()))]
+    #[error("{}missing variable {}", recipient_prefix(id.as_ref()), crate::json::quote(variable))]
     MissingVariable {
         /// The recipient's `id`, when the error comes from a preview.
         id: Option<serde_json::Value>,
@@ -347,7 +347,7 @@ pub enum ErrorKind {
         max_steps: u64,
     },
     /// A phone number cannot be normalised to E.164.
-    #[error("invalid phone number {phone:?}: {reason}")]
+    #[error("invalid phone number {}: {reason}", crate::json::quote(phone))]
     InvalidPhone {
         /// The number as given.
         phone: String,
@@ -355,7 +355,10 @@ pub enum ErrorKind {
         reason: String,
     },
     /// A default region for phone numbers is not an ISO 3166-1 alpha-2 code libphonenumber knows.
-    #[error("unknown region {region:?}: expected a two-letter ISO 3166-1 code such as \"GB\"")]
+    #[error(
+        "unknown region {}: expected a two-letter ISO 3166-1 code such as \"GB\"",
+        crate::json::quote(region)
+    )]
     InvalidRegion {
         /// The region as given.
         region: String,
@@ -503,7 +506,8 @@ fn pointer(path: &str) -> String {
 /// `"recipient <id>: "` for errors tied to a recipient, with the id as JSON (`42`, `"c-1"`).
 fn recipient_prefix(id: Option<&serde_json::Value>) -> String {
     match id {
-        Some(id) => format!("recipient {id}: "),
+        // A long id is shortened like every value an error repeats.
+        Some(id) => format!("recipient {}: ", crate::json::clip(&id.to_string())),
         None => String::new(),
     }
 }

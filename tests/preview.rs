@@ -179,6 +179,85 @@ fn samples_first_and_seeded() {
     );
 }
 
+/// Issue 10, item 10: a `--sample` preview marks the same recipients duplicate as the full run.
+/// The sample used to preview only the picked rows, so a picked row whose number first appears in
+/// an earlier row the sample left out was included.
+#[test]
+fn a_sample_marks_the_same_recipients_duplicate_as_the_full_run() {
+    // Every third row repeats the number of the row before it; row 0 lacks `n` (excluded, so it
+    // claims nothing: row 1, with the same number, is included).
+    let rows: Vec<Value> = (0..300)
+        .map(|i: u32| {
+            let number = i - u32::from(i % 3 == 2);
+            let mut row =
+                json!({"id": i, "phone": format!("+4474001{number:05}"), "opted_in": true});
+            if i > 0 {
+                row["n"] = json!(i);
+            }
+            row
+        })
+        .collect();
+    assert!(rows[0].get("n").is_none() && rows[1]["n"] == 1);
+    let p = previewer("#{{n}}", PreviewConfig::new());
+    let full = p.preview(&rows).unwrap();
+    let reason = |r: &RecipientPreview| match r {
+        RecipientPreview::Excluded(e) => Some(e.reason),
+        _ => None,
+    };
+    assert_eq!(full.summary.excluded.duplicate_phone, 100);
+    let mut duplicates_seen = 0;
+    for seed in 0..20 {
+        let sample = p.sample(&rows, Sample::Seeded { size: 30, seed }).unwrap();
+        assert_eq!(sample.recipients.len(), 30);
+        for r in &sample.recipients {
+            let i = usize::try_from(r.index()).unwrap();
+            assert_eq!(
+                reason(r),
+                reason(&full.recipients[i]),
+                "seed {seed}, row {i}"
+            );
+            assert_eq!(r, &full.recipients[i], "seed {seed}, row {i}");
+            duplicates_seen += usize::from(reason(r) == Some(ExclusionReason::DuplicatePhone));
+        }
+        let counted = sample.summary.excluded.duplicate_phone;
+        assert_eq!(
+            counted,
+            sample
+                .recipients
+                .iter()
+                .filter(|r| reason(r) == Some(ExclusionReason::DuplicatePhone))
+                .count() as u64
+        );
+        assert_eq!(sample.summary.total, 30);
+    }
+    assert!(duplicates_seen > 0, "some samples pick a duplicate");
+    // The first n are the full run's first n.
+    let first = p.sample(&rows, Sample::First(9)).unwrap();
+    assert_eq!(first.recipients, full.recipients[..9]);
+
+    // Under `fail`, only a picked row's missing variable is an error.
+    let fail = previewer(
+        "#{{n}}",
+        PreviewConfig::new().missing(MissingVariablePolicy::Fail),
+    );
+    assert!(fail.preview(&rows).is_err());
+    for seed in 0..20 {
+        let picks_row_0 = p
+            .sample(&rows, Sample::Seeded { size: 30, seed })
+            .unwrap()
+            .recipients
+            .iter()
+            .any(|r| r.index() == 0);
+        let sample = fail.sample(&rows, Sample::Seeded { size: 30, seed });
+        assert_eq!(sample.is_err(), picks_row_0, "seed {seed}");
+    }
+    let err = fail.sample(&rows, Sample::First(2)).unwrap_err();
+    assert!(
+        matches!(err.kind(), ErrorKind::MissingVariable { .. }),
+        "{err}"
+    );
+}
+
 #[test]
 fn pushed_lists_are_bounded_but_counted() {
     let rows: Vec<Value> = (0..50)

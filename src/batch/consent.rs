@@ -133,7 +133,10 @@ fn flag(row: &Map<String, Value>, name: &str) -> Flag {
             } else if text.is_empty() {
                 Flag::Null
             } else {
-                Flag::Unreadable(format!("{name} is {s:?}, which is neither true nor false"))
+                Flag::Unreadable(format!(
+                    "{name} is {}, which is neither true nor false",
+                    crate::json::quote(s)
+                ))
             }
         }
         Some(other) => Flag::Unreadable(format!(

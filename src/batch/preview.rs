@@ -525,9 +525,15 @@ impl Previewer {
     }
 
     /// Previews a sample of the rows, for keystroke-speed updates: the first `n`, or `size` rows
-    /// chosen by a seed (reservoir sampling: one pass, memory for `size` rows). The sample is
-    /// previewed as if it were the whole audience, with each result's `index` its position in
-    /// `rows`. Errors like [`Previewer::preview`].
+    /// chosen by a seed (reservoir sampling: one pass, memory for `size` results). Each picked
+    /// row previews exactly as in the full run, with its `index` its position in `rows`: a row
+    /// whose number an earlier row (picked or not) already claimed is
+    /// [`ExclusionReason::DuplicatePhone`], as in [`Previewer::preview`]. So every row read is
+    /// previewed (the first `n` only for [`Sample::First`]); the summary counts the picked rows.
+    ///
+    /// Errors like [`Previewer::preview`], for a picked row only: under
+    /// [`MissingVariablePolicy::Fail`] a row left out of the sample that lacks a variable is
+    /// not an error (and claims no number, like every row that is not included).
     pub fn sample<R: Borrow<Value>>(
         &self,
         rows: impl IntoIterator<Item = R>,
@@ -563,21 +569,34 @@ impl Previewer {
         rows: impl IntoIterator<Item = Result<R>>,
         sample: Sample,
     ) -> Result<Preview> {
+        // The full run's duplicate check needs every earlier row's outcome, picked or not: each
+        // row is previewed as it is read (claiming its number when included), and the sampler
+        // keeps results, not rows.
         let mut sampler = Sampler::new(sample);
-        for row in rows {
-            if !sampler.push(row) {
-                break;
+        if !matches!(sample, Sample::First(0) | Sample::Seeded { size: 0, .. }) {
+            let mut full = self.start();
+            for row in rows {
+                let index = full.next_index;
+                full.next_index += 1;
+                let result = match row {
+                    Ok(row) => full.preview_row(index, row.borrow()),
+                    Err(error) => Ok(RecipientPreview::Failed(FailedRecipient {
+                        index,
+                        id: None,
+                        error: error.into_kind(),
+                    })),
+                };
+                if !sampler.push(result) {
+                    break;
+                }
             }
         }
-        let chosen = sampler.into_sorted();
         let mut run = self.start();
-        let mut recipients = Vec::with_capacity(chosen.len());
-        for (index, row) in chosen {
-            run.skip_to(index);
-            recipients.push(match row {
-                Ok(row) => run.push(row.borrow())?,
-                Err(error) => run.push_error(error),
-            });
+        let mut recipients = Vec::new();
+        for (_, result) in sampler.into_sorted() {
+            let result = result?;
+            run.record(&result)?;
+            recipients.push(result);
         }
         Ok(Preview {
             recipients,
@@ -624,11 +643,17 @@ impl PreviewRun<'_> {
         let index = self.next_index;
         self.next_index += 1;
         let result = self.preview_row(index, row)?;
-        if let RecipientPreview::Included(r) = &result {
+        self.record(&result)?;
+        Ok(result)
+    }
+
+    /// Counts a result in the summary, its cost included (all or nothing).
+    fn record(&mut self, result: &RecipientPreview) -> Result<()> {
+        if let RecipientPreview::Included(r) = result {
             self.add_cost(r)?;
         }
-        self.count(&result);
-        Ok(result)
+        self.count(result);
+        Ok(())
     }
 
     /// Records a row that could not even be read (a malformed line of a file...) as failed,
@@ -643,13 +668,6 @@ impl PreviewRun<'_> {
         });
         self.count(&result);
         result
-    }
-
-    /// Makes `index` the position of the next row pushed (rows before it that a sample did not
-    /// pick are skipped). Positions only label results and messages; they never change what a
-    /// row previews to.
-    pub(crate) fn skip_to(&mut self, index: u64) {
-        self.next_index = index;
     }
 
     /// The summary of the rows pushed so far.
@@ -710,7 +728,7 @@ impl PreviewRun<'_> {
             Err(why) => {
                 return exclude(
                     ExclusionReason::InvalidPhone,
-                    format!("{raw_phone:?}: {why}"),
+                    format!("{}: {why}", crate::json::quote(&raw_phone)),
                 );
             }
         };
@@ -747,7 +765,7 @@ impl PreviewRun<'_> {
                 MissingVariablePolicy::Exclude => {
                     return exclude(
                         ExclusionReason::MissingVariable,
-                        format!("missing variable {variable:?}"),
+                        format!("missing variable {}", crate::json::quote(&variable)),
                     );
                 }
                 MissingVariablePolicy::Fail => {

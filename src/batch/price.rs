@@ -101,7 +101,7 @@ impl std::str::FromStr for Amount {
     fn from_str(s: &str) -> Result<Self> {
         parse_decimal(s.trim()).map_err(|why| {
             Error::new(ErrorKind::InvalidPrice {
-                message: format!("{s:?} {why}"),
+                message: format!("{} {why}", crate::json::quote(s)),
             })
         })
     }
@@ -184,7 +184,8 @@ impl<'de> Deserialize<'de> for Amount {
                 )))
             }
             fn visit_str<E: serde::de::Error>(self, v: &str) -> std::result::Result<Amount, E> {
-                parse_decimal(v.trim()).map_err(|why| E::custom(format!("amount {v:?} {why}")))
+                parse_decimal(v.trim())
+                    .map_err(|why| E::custom(format!("amount {} {why}", crate::json::quote(v))))
             }
         }
         deserializer.deserialize_any(Visitor)
@@ -211,9 +212,9 @@ fn price_from_json(text: &str) -> std::result::Result<Amount, String> {
     match text.bytes().next() {
         Some(b'"') => {
             let s: String = serde_json::from_str(text).map_err(|e| e.to_string())?;
-            parse_decimal(s.trim()).map_err(|why| format!("price {s:?} {why}"))
+            parse_decimal(s.trim()).map_err(|why| format!("price {} {why}", crate::json::quote(&s)))
         }
-        Some(b'-') => Err(format!("price {text} is negative")),
+        Some(b'-') => Err(format!("price {} is negative", crate::json::clip(text))),
         Some(b'0'..=b'9') => {
             let (mantissa, exact_integer) = match text.find(['.', 'e', 'E']) {
                 None => (text, true),
@@ -224,15 +225,17 @@ fn price_from_json(text: &str) -> std::result::Result<Amount, String> {
                 let significant = digits.trim_start_matches('0').trim_end_matches('0').len();
                 if significant > 15 {
                     return Err(format!(
-                        "price {text} has {significant} significant digits, more than a JSON \
-                         number carries exactly (15); write it as a decimal string"
+                        "price {} has {significant} significant digits, more than a JSON \
+                         number carries exactly (15); write it as a decimal string",
+                        crate::json::clip(text)
                     ));
                 }
             }
-            parse_decimal(text).map_err(|why| format!("price {text} {why}"))
+            parse_decimal(text).map_err(|why| format!("price {} {why}", crate::json::clip(text)))
         }
         _ => Err(format!(
-            "a price is a decimal string or a number, not {text}"
+            "a price is a decimal string or a number, not {}",
+            crate::json::clip(text)
         )),
     }
 }
@@ -362,8 +365,9 @@ impl PriceTable {
         if !valid {
             return Err(Error::new(ErrorKind::InvalidPrice {
                 message: format!(
-                    "byCountry key {calling_code:?} is not a country calling code (1 to 3 digits, \
-                     not starting with 0, such as \"44\")"
+                    "byCountry key {} is not a country calling code (1 to 3 digits, not \
+                     starting with 0, such as \"44\")",
+                    crate::json::quote(calling_code)
                 ),
             }));
         }

@@ -238,7 +238,6 @@ pub(crate) fn phone_field<'a>(row: &'a Map<String, Value>, name: &str) -> PhoneF
             PhoneField::Missing(format!("{name} is empty"))
         }
         Some(Value::String(s)) => PhoneField::Text(std::borrow::Cow::Borrowed(s.trim())),
-        // Spreadsheets and some exports turn numbers into JSON numbers.
         // Spreadsheets and some exports turn numbers into JSON numbers, as integers or as
         // floats (`447700900123.0`): the same number either way.
         Some(Value::Number(n)) if n.is_u64() => PhoneField::Text(n.to_string().into()),

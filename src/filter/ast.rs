@@ -318,17 +318,7 @@ impl Limits {
     }
 }
 
-/// Shortens user text echoed in an error message.
-pub(crate) fn clip(s: &str) -> String {
-    const MAX: usize = 64;
-    if s.chars().count() <= MAX {
-        s.to_owned()
-    } else {
-        let mut out: String = s.chars().take(MAX).collect();
-        out.push('…');
-        out
-    }
-}
+pub(crate) use crate::json::clip;
 
 /// Appends one reference token to a JSON Pointer, escaping `~` and `/` (RFC 6901).
 pub(crate) fn push_token(path: &mut String, token: &str) {

@@ -66,6 +66,10 @@ pub(crate) enum Cell<'a> {
     Date(Date),
     Ts(Timestamp),
     Bool(bool),
+    /// A number that cannot be compared exactly (an integer past ±2^53), with the error that
+    /// comparing it raises (its `path` and message): a customer id like 9007199254740993 must
+    /// not stop a filter on other fields, nor [`Table::from_rows`].
+    Inexact(Box<(String, String)>),
 }
 
 impl Cell<'_> {
@@ -117,12 +121,6 @@ pub(crate) fn parse_cell<'a>(
             ),
         })
     };
-    let bad_number = |why: String| {
-        Error::new(ErrorKind::InvalidRow {
-            path: path(),
-            message: why,
-        })
-    };
     let Some(v) = v else { return Ok(Cell::Null) };
     Ok(match (ty, v) {
         (_, Value::Null) => Cell::Null,
@@ -130,9 +128,11 @@ pub(crate) fn parse_cell<'a>(
             Cell::Str(Cow::Borrowed(s.as_str()), fold.then(|| fold_cow(s)))
         }
         (FieldType::String, other) => return Err(bad("a string", other)),
+        // A number that cannot be compared exactly is an error only where it is compared (see
+        // `Cell::Inexact`): a customer id past 2^53 must not stop a filter on other fields.
         (FieldType::Number, Value::Number(n)) => match exact_number(n) {
             Ok(f) => Cell::Num(f),
-            Err(why) => return Err(bad_number(why)),
+            Err(why) => Cell::Inexact(Box::new((path(), why))),
         },
         (FieldType::Number, other) => return Err(bad("a number", other)),
         (FieldType::Boolean, Value::Bool(b)) => Cell::Bool(*b),
@@ -147,6 +147,14 @@ pub(crate) fn parse_cell<'a>(
             Err(_) => return Err(bad("an RFC 3339 timestamp", v)),
         },
         (FieldType::Timestamp, other) => return Err(bad("an RFC 3339 timestamp", other)),
+    })
+}
+
+/// The error that comparing an [`Cell::Inexact`] number raises.
+pub(crate) fn cell_error(why: &(String, String)) -> Error {
+    Error::new(ErrorKind::InvalidRow {
+        path: why.0.clone(),
+        message: why.1.clone(),
     })
 }
 
@@ -167,6 +175,17 @@ enum Test {
 }
 
 impl Test {
+    /// Refuses to compare a number that cannot be compared exactly; only the NULL tests can
+    /// answer for it without a comparison.
+    fn check(&self, cell: &Cell<'_>) -> Result<()> {
+        match cell {
+            Cell::Inexact(why) if !matches!(self, Test::Null | Test::NullOrEmpty) => {
+                Err(cell_error(why))
+            }
+            _ => Ok(()),
+        }
+    }
+
     fn passes(&self, cell: &Cell<'_>) -> bool {
         match self {
             Test::Null => matches!(cell, Cell::Null),
@@ -338,6 +357,7 @@ impl Evaluator {
                         empty.insert(parse_cell(obj.get(&spec.name), spec.ty, spec.fold, &path)?)
                     }
                 };
+                test.check(cell)?;
                 Ok(test.passes(cell) != *negated)
             }
         }
@@ -349,6 +369,9 @@ impl Evaluator {
     }
 
     /// Evaluates over a pre-parsed [`Table`], returning the positions of the matching rows.
+    ///
+    /// Errors with [`ErrorKind::InvalidRow`] when a condition reached on some row compares a
+    /// number that cannot be compared exactly (see [`Table::from_rows`]).
     pub fn filter_table(&self, table: &Table) -> Result<Vec<usize>> {
         let columns = self
             .slots
@@ -370,7 +393,7 @@ impl Evaluator {
         // slower on the filter bench.
         let mut out = Vec::new();
         for row in 0..table.len() {
-            if run_table(&self.prog, &columns, row) {
+            if run_table(&self.prog, &columns, row)? {
                 out.push(row);
             }
         }
@@ -431,17 +454,35 @@ fn compile(ir: &Ir, slots: &mut Vec<Slot>) -> Prog {
     }
 }
 
-fn run_table(prog: &Prog, columns: &[&Column], row: usize) -> bool {
-    match prog {
+fn run_table(prog: &Prog, columns: &[&Column], row: usize) -> Result<bool> {
+    Ok(match prog {
         Prog::Const(b) => *b,
-        Prog::And(children) => children.iter().all(|c| run_table(c, columns, row)),
-        Prog::Or(children) => children.iter().any(|c| run_table(c, columns, row)),
+        Prog::And(children) => {
+            for c in children {
+                if !run_table(c, columns, row)? {
+                    return Ok(false);
+                }
+            }
+            true
+        }
+        Prog::Or(children) => {
+            for c in children {
+                if run_table(c, columns, row)? {
+                    return Ok(true);
+                }
+            }
+            false
+        }
         Prog::Leaf {
             slot,
             negated,
             test,
-        } => test.passes(&columns[*slot].get(row)) != *negated,
-    }
+        } => {
+            let cell = columns[*slot].get(row);
+            test.check(&cell)?;
+            test.passes(&cell) != *negated
+        }
+    })
 }
 
 /// Rows parsed once into typed columns (with case-folded text), for evaluating many filters
@@ -508,6 +549,11 @@ fn push_span(buf: &mut String, s: &str) -> Option<(u32, u32)> {
 impl Table {
     /// Parses every field of `schema` in every row; a value of the wrong type is an
     /// [`ErrorKind::InvalidRow`] error naming `/<row>/<field>`.
+    ///
+    /// A number that cannot be compared exactly (an integer past ±2^53, such as a customer id
+    /// 9007199254740993) does not fail the table: [`Evaluator::filter_table`] fails with that
+    /// [`ErrorKind::InvalidRow`] only when a filter compares the field on that row (a NULL test
+    /// needs no comparison), as [`Evaluator::filter`] does over the same rows.
     pub fn from_rows(schema: &Schema, rows: &[Value]) -> Result<Self> {
         let names: Vec<(String, FieldType)> = schema
             .fields()
@@ -600,6 +646,7 @@ fn into_owned(cell: Cell<'_>) -> Cell<'static> {
         Cell::Date(d) => Cell::Date(d),
         Cell::Ts(t) => Cell::Ts(t),
         Cell::Bool(b) => Cell::Bool(b),
+        Cell::Inexact(why) => Cell::Inexact(why),
     }
 }
 

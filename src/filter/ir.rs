@@ -759,10 +759,39 @@ mod tests {
                 .is_ok()
             );
         }
-        let err =
-            Table::from_rows(&schema, &[json!({"id": 9_007_199_254_740_993u64})]).unwrap_err();
-        assert_eq!(err.kind().code(), "invalidRow");
-        assert_eq!(err.kind().path(), Some("/0/id"));
+        // Issue 10, item 8: such an id does not fail the table; only a filter that compares it
+        // does, on the row that has it, like the lazy evaluator over the same rows.
+        let rows = [
+            json!({"id": 9_007_199_254_740_992u64, "city": "Porto"}),
+            json!({"id": 9_007_199_254_740_993u64, "city": "Porto"}),
+        ];
+        let table = Table::from_rows(&schema, &rows).unwrap();
+        let by_city = Filter::from_json(
+            r#"{"field": "city", "op": "equals", "value": "Porto"}"#,
+            &schema,
+            &options,
+        )
+        .unwrap();
+        assert_eq!(by_city.evaluator().filter_table(&table).unwrap(), [0, 1]);
+        assert_eq!(by_city.evaluator().filter(&rows).unwrap(), [0, 1]);
+        let not_null =
+            Filter::from_json(r#"{"field": "id", "op": "isNotEmpty"}"#, &schema, &options).unwrap();
+        assert_eq!(not_null.evaluator().filter_table(&table).unwrap(), [0, 1]);
+        assert_eq!(not_null.evaluator().filter(&rows).unwrap(), [0, 1]);
+        let by_id = Filter::from_json(
+            r#"{"field": "id", "op": "gt", "value": 1}"#,
+            &schema,
+            &options,
+        )
+        .unwrap();
+        for err in [
+            by_id.evaluator().filter_table(&table).unwrap_err(),
+            by_id.evaluator().filter(&rows).unwrap_err(),
+        ] {
+            assert_eq!(err.kind().code(), "invalidRow");
+            assert_eq!(err.kind().path(), Some("/1/id"));
+            assert!(err.to_string().contains("2^53"), "{err}");
+        }
     }
 
     fn lower_json(v: Value) -> Ir {

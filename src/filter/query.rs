@@ -746,12 +746,12 @@ impl CompiledQuery {
             let mut cells = Vec::with_capacity(self.keys.len());
             for k in &self.keys {
                 let path = || format!("/{i}/{}", k.name);
-                cells.push(parse_cell(
-                    rows[i].borrow().get(&k.name),
-                    k.ty,
-                    false,
-                    &path,
-                )?);
+                let cell = parse_cell(rows[i].borrow().get(&k.name), k.ty, false, &path)?;
+                // Sorting compares the number: one that cannot be compared exactly is an error.
+                if let Cell::Inexact(why) = &cell {
+                    return Err(super::eval::cell_error(why));
+                }
+                cells.push(cell);
             }
             keyed.push((i, cells));
         }

@@ -162,7 +162,8 @@ impl Config {
     pub const DEFAULT_REGEX_INPUT_LIMIT: usize = 1024;
 
     /// Longest context value, in bytes, that a `REGEX` constraint is run on (default 1 KiB);
-    /// a longer value does not match.
+    /// for a longer value the constraint fails, inverted or not (see
+    /// [`Operator::Regex`](super::Operator::Regex)).
     ///
     /// # Warning
     ///

@@ -215,6 +215,16 @@ pub(crate) struct Constraint {
 impl Constraint {
     #[inline]
     pub(crate) fn matches(&self, ctx: &Context, now: Timestamp) -> bool {
+        // A REGEX constraint is not run on a value past the input limit: the constraint then
+        // fails whether it is inverted or not, so a long value cannot slip past an inverted
+        // pattern used as a deny list (see `Operator::Regex`). Only inverted ones need the check:
+        // the test below is false for such a value already.
+        if self.inverted
+            && let Test::Regex(_, limit) = &self.test
+            && self.field.text(ctx).is_some_and(|v| v.len() > *limit)
+        {
+            return false;
+        }
         self.test(ctx, now) != self.inverted
     }
 

@@ -260,9 +260,13 @@ pub enum Operator {
     /// [`Config::regex_size_limit`](super::Config::regex_size_limit).
     ///
     /// **Warning:** a value longer than
-    /// [`Config::regex_input_limit`](super::Config::regex_input_limit) (1 KiB by default) does
-    /// not match, whatever the pattern: matching costs the pattern's size times the value's
-    /// length, and context values come from callers.
+    /// [`Config::regex_input_limit`](super::Config::regex_input_limit) (1 KiB by default) is not
+    /// run through the pattern (matching costs the pattern's size times the value's length, and
+    /// context values come from callers): the constraint fails, **whether it is `inverted` or
+    /// not**. This departs from Unleash's rule that inversion applies to a constraint's result
+    /// (where a missing value is "no match", so an inverted constraint holds): an inverted
+    /// pattern is often a deny list (`userId` not matching `^blocked-`), which a long value must
+    /// not get past.
     Regex,
     /// `IN_CIDR`: the value is an IP address inside one of the addresses or CIDR blocks `values`.
     InCidr,

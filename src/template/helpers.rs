@@ -22,6 +22,11 @@ pub(crate) const VALUE_HELPER: &str = "smsbatch value";
 /// handlebars renders a body (each iteration of `each`) the output sees a step. Unnameable too.
 pub(crate) const STEP_HELPER: &str = "smsbatch step";
 
+/// The name of the check that `{{#each}}` without `{{else}}` gets as its `else` branch (which
+/// handlebars renders for a value it cannot loop over): a number or a string is then an error
+/// that says so, where handlebars' strict mode reports a missing variable. Unnameable too.
+pub(crate) const EACH_CHECK: &str = "smsbatch each";
+
 /// The helpers of handlebars itself that templates may use (`log` is removed: the core does no
 /// I/O).
 pub(crate) const BUILTIN_HELPERS: &[&str] = &[
@@ -205,7 +210,10 @@ fn text(v: &Value) -> Cow<'_, str> {
 
 /// The message for a path step that indexes a list with a name, shared by both renderers.
 pub(crate) fn list_index_message(segment: &str) -> String {
-    format!("cannot read {segment:?} from a list: list items are read by number, as in items.[0]")
+    format!(
+        "cannot read {} from a list: list items are read by number, as in items.[0]",
+        crate::json::quote(segment)
+    )
 }
 
 /// Appends the value of a `{{name}}` expression, refusing absent and null values, and lists and
@@ -381,13 +389,18 @@ fn date(s: &str, format: &str) -> Result<String, String> {
     let s = s.trim();
     let Some(moment) = crate::time::Moment::parse(s) else {
         return Err(format!(
-            "date: {s:?} is not an ISO date (YYYY-MM-DD) or an RFC 3339 timestamp"
+            "date: {} is not an ISO date (YYYY-MM-DD) or an RFC 3339 timestamp",
+            crate::json::quote(s)
         ));
     };
     let mut out = String::new();
-    moment
-        .format(format, &mut out)
-        .map_err(|e| format!("date: cannot format {s:?} with {format:?}: {e}"))?;
+    moment.format(format, &mut out).map_err(|e| {
+        format!(
+            "date: cannot format {} with {}: {e}",
+            crate::json::quote(s),
+            crate::json::quote(format)
+        )
+    })?;
     Ok(out)
 }
 
@@ -475,11 +488,106 @@ impl HelperDef for Helper {
 /// Registers this crate's helpers and the value writer on `hb`, and removes `log`.
 pub(crate) fn register(hb: &mut Handlebars<'static>) {
     hb.unregister_helper("log");
+    // In place of handlebars' own: a failed lookup names what was looked up.
+    hb.register_helper("lookup", Box::new(Lookup));
+    hb.register_helper(EACH_CHECK, Box::new(EachCheck));
     for kind in HelperKind::ALL {
         hb.register_helper(kind.name(), Box::new(Helper(Some(kind))));
     }
     hb.register_helper(VALUE_HELPER, Box::new(Helper(None)));
     hb.register_helper(STEP_HELPER, Box::new(Step));
+}
+
+/// How a helper argument is named in messages: its path as written, else its value (a literal
+/// or a subexpression's result), shortened.
+fn arg_name(p: &handlebars::PathAndJson<'_>) -> String {
+    match p.relative_path() {
+        Some(path) => path.clone(),
+        None => crate::json::clip(&text(p.value())),
+    }
+}
+
+/// `{{lookup list index}}` and `{{lookup object "key"}}`, as handlebars' own helper does, except
+/// that what fails names what was looked up: `missing variable "list.[5]"` rather than an empty
+/// name, and a value that has no items or fields says what it is.
+struct Lookup;
+
+impl HelperDef for Lookup {
+    fn call_inner<'reg: 'rc, 'rc>(
+        &self,
+        h: &handlebars::Helper<'rc>,
+        _: &'reg Handlebars<'reg>,
+        _: &'rc Context,
+        _: &mut RenderContext<'reg, 'rc>,
+    ) -> Result<ScopedJson<'rc>, RenderError> {
+        // The arity is checked when the template compiles.
+        let (Some(collection), Some(index)) = (h.param(0), h.param(1)) else {
+            return Err(RenderErrorReason::Other(
+                "lookup takes a list or an object, and an index or a key".to_owned(),
+            )
+            .into());
+        };
+        let name = arg_name(collection);
+        let found = match collection.value() {
+            _ if collection.is_value_missing() => {
+                return Err(to_render_error(Failure::Missing(name)));
+            }
+            Value::Null => return Err(to_render_error(Failure::Missing(name))),
+            Value::Array(items) => index
+                .value()
+                .as_u64()
+                .and_then(|i| usize::try_from(i).ok())
+                .and_then(|i| items.get(i)),
+            Value::Object(fields) => index.value().as_str().and_then(|k| fields.get(k)),
+            other => {
+                return Err(to_render_error(Failure::Invalid(format!(
+                    "lookup needs a list or an object, but {name} is {}",
+                    crate::json::kind_of(other)
+                ))));
+            }
+        };
+        match found {
+            Some(value) => Ok(ScopedJson::Derived(value.clone())),
+            None => Err(to_render_error(Failure::Missing(format!(
+                "{name}.[{}]",
+                crate::json::clip(&text(index.value()))
+            )))),
+        }
+    }
+}
+
+/// The `else` branch given to `{{#each value}}` blocks written without one: handlebars renders
+/// it for a value it cannot loop over. Missing and null stay missing variables; a number, a
+/// string or a boolean is an error naming what it is. An empty list or object renders nothing,
+/// as without the branch.
+struct EachCheck;
+
+impl HelperDef for EachCheck {
+    fn call<'reg: 'rc, 'rc>(
+        &self,
+        h: &handlebars::Helper<'rc>,
+        _: &'reg Handlebars<'reg>,
+        _: &'rc Context,
+        _: &mut RenderContext<'reg, 'rc>,
+        out: &mut dyn Output,
+    ) -> Result<(), RenderError> {
+        let Some(param) = h.param(0) else {
+            return Ok(());
+        };
+        let name = arg_name(param);
+        match param.value() {
+            _ if param.is_value_missing() => Err(to_render_error(Failure::Missing(name))),
+            Value::Null => Err(to_render_error(Failure::Missing(name))),
+            Value::Array(_) | Value::Object(_) => {
+                out.write("")?;
+                Ok(())
+            }
+            other => Err(to_render_error(Failure::Invalid(format!(
+                "{{{{#each {name}}}}} needs a list or an object to loop over, but {name} is {}",
+                crate::json::kind_of(other)
+            )))),
+        }
+    }
 }
 
 /// The step counter: writes nothing, which the output counts as a step.

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::compiled::Compiled;
-use super::helpers::{self, Failure, HelperKind, Limit, STEP_HELPER, VALUE_HELPER};
+use super::helpers::{self, EACH_CHECK, Failure, HelperKind, Limit, STEP_HELPER, VALUE_HELPER};
 use super::{nesting, vars};
 use crate::error::{Error, ErrorKind, Result};
 use crate::segment::{Encoding, Segmenter};
@@ -580,6 +580,20 @@ fn rewrite(elements: &mut Vec<TemplateElement>) {
                 }
             }
             TemplateElement::HelperBlock(ht) => {
+                // `{{#each value}}` without `{{else}}`: handlebars renders the `else` branch for
+                // a value it cannot loop over, so the check given as one says what it is.
+                if ht.inverse.is_none()
+                    && ht.name.as_name() == Some("each")
+                    && let Some(value) = ht.params.first()
+                    && let Some(check) = helper_expression(EACH_CHECK, vec![value.clone()])
+                {
+                    let mut inverse = handlebars::Template::new();
+                    inverse.elements.push(check);
+                    if let Some(at) = ht.template.as_ref().and_then(|t| t.mapping.first()) {
+                        inverse.mapping.push(at.clone());
+                    }
+                    ht.inverse = Some(inverse);
+                }
                 for t in [&mut ht.template, &mut ht.inverse].into_iter().flatten() {
                     rewrite(&mut t.elements);
                     // Every time the body renders, a step (see `Template::MAX_RENDER_STEPS`).
@@ -598,9 +612,14 @@ fn rewrite(elements: &mut Vec<TemplateElement>) {
 
 /// `{{smsbatch step}}`, which no template can write (the name has a space).
 fn step_expression() -> Option<TemplateElement> {
+    helper_expression(STEP_HELPER, Vec::new())
+}
+
+/// A call of helper `name` with `params`.
+fn helper_expression(name: &str, params: Vec<Parameter>) -> Option<TemplateElement> {
     let spec = handlebars::template::ExpressionSpecBuilder::default()
-        .name(Parameter::Name(STEP_HELPER.to_owned()))
-        .params(Vec::new())
+        .name(Parameter::Name(name.to_owned()))
+        .params(params)
         .hash(Default::default())
         .omit_pre_ws(false)
         .omit_pro_ws(false)

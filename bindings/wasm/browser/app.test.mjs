@@ -25,7 +25,13 @@ import { chromium } from "playwright-core";
 const require = createRequire(import.meta.url);
 const here = fileURLToPath(new URL("..", import.meta.url));
 const root = fileURLToPath(new URL("../../..", import.meta.url));
-const BIN = process.env.SMSBATCH_BIN ?? join(root, "target", "debug", "smsbatch");
+/** The debug `smsbatch` binary where cargo puts build output (CARGO_TARGET_DIR may move it out of
+ * the workspace), as `cargo metadata` says. */
+function cargoBin() {
+  const metadata = JSON.parse(spawnSync("cargo", ["metadata", "--format-version", "1", "--no-deps"], { cwd: root, encoding: "utf8", maxBuffer: 1 << 26 }).stdout);
+  return join(metadata.target_directory, "debug", "smsbatch");
+}
+const BIN = process.env.SMSBATCH_BIN ?? cargoBin();
 const AXE = require.resolve("axe-core/axe.min.js");
 const RESULTS = join(here, "test-results");
 const CHROMIUM_ARGS = [

@@ -170,3 +170,19 @@ test("hostile templates: hidden nesting, huge output and nested loops are bounde
   assert.throws(() => new smsbatch.Template(loops).render({ a }), (e) => e.kind === "renderBudget" && e.maxSteps === 100000);
   assert.equal(new smsbatch.Template("Hi {{name}}").render({ name: "Ana" }), "Hi Ana");
 });
+
+test("a render past the output cap excludes the recipient as tooManySegments naming the cap; the other rows keep their lines (issue 10, item 2)", () => {
+  const big = "x".repeat(100_000);
+  for (const body of ["{{x}}{{x}}{{x}}", "{{#if x}}{{x}}{{x}}{{x}}{{/if}}"]) {
+    const previewer = new smsbatch.Previewer(new smsbatch.Template(body));
+    const row = (id, x) => ({ id, phone: `+44740012345${id}`, opted_in: true, x });
+    const preview = previewer.preview([row(1, "a"), row(2, big), row(3, "b")]);
+    const [first, capped, last] = preview.recipients;
+    assert.equal(first.text, "aaa", body);
+    assert.equal(capped.excluded, "tooManySegments", body);
+    assert.match(capped.detail, /262144/, body);
+    assert.equal(last.text, "bbb", body);
+    assert.equal(preview.summary.excluded.tooManySegments, 1, body);
+    assert.equal(preview.summary.recipients, 2, body);
+  }
+});

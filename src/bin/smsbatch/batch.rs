@@ -129,7 +129,7 @@ fn read_template(path: &Path) -> Result<String, Error> {
 
 fn read_json(path: &Path, what: &str) -> Result<Value, Error> {
     let text = io::read_text(path, what)?;
-    serde_json::from_str(&text).map_err(|e| {
+    io::parse_json(&text).map_err(|e| {
         Error::invalid_input(format!("the {what} {} is not JSON: {e}", path.display()))
     })
 }
@@ -146,7 +146,7 @@ async fn create(args: CreateArgs) -> Result<ExitCode, Error> {
     };
     let filter = read_json(&args.filter, "filter file")?;
     let options = match &args.options {
-        Some(path) => BatchOptions::from_json(&io::read_text(path, "options file")?)?,
+        Some(path) => BatchOptions::from_json(&io::read_json_text(path, "options file")?)?,
         None => BatchOptions::default(),
     };
     let purpose = match args.purpose {
@@ -162,7 +162,10 @@ async fn create(args: CreateArgs) -> Result<ExitCode, Error> {
     }
     if let Some(text) = &args.send_at {
         let at: Timestamp = text.trim().parse().map_err(|e| {
-            Error::invalid_input(format!("--send-at {text:?} is not an RFC 3339 time: {e}"))
+            Error::invalid_input(format!(
+                "--send-at {} is not an RFC 3339 time: {e}",
+                crate::io::quote(text)
+            ))
         })?;
         request = request.send_at(at);
     }
@@ -186,8 +189,12 @@ enum Action {
 }
 
 fn parse_id(text: &str) -> Result<Uuid, Error> {
-    Uuid::parse_str(text.trim())
-        .map_err(|e| Error::invalid_input(format!("{text:?} is not a batch id (a UUID): {e}")))
+    Uuid::parse_str(text.trim()).map_err(|e| {
+        Error::invalid_input(format!(
+            "{} is not a batch id (a UUID): {e}",
+            crate::io::quote(text)
+        ))
+    })
 }
 
 async fn act(args: IdArgs, action: Action) -> Result<ExitCode, Error> {
@@ -247,7 +254,8 @@ async fn list(args: ListArgs) -> Result<ExitCode, Error> {
                 .find(|b| b.code() == s.as_str() || b.to_string() == *s)
                 .ok_or_else(|| {
                     Error::invalid_input(format!(
-                        "unknown batch state {s:?}; expected one of {}",
+                        "unknown batch state {}; expected one of {}",
+                        crate::io::quote(s),
                         BatchState::ALL.map(|b| b.code()).join(", ")
                     ))
                 })

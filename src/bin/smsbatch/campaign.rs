@@ -96,7 +96,8 @@ fn invalid(message: impl Into<String>) -> Error {
 fn latency(text: &str) -> Result<(Duration, Duration), Error> {
     let bad = || {
         invalid(format!(
-            "--latency-ms {text:?} is not MIN-MAX (milliseconds)"
+            "--latency-ms {} is not MIN-MAX (milliseconds)",
+            crate::io::quote(text)
         ))
     };
     let (min, max) = text.split_once('-').ok_or_else(bad)?;
@@ -234,10 +235,10 @@ pub(crate) fn run(args: Args) -> std::process::ExitCode {
         // 1. The audience.
         section("audience");
         let filter_json = match &args.filter {
-            Some(path) => crate::io::read_text(path, "the filter")?,
+            Some(path) => crate::io::read_text(path, "filter")?,
             None => AUDIENCE.to_owned(),
         };
-        let filter: Value = serde_json::from_str(&filter_json)
+        let filter: Value = crate::io::parse_json(&filter_json)
             .map_err(|e| invalid(format!("the filter is not JSON: {e}")))?;
         let document = Document::from_value(&filter)?;
         let filter_options = FilterOptions::new().with_now(now);
@@ -265,9 +266,9 @@ pub(crate) fn run(args: Args) -> std::process::ExitCode {
         // 2. The preview and its exact cost, before anything is created.
         let record_template = store.templates.get(&args.template).await?.ok_or_else(|| {
             invalid(format!(
-                "no template {:?} (the demo's: welcome, order-ready, birthday, winback, \
+                "no template {} (the demo's: welcome, order-ready, birthday, winback, \
                  expedition, sale)",
-                args.template
+                crate::io::quote(&args.template)
             ))
         })?;
         let purpose = if record_template.id == "order-ready" || record_template.id == "expedition" {

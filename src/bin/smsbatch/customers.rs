@@ -91,7 +91,7 @@ const CHUNK: usize = 1_000;
 pub(crate) fn load_schema(path: Option<&Path>) -> Result<Schema, Error> {
     match path {
         None => Ok(Schema::customers()),
-        Some(p) => Schema::from_json(&io::read_text(p, "schema file")?),
+        Some(p) => Schema::from_json(&io::read_json_text(p, "schema file")?),
     }
 }
 
@@ -137,7 +137,7 @@ fn read_rows(path: &Path, schema: &Schema) -> Result<Vec<Row>, Error> {
         }
         Some("json") => {
             let text = io::read_text(path, "customers file")?;
-            let values: Vec<Value> = serde_json::from_str(&text).map_err(|e| {
+            let values = io::parse_json_array(&text).map_err(|e| {
                 smsbatch::Error::invalid_input(format!(
                     "the customers file {} is not a JSON array: {e}",
                     path.display()
@@ -160,7 +160,7 @@ fn read_rows(path: &Path, schema: &Schema) -> Result<Vec<Row>, Error> {
                 if line.trim().is_empty() {
                     continue;
                 }
-                let row = serde_json::from_str::<Value>(&line)
+                let row = io::parse_json(&line)
                     .map_err(|e| {
                         smsbatch::Error::invalid_input(format!("line {} is not JSON: {e}", i + 1))
                     })

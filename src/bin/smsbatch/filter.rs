@@ -5,7 +5,8 @@ use std::io::BufReader;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use serde_json::{Value, json};
+use serde_json::Value;
+use serde_json::value::RawValue;
 use smsbatch::ErrorKind;
 use smsbatch::filter::{Filter, FilterOptions, Schema, SqlWhere, Table};
 
@@ -29,6 +30,12 @@ pub(crate) struct Args {
     eval: Option<PathBuf>,
 }
 
+/// The ids of the rows a filter matches, each as written in the rows file.
+#[derive(serde::Serialize)]
+struct IdsLine<'a> {
+    ids: Vec<&'a RawValue>,
+}
+
 /// One compiled filter, in the field order of the contract.
 #[derive(serde::Serialize)]
 struct CompiledLine<'a> {
@@ -41,7 +48,8 @@ pub(crate) fn run(args: Args) -> ExitCode {
     let schema = match &args.schema {
         None => Schema::customers(),
         Some(path) => {
-            match io::read_text(path, "schema file").and_then(|text| Schema::from_json(&text)) {
+            match io::read_json_text(path, "schema file").and_then(|text| Schema::from_json(&text))
+            {
                 Ok(schema) => schema,
                 Err(e) => return io::fatal(&e),
             }
@@ -54,18 +62,24 @@ pub(crate) fn run(args: Args) -> ExitCode {
             Err(e) => return io::fatal(&e),
         };
     }
-    let rows: Option<(Vec<Value>, Table)> = match &args.eval {
+    // The rows' ids as written, and the rows parsed once.
+    let rows: Option<(Vec<Box<RawValue>>, Table)> = match &args.eval {
         None => None,
         Some(path) => {
             let parsed = io::read_text(path, "rows file").and_then(|text| {
-                let rows: Vec<Value> = serde_json::from_str(&text).map_err(|e| {
+                let not_array = |e: &dyn std::fmt::Display| {
                     smsbatch::Error::invalid_input(format!(
                         "the rows file {} is not a JSON array: {e}",
                         path.display()
                     ))
-                })?;
+                };
+                let rows = match io::parse_json(&text).map_err(|e| not_array(&e))? {
+                    Value::Array(rows) => rows,
+                    _ => return Err(not_array(&"it holds another JSON value")),
+                };
                 let table = Table::from_rows(&schema, &rows)?;
-                Ok((rows, table))
+                let ids = exact_ids(&text).map_err(|e| not_array(&e))?;
+                Ok((ids, table))
             });
             match parsed {
                 Ok(pair) => Some(pair),
@@ -101,11 +115,8 @@ pub(crate) fn run(args: Args) -> ExitCode {
             match &rows {
                 Some((rows, table)) => match filter.evaluator().filter_table(table) {
                     Ok(matched) => {
-                        let ids: Vec<&Value> = matched
-                            .iter()
-                            .map(|&i| rows[i].get("id").unwrap_or(&Value::Null))
-                            .collect();
-                        out.line(&json!({ "ids": ids }))?;
+                        let ids: Vec<&RawValue> = matched.iter().map(|&i| &*rows[i]).collect();
+                        out.line(&IdsLine { ids })?;
                     }
                     Err(e) => out.error(&e)?,
                 },
@@ -127,4 +138,33 @@ pub(crate) fn run(args: Args) -> ExitCode {
         return out.fatal(&e);
     }
     io::finish(result.and_then(|()| out.flush()))
+}
+
+/// The `id` of each row as written in the rows file: an integer past what serde_json holds
+/// exactly (u64 and i64) would otherwise print rounded, and two such ids alike. A missing id is
+/// `null`; an id that is not a number is printed compactly (on one line).
+fn exact_ids(text: &str) -> serde_json::Result<Vec<Box<RawValue>>> {
+    /// A row's id, as its text.
+    #[derive(serde::Deserialize)]
+    struct IdOnly<'a> {
+        #[serde(default, borrow)]
+        id: Option<&'a RawValue>,
+    }
+    let rows: Vec<IdOnly<'_>> = serde_json::from_str(text)?;
+    rows.into_iter()
+        .map(|row| match row.id {
+            None => RawValue::from_string("null".to_owned()),
+            // A number's text has no white space: as it is, it stays on its output line.
+            Some(raw)
+                if raw
+                    .get()
+                    .starts_with(|c: char| c == '-' || c.is_ascii_digit()) =>
+            {
+                RawValue::from_string(raw.get().to_owned())
+            }
+            Some(raw) => {
+                serde_json::value::to_raw_value(&serde_json::from_str::<Value>(raw.get())?)
+            }
+        })
+        .collect()
 }

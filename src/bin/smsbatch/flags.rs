@@ -52,7 +52,7 @@ pub(crate) fn run(args: Args) -> ExitCode {
     let Some(state) = &args.state else {
         return io::fatal(&smsbatch::Error::invalid_input("flags needs --state FILE"));
     };
-    let text = match io::read_text(state, "state file") {
+    let text = match io::read_json_text(state, "state file") {
         Ok(text) => text,
         Err(e) => return io::fatal(&e),
     };
@@ -134,7 +134,8 @@ fn request(value: Value) -> Result<(String, Context, bool), smsbatch::Error> {
     };
     if let Some(key) = map.keys().next() {
         return Err(smsbatch::Error::invalid_input(format!(
-            "unknown field {key:?} (a line has toggleName, context and variant)"
+            "unknown field {} (a line has toggleName, context and variant)",
+            crate::io::quote(key)
         )));
     }
     Ok((name, ctx, variant))

@@ -129,6 +129,32 @@ pub(crate) fn read_text(path: &Path, what: &str) -> Result<String, Error> {
     })
 }
 
+/// Reads the `what` JSON file as text for a parser of the library, after checking that no object
+/// in it has the same key twice (serde_json, which the library's `from_json` functions use, keeps
+/// the last one silently). Other syntax errors are left to that parser, which names them in its
+/// own terms.
+pub(crate) fn read_json_text(path: &Path, what: &str) -> Result<String, Error> {
+    let text = read_text(path, what)?;
+    if let Err(e) = parse_json(&text)
+        && e.classify() == serde_json::error::Category::Data
+    {
+        return Err(Error::invalid_input(format!(
+            "the {what} {}: {e}",
+            path.display()
+        )));
+    }
+    Ok(text)
+}
+
+/// Parses a JSON array strictly (see [`parse_json`]); another document is serde's "invalid
+/// type" error.
+pub(crate) fn parse_json_array(text: &str) -> serde_json::Result<Vec<Value>> {
+    let mut de = serde_json::Deserializer::from_str(text);
+    let items: Vec<StrictValue> = serde::Deserialize::deserialize(&mut de)?;
+    de.end()?;
+    Ok(items.into_iter().map(|StrictValue(v)| v).collect())
+}
+
 /// Buffered stdout that writes one JSON value per line.
 pub(crate) struct Output {
     out: BufWriter<io::StdoutLock<'static>>,
@@ -213,6 +239,18 @@ pub(crate) fn clock_now() -> smsbatch::Timestamp {
     Timestamp::saturating_from_unix_micros(micros)
 }
 
+/// User text for an error line: at most 64 characters (then `…`), quoted as a JSON string, as
+/// the library quotes the values its errors repeat. Rust's debug quoting would show escapes
+/// such as `\u{a0}`, and a 5,000 character value would make a 5,000 character line.
+pub(crate) fn quote(s: &str) -> String {
+    const MAX: usize = 64;
+    let clipped = match s.char_indices().nth(MAX) {
+        None => s.to_owned(),
+        Some((end, _)) => format!("{}…", &s[..end]),
+    };
+    serde_json::to_string(&clipped).unwrap_or(clipped)
+}
+
 /// Parses one JSON document like `serde_json::from_str`, except that an object with the same key
 /// twice is an error: serde_json keeps the last one silently, so `{"phone": "a", "phone": "b"}`
 /// would be read as only one of the two.
@@ -286,7 +324,8 @@ impl<'de> serde::de::Visitor<'de> for StrictVisitor {
         while let Some(key) = map.next_key::<String>()? {
             if object.contains_key(&key) {
                 return Err(serde::de::Error::custom(format!(
-                    "the key {key:?} appears twice in one object"
+                    "the key {} appears twice in one object",
+                    quote(&key)
                 )));
             }
             let StrictValue(v) = map.next_value()?;
@@ -296,37 +335,43 @@ impl<'de> serde::de::Visitor<'de> for StrictVisitor {
     }
 }
 
-/// The elements of a JSON array read one at a time from its text, so a large customers file
-/// is never held as one tree of values besides its bytes. A malformed element ends the stream
-/// (nothing after it can be found reliably): its error is recorded as a read error.
-pub(crate) struct ArrayElements {
-    bytes: Vec<u8>,
-    pos: usize,
+/// The elements of a JSON array read one at a time from a buffered reader, so a large customers
+/// file is never in memory: only the element being parsed is (its bytes, then its value). The
+/// array's framing (`[`, `,`, `]`) is read here; each element's bytes are found by their nesting
+/// (strings and escapes included) and parsed strictly. A malformed element ends the stream
+/// (nothing after it can be found reliably): its error, or a read error, is recorded as the read
+/// error.
+pub(crate) struct ArrayElements<R> {
+    reader: R,
+    /// The current element's bytes.
+    element: Vec<u8>,
     count: usize,
     done: bool,
     what: String,
     failed: ReadFailure,
 }
 
-impl ArrayElements {
-    /// Checks that `bytes` open a JSON array; `what` names the file in errors.
-    pub(crate) fn new(bytes: Vec<u8>, what: String) -> Result<Self, Error> {
+impl<R: BufRead> ArrayElements<R> {
+    /// Checks that `reader` opens a JSON array; `what` names the file in errors.
+    pub(crate) fn new(reader: R, what: String) -> Result<Self, Error> {
         let mut elements = Self {
-            bytes,
-            pos: 0,
+            reader,
+            element: Vec::new(),
             count: 0,
             done: false,
             what,
             failed: ReadFailure::default(),
         };
-        elements.skip_space();
-        if elements.bytes.get(elements.pos) != Some(&b'[') {
+        let first = elements
+            .skip_space()
+            .map_err(|e| Error::invalid_input(format!("cannot read {}: {e}", elements.what)))?;
+        if first != Some(b'[') {
             return Err(Error::invalid_input(format!(
                 "{} must hold a JSON array of objects",
                 elements.what
             )));
         }
-        elements.pos += 1;
+        elements.reader.consume(1);
         Ok(elements)
     }
 
@@ -335,13 +380,83 @@ impl ArrayElements {
         self.failed.clone()
     }
 
-    fn skip_space(&mut self) {
-        while self
-            .bytes
-            .get(self.pos)
-            .is_some_and(|b| matches!(b, b' ' | b'\t' | b'\n' | b'\r'))
-        {
-            self.pos += 1;
+    /// Skips white space; the next byte (not consumed), or `None` at the end.
+    fn skip_space(&mut self) -> io::Result<Option<u8>> {
+        loop {
+            let buf = self.reader.fill_buf()?;
+            if buf.is_empty() {
+                return Ok(None);
+            }
+            let n = buf
+                .iter()
+                .position(|b| !matches!(b, b' ' | b'\t' | b'\n' | b'\r'))
+                .unwrap_or(buf.len());
+            let next = buf.get(n).copied();
+            self.reader.consume(n);
+            if next.is_some() {
+                return Ok(next);
+            }
+        }
+    }
+
+    /// Reads one element's bytes into `self.element`: up to the end of its outermost object,
+    /// list or string, or, for a number or a literal, up to the next `,`, `]` or white space
+    /// (not consumed). At the end of the input it stops with what it has, which the parser then
+    /// reports as cut short.
+    fn read_element(&mut self) -> io::Result<()> {
+        self.element.clear();
+        let mut depth = 0usize;
+        let mut in_string = false;
+        let mut escaped = false;
+        loop {
+            let buf = self.reader.fill_buf()?;
+            if buf.is_empty() {
+                return Ok(());
+            }
+            let mut used = 0;
+            let mut end = false;
+            for &b in buf {
+                if in_string {
+                    used += 1;
+                    if escaped {
+                        escaped = false;
+                    } else if b == b'\\' {
+                        escaped = true;
+                    } else if b == b'"' {
+                        in_string = false;
+                        end = depth == 0;
+                        if end {
+                            break;
+                        }
+                    }
+                    continue;
+                }
+                match b {
+                    b'"' => in_string = true,
+                    b'{' | b'[' => depth += 1,
+                    b'}' | b']' if depth > 0 => {
+                        depth -= 1;
+                        if depth == 0 {
+                            used += 1;
+                            end = true;
+                            break;
+                        }
+                    }
+                    // The end of a number or a literal (or a stray closing bracket): not part of
+                    // the element.
+                    b',' | b'}' | b']' | b' ' | b'\t' | b'\n' | b'\r' if depth == 0 => {
+                        end = true;
+                        break;
+                    }
+                    _ => {}
+                }
+                used += 1;
+            }
+            self.element.extend_from_slice(&buf[..used]);
+            self.reader.consume(used);
+            if end {
+                return Ok(());
+            }
         }
     }
 
@@ -353,29 +468,43 @@ impl ArrayElements {
         )));
         None
     }
+
+    fn read_failed(&mut self, e: &io::Error) -> Option<Result<Value, Error>> {
+        self.done = true;
+        self.failed.set(Error::invalid_input(format!(
+            "cannot read {}: {e}",
+            self.what
+        )));
+        None
+    }
 }
 
-impl Iterator for ArrayElements {
+impl<R: BufRead> Iterator for ArrayElements<R> {
     type Item = Result<Value, Error>;
 
     fn next(&mut self) -> Option<Self::Item> {
         if self.done {
             return None;
         }
-        self.skip_space();
-        match self.bytes.get(self.pos) {
+        let next = match self.skip_space() {
+            Ok(next) => next,
+            Err(e) => return self.read_failed(&e),
+        };
+        match next {
             Some(b']') => {
-                self.pos += 1;
-                self.skip_space();
+                self.reader.consume(1);
                 self.done = true;
-                if self.pos != self.bytes.len() {
-                    return self.fail("text after the closing ]".to_owned());
-                }
-                return None;
+                return match self.skip_space() {
+                    Ok(None) => None,
+                    Ok(Some(_)) => self.fail("text after the closing ]".to_owned()),
+                    Err(e) => self.read_failed(&e),
+                };
             }
             Some(b',') if self.count > 0 => {
-                self.pos += 1;
-                self.skip_space();
+                self.reader.consume(1);
+                if let Err(e) = self.skip_space() {
+                    return self.read_failed(&e);
+                }
             }
             None => return self.fail("it ends before its closing ]".to_owned()),
             Some(_) if self.count > 0 => {
@@ -383,16 +512,22 @@ impl Iterator for ArrayElements {
             }
             Some(_) => {}
         }
-        let mut stream = serde_json::Deserializer::from_slice(&self.bytes[self.pos..])
-            .into_iter::<StrictValue>();
-        match stream.next() {
-            Some(Ok(StrictValue(value))) => {
-                self.pos += stream.byte_offset();
+        if let Err(e) = self.read_element() {
+            return self.read_failed(&e);
+        }
+        if self.element.is_empty() {
+            return match self.skip_space() {
+                Ok(None) => self.fail("it ends before its closing ]".to_owned()),
+                Ok(Some(_)) => self.fail(format!("element {} is missing", self.count + 1)),
+                Err(e) => self.read_failed(&e),
+            };
+        }
+        match serde_json::from_slice::<StrictValue>(&self.element) {
+            Ok(StrictValue(value)) => {
                 self.count += 1;
                 Some(Ok(value))
             }
-            Some(Err(e)) => self.fail(format!("element {}: {e}", self.count + 1)),
-            None => self.fail("it ends before its closing ]".to_owned()),
+            Err(e) => self.fail(format!("element {}: {e}", self.count + 1)),
         }
     }
 }

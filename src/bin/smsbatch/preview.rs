@@ -12,7 +12,8 @@ use smsbatch::{
 };
 
 use crate::io::{
-    ArrayElements, ErrorLine, Output, ReadFailure, fatal, finish, json_lines, open, read_text,
+    ArrayElements, ErrorLine, Output, ReadFailure, fatal, finish, json_lines, open, read_json_text,
+    read_text,
 };
 
 /// Preview a template for every customer: the message, its encoding, segments and cost, or why
@@ -185,7 +186,10 @@ fn preview(args: &Args, sink: &mut Sink) -> Result<(), Stop> {
         config = config.region(region.clone());
     }
     if let Some(path) = &args.price {
-        config = config.prices(PriceTable::from_json(&read_text(path, "price table")?)?);
+        config = config.prices(PriceTable::from_json(&read_json_text(
+            path,
+            "price table",
+        )?)?);
     }
     if let Some(path) = &args.suppress {
         let text = read_text(path, "suppression list")?;
@@ -200,10 +204,32 @@ fn preview(args: &Args, sink: &mut Sink) -> Result<(), Stop> {
     // `--missing fail` promises one error line and nothing else when it fails: a first pass
     // over the customers only validates, so the output is never held in memory.
     if args.missing == Missing::Fail {
+        rereadable(&args.customers)?;
         run_rows(&previewer, args, &mut Sink::Discard)?;
     }
     let summary = run_rows(&previewer, args, sink)?;
     sink.line(&SummaryLine { summary: &summary })
+}
+
+/// Refuses a customers file that cannot be read twice, for `--missing fail`'s two passes: a pipe,
+/// a FIFO or a device (`/dev/stdin`) is empty the second time, which would end the run with no
+/// recipients and exit status 0. Checked without opening it (opening a FIFO waits for a writer).
+fn rereadable(path: &Path) -> Result<(), Error> {
+    let meta = std::fs::metadata(path).map_err(|e| {
+        Error::invalid_input(format!(
+            "cannot open the customers file {}: {e}",
+            path.display()
+        ))
+    })?;
+    if meta.is_file() {
+        return Ok(());
+    }
+    Err(Error::invalid_input(format!(
+        "--missing fail reads the customers file twice (a first pass only checks it, so that a \
+         failure prints nothing else), and {} is not a regular file (a pipe, a FIFO or a device \
+         reads empty the second time): save it to a file first",
+        path.display()
+    )))
 }
 
 /// Previews every customer (or the sample), writing each line to `sink`; returns the summary.
@@ -289,16 +315,8 @@ fn read_customers(path: &Path) -> Result<(Rows, ReadFailure), Error> {
     let none = ReadFailure::default();
     match ext.as_str() {
         "json" => {
-            // Read as a stream of elements: the file's bytes, one row at a time.
-            let mut bytes = Vec::new();
-            let mut file = file;
-            io::Read::read_to_end(&mut file, &mut bytes).map_err(|e| {
-                Error::invalid_input(format!(
-                    "cannot read the customers file {}: {e}",
-                    path.display()
-                ))
-            })?;
-            let rows = ArrayElements::new(bytes, format!("the customers file {}", path.display()))?;
+            // Read as a stream of elements from the buffered file: one row in memory at a time.
+            let rows = ArrayElements::new(file, format!("the customers file {}", path.display()))?;
             let failure = rows.failure();
             Ok((Box::new(rows), failure))
         }

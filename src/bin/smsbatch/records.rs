@@ -49,7 +49,7 @@ pub(crate) fn templates(command: TemplatesCommand) -> ExitCode {
 
 async fn import_templates(args: TemplatesImportArgs) -> Result<ExitCode, Error> {
     let text = io::read_text(&args.file, "templates file")?;
-    let values: Vec<Value> = serde_json::from_str(&text).map_err(|e| {
+    let values = io::parse_json_array(&text).map_err(|e| {
         smsbatch::Error::invalid_input(format!(
             "the templates file {} is not a JSON array: {e}",
             args.file.display()
@@ -113,7 +113,7 @@ pub(crate) struct FlagsImportArgs {
 
 pub(crate) fn import_flags(args: FlagsImportArgs) -> ExitCode {
     block_on(async move {
-        let text = io::read_text(&args.file, "state file")?;
+        let text = io::read_json_text(&args.file, "state file")?;
         let state = State::from_json(&text)?;
         let store = args.store.store().await?;
         let changes = store.flags.import(&state, io::clock_now()).await?;
@@ -299,7 +299,7 @@ fn read_phones(path: &Path) -> Result<Vec<(Where, String, Option<String>)>, Erro
         }
         Some("json") => {
             let text = io::read_text(path, "suppressions file")?;
-            let values: Vec<Value> = serde_json::from_str(&text).map_err(|e| {
+            let values = io::parse_json_array(&text).map_err(|e| {
                 smsbatch::Error::invalid_input(format!(
                     "the suppressions file {} is not a JSON array: {e}",
                     path.display()

@@ -34,13 +34,16 @@ pub(crate) fn run(args: Args) -> ExitCode {
 /// The batch id of `--batch`.
 pub(crate) fn batch_id(text: &str) -> Result<Uuid, Error> {
     Uuid::parse_str(text.trim()).map_err(|e| {
-        Error::invalid_input(format!("--batch {text:?} is not a batch id (a UUID): {e}"))
+        Error::invalid_input(format!(
+            "--batch {} is not a batch id (a UUID): {e}",
+            crate::io::quote(text)
+        ))
     })
 }
 
 /// The objectives of `--sla FILE`.
 pub(crate) fn objectives(path: &Path) -> Result<SlaObjectives, Error> {
-    let text = io::read_text(path, "SLA file")?;
+    let text = io::read_json_text(path, "SLA file")?;
     SlaObjectives::from_json(&text).map_err(|e| match e.kind() {
         ErrorKind::InvalidInput { message } => {
             Error::invalid_input(format!("the SLA file {}: {message}", path.display()))

@@ -101,7 +101,10 @@ pub(crate) struct Args {
 
 fn user(id: &str, team: &str) -> Result<Actor, smsbatch::Error> {
     let id = Uuid::parse_str(id.trim()).map_err(|_| {
-        smsbatch::Error::invalid_input(format!("--user must be a UUID, not {id:?}"))
+        smsbatch::Error::invalid_input(format!(
+            "--user must be a UUID, not {}",
+            crate::io::quote(id)
+        ))
     })?;
     Ok(Actor::User(UserClaims::new(id).team(team)))
 }
@@ -126,7 +129,8 @@ fn fake_failures(args: &Args) -> Result<Option<(u64, FakeFailure)>, smsbatch::Er
     if !known {
         return Err(smsbatch::Error::invalid_input(format!(
             "--fake-fail-code must be a Twilio error code smsbatch classifies (such as 30007 or \
-             30008), not {code:?}"
+             30008), not {}",
+            crate::io::quote(code)
         )));
     }
     Ok(Some((n, FakeFailure::Code(code.to_owned()))))
@@ -201,9 +205,9 @@ pub(crate) fn run(args: Args) -> ExitCode {
         };
         let prices = match &args.prices {
             Some(path) => {
-                smsbatch::PriceTable::from_json(&std::fs::read_to_string(path).map_err(|e| {
-                    smsbatch::Error::invalid_input(format!("cannot read {}: {e}", path.display()))
-                })?)?
+                // Through the same reader as every other file: a leading byte order mark is
+                // skipped, and a key written twice is an error.
+                smsbatch::PriceTable::from_json(&crate::io::read_json_text(path, "price table")?)?
             }
             None => smsbatch::web::sample_prices()?,
         };

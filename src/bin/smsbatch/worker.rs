@@ -65,7 +65,8 @@ pub(crate) struct Args {
 fn latency(text: &str) -> Result<(Duration, Duration), Error> {
     let bad = || {
         Error::invalid_input(format!(
-            "--fake-latency-ms {text:?} is not MIN-MAX or N (milliseconds)"
+            "--fake-latency-ms {} is not MIN-MAX or N (milliseconds)",
+            crate::io::quote(text)
         ))
     };
     let (min, max) = match text.split_once('-') {
