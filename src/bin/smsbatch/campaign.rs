@@ -142,9 +142,11 @@ async fn load_sample(
     now: smsbatch::Timestamp,
     given: bool,
 ) -> Result<(usize, bool), Error> {
-    let mut probe = Query::default();
-    probe.limit = Some(1);
-    probe.count = true;
+    let probe = Query {
+        limit: Some(1),
+        count: true,
+        ..Query::default()
+    };
     let existing = if given {
         store
             .customers
