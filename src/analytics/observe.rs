@@ -77,6 +77,8 @@ pub(crate) fn messages_moved(
     status: crate::queue::MessageStatus,
     n: u64,
 ) {
+    // Nothing moved (an empty claim, a rescue that found nothing): no event either.
+    #[cfg(any(feature = "metrics", feature = "tracing"))]
     if n == 0 {
         return;
     }

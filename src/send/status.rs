@@ -106,7 +106,9 @@ pub(crate) async fn totals_progress(store: &Store, batch: &Batch) -> Result<Prog
 }
 
 /// Recomputes a batch's progress document at `now`: the store's totals, the error stats
-/// given, and the rate and ETA (within the batch's rate limit and send window).
+/// given, and the rate and ETA (within the batch's rate limit and send window). The runner's
+/// (feature `tokio`), hence unused in a build without it such as the WebAssembly package's.
+#[cfg_attr(not(feature = "tokio"), allow(dead_code))]
 pub(crate) async fn compute_progress(
     store: &Store,
     batch: &Batch,
