@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, ErrorKind, Result};
 use crate::queue::{
     Accepted, Classification, ErrorCategory, ErrorTable, FindQuery, LookupError, MessageId,
-    OutboundMessage, ProviderMessage, ProviderStatus, SendFailure, SendOutcome, Sender,
+    OutboundMessage, Price, ProviderMessage, ProviderStatus, SendFailure, SendOutcome, Sender,
 };
 use crate::random::mix;
 
@@ -93,6 +93,7 @@ pub struct FakeConfig {
     random: Vec<(u64, FakeFailure)>,
     undelivered_one_in: Option<u64>,
     lookup_failure_one_in: Option<u64>,
+    prices: Option<crate::batch::PriceTable>,
 }
 
 impl FakeConfig {
@@ -163,6 +164,14 @@ impl FakeConfig {
     /// About one look-up in `n` fails (unavailable, try later).
     pub fn lookup_failure_one_in(mut self, n: u64) -> Self {
         self.lookup_failure_one_in = Some(n.max(1));
+        self
+    }
+
+    /// Look-ups report what each message cost, as a provider does once a message is final:
+    /// the table's price for its number and encoding times the segments the fake counted
+    /// (without it, no price is reported and a report's actual cost stays zero).
+    pub fn prices(mut self, table: crate::batch::PriceTable) -> Self {
+        self.prices = Some(table);
         self
     }
 
@@ -389,7 +398,8 @@ impl FakeSender {
             .config
             .undelivered_one_in
             .is_some_and(|n| self.hash(0xde1, &line.message_id, 0).is_multiple_of(n));
-        let message = ProviderMessage::new(
+        let count = crate::segment::count(&line.body);
+        let mut message = ProviderMessage::new(
             &line.provider_id,
             if undelivered {
                 ProviderStatus::Undelivered
@@ -397,7 +407,13 @@ impl FakeSender {
                 ProviderStatus::Delivered
             },
         )
-        .segments(crate::segment::count(&line.body).segments);
+        .segments(count.segments);
+        if let Some(table) = &self.config.prices {
+            let each = table.price(&line.to, count.encoding);
+            if let Some(amount) = each.checked_mul(u64::from(count.segments)) {
+                message = message.price(Price::new(amount, table.currency()));
+            }
+        }
         let mut message = if undelivered {
             message.error("30003", "Unreachable destination handset")
         } else {
@@ -734,6 +750,42 @@ mod tests {
         assert_eq!(fake.find(&q2).await.unwrap().len(), 1);
         let q3 = FindQuery::around(&msg(3, "+3"), started, Duration::from_secs(60));
         assert!(fake.find(&q3).await.unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn look_ups_report_the_price_of_the_table() {
+        let table = crate::batch::PriceTable::from_json(
+            r#"{"currency": "EUR", "default": {"GSM-7": "0.01", "UCS-2": "0.02"},
+                "byCountry": {"44": {"GSM-7": "0.04", "UCS-2": "0.05"}}}"#,
+        )
+        .unwrap();
+        let fake = FakeConfig::new().prices(table).build().unwrap();
+        let long = OutboundMessage::new(1, "+447700900001", "ACME", "x".repeat(200));
+        let unicode = OutboundMessage::new(2, "+33612345678", "ACME", "Zoë 👋");
+        let mut ids = Vec::new();
+        for m in [&long, &unicode] {
+            match fake.send(m).await {
+                SendOutcome::Accepted(a) => ids.push(a.provider_id),
+                other => panic!("{other:?}"),
+            }
+        }
+        // 200 GSM-7 characters are 2 segments at 0.04 in the UK; one UCS-2 segment in France.
+        let found = fake.lookup(&ids[0]).await.unwrap();
+        assert_eq!(
+            found.price.unwrap(),
+            Price::new("0.08".parse().unwrap(), "EUR")
+        );
+        let found = fake.lookup(&ids[1]).await.unwrap();
+        assert_eq!(
+            found.price.unwrap(),
+            Price::new("0.02".parse().unwrap(), "EUR")
+        );
+        // Without a table, no price.
+        let plain = FakeConfig::new().build().unwrap();
+        let SendOutcome::Accepted(a) = plain.send(&long).await else {
+            panic!("accepted")
+        };
+        assert_eq!(plain.lookup(&a.provider_id).await.unwrap().price, None);
     }
 
     #[tokio::test]

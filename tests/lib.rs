@@ -1,6 +1,8 @@
 //! The one integration-test binary: each module tests one area against the files in `tests/data/`.
 
 mod analytics;
+#[cfg(feature = "cli")]
+mod campaign;
 mod db;
 mod filter;
 mod flags;

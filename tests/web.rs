@@ -773,3 +773,630 @@ fn a_worker_sends_what_the_preview_showed() {
         "minDeliveryRate"
     );
 }
+
+/// Runs the worker of `smsbatch serve` (acting as the service, the fake provider) until `done`
+/// says the batch got where the test wants it, then stops it: for batches whose messages wait
+/// for a verification far away, which `run_until_idle` would wait for.
+fn run_worker_until(
+    backend: &Arc<MemoryStore>,
+    batch: Uuid,
+    done: impl Fn(&smsbatch::queue::StatusCounts) -> bool,
+) {
+    let shutdown = smsbatch::send::Shutdown::new();
+    let worker = smsbatch::send::Worker::new(
+        backend.store(Actor::Service).unwrap(),
+        Arc::new(smsbatch::testing::FakeSender::new()),
+    )
+    .config(smsbatch::send::RunnerConfig::new().poll(Duration::from_millis(20)))
+    .shutdown(shutdown.clone());
+    let store = backend.store(Actor::Service).unwrap();
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(async move {
+            let running = tokio::spawn(async move { worker.run().await });
+            let deadline = std::time::Instant::now() + Duration::from_secs(60);
+            loop {
+                let mut counts = smsbatch::queue::StatusCounts::default();
+                for group in store.messages.totals(batch).await.unwrap() {
+                    counts.add(group.status, group.messages);
+                }
+                if counts.total() > 0 && done(&counts) {
+                    break;
+                }
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "the worker did not get there in 60 s: {counts:?}"
+                );
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            shutdown.trigger();
+            running.await.unwrap().unwrap();
+        });
+}
+
+/// Twilio's webhooks as the app mounts them (features `web` and `twilio`): signed with the
+/// crate's own signature function over the public URL the app was given.
+#[cfg(feature = "twilio")]
+mod twilio_hooks {
+    use super::*;
+    use smsbatch::twilio::{Webhooks, signature};
+
+    const TOKEN: &str = "twilio-auth-token-for-the-web-tests";
+    /// Twilio calls the app at this public address (a proxy in front of it, say); the app
+    /// checks signatures against it, not against the address it listens on.
+    const PUBLIC: &str = "https://hooks.example.com";
+
+    /// A form POST to `path`, signed for `PUBLIC` with `token` (none: no signature header).
+    fn post_form(
+        server: &Server,
+        path: &str,
+        params: &[(&str, &str)],
+        token: Option<&str>,
+    ) -> (u16, String, Vec<(String, String)>) {
+        post(server, path, params, token.map(|t| (t, path)))
+    }
+
+    /// A form POST to `path` carrying a valid signature for another path.
+    fn post_signed_for(
+        server: &Server,
+        path: &str,
+        signed_path: &str,
+        params: &[(&str, &str)],
+        token: &str,
+    ) -> (u16, String, Vec<(String, String)>) {
+        post(server, path, params, Some((token, signed_path)))
+    }
+
+    fn post(
+        server: &Server,
+        path: &str,
+        params: &[(&str, &str)],
+        signed: Option<(&str, &str)>,
+    ) -> (u16, String, Vec<(String, String)>) {
+        let body = params
+            .iter()
+            .map(|(k, v)| {
+                format!(
+                    "{}={}",
+                    k,
+                    v.replace('%', "%25").replace('+', "%2B").replace(' ', "+")
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("&");
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_global(Some(Duration::from_secs(60)))
+            .build()
+            .into();
+        let mut request = ureq::http::Request::builder()
+            .method("POST")
+            .uri(format!("{}{path}", server.base))
+            .header("content-type", "application/x-www-form-urlencoded");
+        if let Some((token, signed_path)) = signed {
+            request = request.header(
+                "X-Twilio-Signature",
+                signature(token, &format!("{PUBLIC}{signed_path}"), params),
+            );
+        }
+        let mut response = agent.run(request.body(body).unwrap()).unwrap();
+        let headers = response
+            .headers()
+            .iter()
+            .map(|(k, v)| {
+                (
+                    k.as_str().to_owned(),
+                    v.to_str().unwrap_or_default().to_owned(),
+                )
+            })
+            .collect();
+        (
+            response.status().as_u16(),
+            response.body_mut().read_to_string().unwrap_or_default(),
+            headers,
+        )
+    }
+
+    fn suppressed(backend: &Arc<MemoryStore>, phone: &str) -> bool {
+        let store = backend.store(Actor::Service).unwrap();
+        tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap()
+            .block_on(store.suppressions.contains(phone))
+            .unwrap()
+    }
+
+    #[test]
+    fn status_callbacks_move_messages_and_bad_signatures_change_nothing() {
+        let backend = sample_backend();
+        let server = Server::start(
+            app(backend.clone(), Identity::Fixed(user(1))).twilio(Webhooks::new(TOKEN), PUBLIC),
+        );
+        // Sent, with the verification a day away: only a callback can confirm delivery.
+        let (status, batch) = server.json(
+            "POST",
+            "/api/batches",
+            Some(json!({
+                "templateId": "order-ready", "purpose": "transactional",
+                "where": {"field": "country", "op": "equals", "value": "GB"},
+                "options": {"verifyAfterSeconds": 86_400},
+            })),
+        );
+        assert_eq!(status, 201, "{batch}");
+        let id = Uuid::parse_str(batch["id"].as_str().unwrap()).unwrap();
+        run_worker_until(&backend, id, |c| {
+            c.pending + c.processing == 0 && c.sent == c.total()
+        });
+        let (_, page) = server.json("GET", &format!("/api/batches/{id}/messages?limit=2"), None);
+        let rows = page["rows"].as_array().unwrap();
+        assert!(rows.iter().all(|m| m["status"] == "sent"), "{page}");
+        let (mid, sid) = (
+            rows[0]["id"].as_i64().unwrap(),
+            rows[0]["providerId"].as_str().unwrap().to_owned(),
+        );
+        let path = format!("/twilio/status?mid={mid}");
+        let params = [
+            ("MessageSid", sid.as_str()),
+            ("MessageStatus", "delivered"),
+            ("Price", "-0.0079"),
+            ("PriceUnit", "USD"),
+        ];
+        // Signed with another token, or not signed: 403, and the message stays `sent`.
+        let (status, body, _) = post_form(&server, &path, &params, Some("not-the-token"));
+        assert_eq!(status, 403, "{body}");
+        let (status, _, _) = post_form(&server, &path, &params, None);
+        assert_eq!(status, 403);
+        let status_of = |mid: i64| {
+            let (_, page) = server.json(
+                "GET",
+                &format!("/api/batches/{id}/messages?limit=1&after={}", mid - 1),
+                None,
+            );
+            assert_eq!(page["rows"][0]["id"], mid);
+            page["rows"][0]["status"].as_str().unwrap().to_owned()
+        };
+        assert_eq!(status_of(mid), "sent");
+        // Signed for another URL (the mid changed on the way): refused as well.
+        let other = rows[1]["id"].as_i64().unwrap();
+        let (status, _, _) = post_signed_for(
+            &server,
+            &format!("/twilio/status?mid={other}"),
+            &path,
+            &params,
+            TOKEN,
+        );
+        assert_eq!(status, 403);
+        assert_eq!(status_of(other), "sent");
+        // Properly signed: 200, and the message is delivered with Twilio's price.
+        let (status, body, _) = post_form(&server, &path, &params, Some(TOKEN));
+        assert_eq!(status, 200, "{body}");
+        let update: Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(
+            (
+                update["outcome"].as_str(),
+                update["from"].as_str(),
+                update["to"].as_str()
+            ),
+            (Some("applied"), Some("sent"), Some("delivered")),
+            "{update}"
+        );
+        assert_eq!(status_of(mid), "delivered");
+        let (_, detail) = server.json("GET", &format!("/api/batches/{id}"), None);
+        assert_eq!(detail["counts"]["delivered"], 1, "{detail}");
+        assert_eq!(detail["spent"]["priced"], 1, "{detail}");
+    }
+
+    #[test]
+    fn inbound_stop_and_start_change_the_suppression_list() {
+        let backend = sample_backend();
+        let server = Server::start(
+            app(backend.clone(), Identity::Fixed(user(1))).twilio(Webhooks::new(TOKEN), PUBLIC),
+        );
+        let phone = "+447700900123";
+        let stop = [("From", phone), ("To", "+15005550006"), ("Body", "STOP")];
+        let (status, body, headers) = post_form(&server, "/twilio/inbound", &stop, Some(TOKEN));
+        assert_eq!(status, 200, "{body}");
+        assert!(
+            headers
+                .iter()
+                .any(|(k, v)| k == "content-type" && v.starts_with("text/xml")),
+            "{headers:?}"
+        );
+        assert!(body.ends_with("<Response/>"), "{body}");
+        assert!(suppressed(&backend, phone));
+        // The page's preview configuration now excludes the number.
+        let (_, config) = server.json("GET", "/api/preview-config", None);
+        assert!(config.to_string().contains(phone), "{config}");
+        // A forged STOP for another number changes nothing.
+        let other = "+447700900124";
+        let forged = [("From", other), ("To", "+15005550006"), ("Body", "STOP")];
+        let (status, _, _) = post_form(&server, "/twilio/inbound", &forged, Some("forged"));
+        assert_eq!(status, 403);
+        assert!(!suppressed(&backend, other));
+        // START takes the number off the list again.
+        let start = [("From", phone), ("To", "+15005550006"), ("Body", "start")];
+        let (status, body, _) = post_form(&server, "/twilio/inbound", &start, Some(TOKEN));
+        assert_eq!(status, 200, "{body}");
+        assert!(!suppressed(&backend, phone));
+    }
+
+    #[test]
+    fn without_twilio_the_paths_are_not_found() {
+        let server = Server::start(app(sample_backend(), Identity::Fixed(user(1))));
+        for path in ["/twilio/status?mid=1", "/twilio/inbound"] {
+            let params = [("From", "+447700900123"), ("Body", "STOP")];
+            let (status, body, _) = post_form(&server, path, &params, Some(TOKEN));
+            assert_eq!(status, 404, "{path}: {body}");
+            let error: Value = serde_json::from_str(&body).unwrap();
+            assert_eq!(error["error"]["kind"], "notFound", "{body}");
+        }
+    }
+
+    #[test]
+    fn with_jwt_identity_the_hooks_need_no_bearer_token() {
+        let backend = sample_backend();
+        let verifier = JwtVerifier::new(SECRET).unwrap();
+        let server = Server::start(
+            app(backend.clone(), Identity::Jwt(verifier)).twilio(Webhooks::new(TOKEN), PUBLIC),
+        );
+        // The API wants a token; Twilio sends none, and its signature is enough.
+        let (status, _) = server.json("GET", "/api/session", None);
+        assert_eq!(status, 401);
+        let phone = "+447700900125";
+        let stop = [("From", phone), ("To", "+15005550006"), ("Body", "Stop.")];
+        let (status, body, _) = post_form(&server, "/twilio/inbound", &stop, Some(TOKEN));
+        assert_eq!(status, 200, "{body}");
+        assert!(suppressed(&backend, phone));
+        // A status callback for a message nobody has is answered (Twilio stops retrying).
+        let params = [("MessageSid", "SM0000"), ("MessageStatus", "delivered")];
+        let (status, body, _) = post_form(&server, "/twilio/status", &params, Some(TOKEN));
+        assert_eq!(status, 200, "{body}");
+        assert!(body.contains("unknown"), "{body}");
+    }
+}
+
+#[test]
+fn a_future_send_at_schedules_the_batch() {
+    let backend = sample_backend();
+    let server = Server::start(app(backend.clone(), Identity::Fixed(user(1))));
+    // The worker reads the real clock: a date years ahead is in its future.
+    let send_at = "2099-01-01T09:00:00Z";
+    let (status, batch) = server.json(
+        "POST",
+        "/api/batches",
+        Some(json!({
+            "templateId": "order-ready", "purpose": "transactional", "sendAt": send_at,
+            "where": {"field": "country", "op": "equals", "value": "FR"},
+        })),
+    );
+    assert_eq!(status, 201, "{batch}");
+    assert_eq!(batch["sendAt"], send_at);
+    let id = batch["id"].as_str().unwrap().to_owned();
+    // The worker prepares it, then leaves it for later.
+    let worker = smsbatch::send::Worker::new(
+        backend.store(Actor::Service).unwrap(),
+        Arc::new(smsbatch::testing::FakeSender::new()),
+    );
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(worker.run_until_idle())
+        .unwrap();
+    let (_, detail) = server.json("GET", &format!("/api/batches/{id}"), None);
+    assert_eq!(detail["batch"]["state"], "scheduled", "{detail}");
+    assert_eq!(detail["batch"]["sendAt"], send_at);
+    assert!(
+        detail["counts"]["pending"].as_u64().unwrap() > 0,
+        "{detail}"
+    );
+    assert_eq!(detail["counts"]["sent"], 0);
+    let (_, scheduled) = server.json("GET", "/api/batches?state=scheduled", None);
+    assert_eq!(scheduled[0]["id"], id.as_str());
+    // A scheduled batch can be paused (it then waits for a resume) or cancelled.
+    let (status, cancelled) = server.json("POST", &format!("/api/batches/{id}/cancel"), None);
+    assert_eq!(
+        (status, cancelled["batch"]["state"].as_str()),
+        (200, Some("cancelled"))
+    );
+}
+
+#[test]
+fn the_batch_list_is_newest_first_and_the_log_its_latest_entries() {
+    let backend = sample_backend();
+    let service = backend.store(Actor::Service).unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    // 205 batches of user 1, created a second apart: more than the list's default page.
+    let owner = Uuid::from_u128(1);
+    let mut ids = Vec::new();
+    for i in 0..205u64 {
+        let mut new = smsbatch::store::NewBatch::new(smsbatch::Purpose::Transactional);
+        new.owner = Some(owner);
+        new.team_id = Some("demo".into());
+        new.template_body = Some(format!("Batch {i}"));
+        let at = now().saturating_add(Duration::from_secs(i));
+        let created = runtime.block_on(service.batches.create(&new, at)).unwrap();
+        ids.push(created.batch.id.to_string());
+    }
+    let server = Server::start(app(backend.clone(), Identity::Fixed(user(1))));
+    let (_, list) = server.json("GET", "/api/batches", None);
+    let listed: Vec<&str> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(listed.len(), 200);
+    assert_eq!(listed[0], ids[204], "the newest first");
+    assert_eq!(listed[199], ids[5]);
+    // The next page, after the last one shown, has the 5 oldest, newest first.
+    let (status, rest) = server.json("GET", &format!("/api/batches?after={}", listed[199]), None);
+    assert_eq!(status, 200, "{rest}");
+    let older: Vec<&str> = rest
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(older, [&ids[4], &ids[3], &ids[2], &ids[1], &ids[0]]);
+    // The log: 1,203 entries; the page gets the latest 500 in append order.
+    let batch = Uuid::parse_str(&ids[204]).unwrap();
+    let events: Vec<smsbatch::store::NewBatchLog> = (0..1203)
+        .map(|i| {
+            smsbatch::store::NewBatchLog::new(
+                smsbatch::store::LogLevel::Info,
+                "test",
+                format!("entry {i}"),
+            )
+        })
+        .collect();
+    runtime
+        .block_on(service.logs.append(batch, &events, now()))
+        .unwrap();
+    let (_, log) = server.json("GET", &format!("/api/batches/{batch}/logs"), None);
+    let messages: Vec<&str> = log
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["message"].as_str().unwrap())
+        .collect();
+    assert_eq!(messages.len(), 500);
+    assert_eq!(messages[0], "entry 703");
+    assert_eq!(messages[499], "entry 1202");
+    // `after` pages forward from an entry; `limit` shortens the page.
+    let first_id = log[0]["id"].as_i64().unwrap();
+    let (_, next) = server.json(
+        "GET",
+        &format!("/api/batches/{batch}/logs?after={first_id}&limit=2"),
+        None,
+    );
+    assert_eq!(next[0]["message"], "entry 704");
+    assert_eq!(next.as_array().unwrap().len(), 2);
+    let (_, last) = server.json("GET", &format!("/api/batches/{batch}/logs?limit=1"), None);
+    assert_eq!(last[0]["message"], "entry 1202");
+}
+
+#[test]
+fn exports_are_streamed_in_chunks() {
+    let backend = sample_backend();
+    let server = Server::start(app(backend.clone(), Identity::Fixed(user(1))));
+    let (_, batch) = server.json(
+        "POST",
+        "/api/batches",
+        Some(json!({"templateId": "welcome", "purpose": "transactional",
+                    "options": {"verifyAfterSeconds": 0}})),
+    );
+    let id = batch["id"].as_str().unwrap().to_owned();
+    let worker = smsbatch::send::Worker::new(
+        backend.store(Actor::Service).unwrap(),
+        Arc::new(smsbatch::testing::FakeSender::new()),
+    );
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(worker.run_until_idle())
+        .unwrap();
+    let (_, detail) = server.json("GET", &format!("/api/batches/{id}"), None);
+    let messages = detail["counts"]["delivered"].as_u64().unwrap();
+    assert!(messages > 500, "{detail}");
+    let (status, text, headers) =
+        server.call("GET", &format!("/api/batches/{id}/export"), &[], None);
+    assert_eq!(status, 200);
+    // Streamed: no length known up front, the body comes in chunks.
+    let header = |name: &str| {
+        headers
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    };
+    assert_eq!(header("content-length"), None, "{headers:?}");
+    assert_eq!(header("transfer-encoding"), Some("chunked"), "{headers:?}");
+    assert!(
+        text.len() > 64 * 1024,
+        "more than one chunk: {}",
+        text.len()
+    );
+    let mut reader = csv::Reader::from_reader(text.as_bytes());
+    let rows: Vec<csv::StringRecord> = reader.records().map(|r| r.unwrap()).collect();
+    assert_eq!(rows.len() as u64, messages);
+    // The same bytes as the library's export.
+    let store = backend.store(user(1)).unwrap();
+    let (_, direct) = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap()
+        .block_on(smsbatch::analytics::export(
+            &store,
+            Uuid::parse_str(&id).unwrap(),
+            smsbatch::analytics::ExportKind::Messages,
+            smsbatch::analytics::ExportFormat::Csv,
+            Vec::new(),
+            None,
+            now(),
+        ))
+        .unwrap();
+    assert_eq!(text.as_bytes(), direct.as_slice());
+    // Small exports stream too, and the JSON lines parse.
+    let (status, lines, _) = server.call(
+        "GET",
+        &format!("/api/batches/{id}/export?what=logs&format=jsonl"),
+        &[],
+        None,
+    );
+    assert_eq!(status, 200);
+    assert!(
+        lines
+            .lines()
+            .all(|l| serde_json::from_str::<Value>(l).is_ok())
+    );
+    // The report windows: throughput and cumulative cost per window, and a bad window named.
+    let (status, analysis) =
+        server.json("GET", &format!("/api/batches/{id}/report?window=1"), None);
+    assert_eq!(status, 200, "{analysis}");
+    let series = &analysis["series"];
+    assert_eq!(series["windowSeconds"], 1);
+    let windows = series["windows"].as_array().unwrap();
+    let accepted: u64 = windows
+        .iter()
+        .map(|w| w["accepted"].as_u64().unwrap())
+        .sum();
+    assert_eq!(accepted, messages);
+    assert_eq!(
+        windows.last().unwrap()["estimatedCost"],
+        analysis["report"]["cost"]["estimated"]
+    );
+    assert_eq!(analysis["errorTrend"]["windowSeconds"], 1);
+    let (status, err) = server.json("GET", &format!("/api/batches/{id}/report?window=0"), None);
+    assert_eq!(
+        (status, err["error"]["kind"].as_str()),
+        (400, Some("invalidInput")),
+        "{err}"
+    );
+}
+
+#[test]
+fn the_server_previews_audiences_past_a_page_exactly() {
+    // 12,000 customers: the page holds at most 10,000, the server's preview counts them all.
+    let backend = Arc::new(MemoryStore::new());
+    let service = backend.store(Actor::Service).unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    runtime
+        .block_on(smsbatch::web::load_sample(&service, Some("demo")))
+        .unwrap();
+    let mut customers = smsbatch::testing::sample_customers(12_000, 7, now());
+    for c in &mut customers {
+        c.id += 1000;
+        c.team_id = Some("demo".into());
+    }
+    for chunk in customers.chunks(5000) {
+        runtime.block_on(service.customers.upsert(chunk)).unwrap();
+    }
+    let server = Server::start(app(backend.clone(), Identity::Fixed(user(1))));
+    let template = "Hi {{default first_name \"there\"}}, 10% off today";
+    let (_, page) = server.json(
+        "POST",
+        "/api/customers/query",
+        Some(json!({"limit": 10_000, "count": true})),
+    );
+    assert_eq!(page["total"], 13_000);
+    assert_eq!(page["rows"].as_array().unwrap().len(), 10_000);
+    let (status, preview) = server.json(
+        "POST",
+        "/api/preview",
+        Some(json!({"template": template, "purpose": "transactional", "show": 0})),
+    );
+    assert_eq!(status, 200, "{preview}");
+    assert_eq!(preview["summary"]["total"], 13_000);
+    assert_eq!(preview["recipients"], json!([]));
+    // Exactly the Previewer over every customer, in the store's order.
+    let (_, config) = server.json("GET", "/api/preview-config", None);
+    let config: PreviewConfig = serde_json::from_value(config).unwrap();
+    let previewer = config
+        .purpose(smsbatch::Purpose::Transactional)
+        .build(&smsbatch::Template::compile(template).unwrap())
+        .unwrap();
+    let mut all = Vec::new();
+    let mut offset = 0;
+    while offset < 13_000 {
+        let (_, page) = server.json(
+            "POST",
+            "/api/customers/query",
+            Some(json!({"limit": 5000, "offset": offset})),
+        );
+        all.extend(page["rows"].as_array().unwrap().iter().cloned());
+        offset += 5000;
+    }
+    let local = previewer.preview(&all).unwrap();
+    assert_eq!(
+        serde_json::to_value(&local.summary).unwrap(),
+        preview["summary"]
+    );
+}
+
+#[cfg(feature = "cli")]
+#[test]
+fn serve_refuses_flags_that_cannot_work() {
+    use crate::support::cli;
+    // The Supabase store acts for a user only with the user's JWT: a fixed --user cannot work.
+    let run = cli(
+        &[
+            "serve",
+            "--port",
+            "0",
+            "--supabase-url",
+            "http://127.0.0.1:9",
+            "--supabase-key",
+            "key",
+            "--user",
+            "00000000-0000-4000-8000-000000000001",
+        ],
+        "",
+    );
+    // The command line's errors are one JSON line on stdout, exit status 2.
+    let error = |run: &crate::support::CliRun| -> String {
+        assert_eq!(run.code, 2, "{} {}", run.stdout, run.stderr);
+        let line: Value = serde_json::from_str(run.stdout.trim()).unwrap();
+        assert_eq!(line["error"]["kind"], "invalidInput", "{line}");
+        line["error"]["message"].as_str().unwrap().to_owned()
+    };
+    let message = error(&run);
+    assert!(
+        message.contains("--user does not work with the Supabase store")
+            && message.contains("--jwt-secret"),
+        "{message}"
+    );
+    assert!(!run.stdout.contains("listening"), "it never listened");
+    // One failure in one send is no fake at all; an unknown code is named.
+    let run = cli(&["serve", "--port", "0", "--fake-fail-one-in", "1"], "");
+    let message = error(&run);
+    assert!(
+        message.contains("--fake-fail-one-in must be at least 2"),
+        "{message}"
+    );
+    let run = cli(
+        &[
+            "serve",
+            "--port",
+            "0",
+            "--fake-fail-one-in",
+            "5",
+            "--fake-fail-code",
+            "99999",
+        ],
+        "",
+    );
+    let message = error(&run);
+    assert!(
+        message.contains("--fake-fail-code") && message.contains("99999"),
+        "{message}"
+    );
+}

@@ -11,7 +11,7 @@ use super::report::{
     VariantReport,
 };
 use super::sla::{Settled, SlaInput, SlaObjectives};
-use super::trend::trend;
+use super::trend::{Accepted, series, trend};
 use crate::batch::Amount;
 use crate::error::{Error, ErrorKind, Result};
 use crate::queue::{
@@ -212,6 +212,7 @@ pub struct BatchAnalyzer {
     claim_to_accepted: Vec<i64>,
     accepted_to_delivered: Vec<i64>,
     settled: Vec<Settled>,
+    accepted: Vec<Accepted>,
     log: LogSummary,
 }
 
@@ -240,6 +241,7 @@ impl BatchAnalyzer {
             claim_to_accepted: Vec::new(),
             accepted_to_delivered: Vec::new(),
             settled: Vec::new(),
+            accepted: Vec::new(),
             log: LogSummary::default(),
         }
     }
@@ -267,7 +269,8 @@ impl BatchAnalyzer {
         self
     }
 
-    /// The length of the error trend's windows (at least a second; whole seconds).
+    /// The length of the windows of the error trend and the series (at least a second; whole
+    /// seconds).
     pub fn window(mut self, window: Duration) -> Self {
         self.window = Duration::from_secs(window.as_secs().max(1));
         self
@@ -372,6 +375,12 @@ impl BatchAnalyzer {
             self.first_claim = Some(self.first_claim.map_or(claimed, |f| f.min(claimed)));
         }
         if let (true, Some(accepted_at)) = (accepted, m.accepted_at) {
+            self.accepted.push(Accepted {
+                at: accepted_at,
+                segments: facts.billed_segments.unwrap_or(facts.segments),
+                estimated: facts.estimated,
+                actual,
+            });
             self.last_accept = Some(self.last_accept.map_or(accepted_at, |l| l.max(accepted_at)));
             if let Some(claimed) = m.claimed_at {
                 self.claim_to_accepted.push(
@@ -461,6 +470,8 @@ impl BatchAnalyzer {
             None => None,
         };
         let error_trend = trend(&self.settled, self.window);
+        self.accepted.sort_by_key(|a| a.at);
+        let series = series(&self.accepted, self.window, &currency)?;
         let variants = self
             .variants
             .iter()
@@ -510,6 +521,7 @@ impl BatchAnalyzer {
                 other_currencies: self.other_currencies,
             },
             error_trend,
+            series,
             unconfirmed: counts.sent,
             unfinished,
             done_at,

@@ -20,7 +20,7 @@ use crate::time::Timestamp;
 const PAGE: u32 = 1000;
 
 /// The columns of a message export, in order: every field of [`Message`] as its JSON names it.
-pub const MESSAGE_COLUMNS: [&str; 32] = [
+pub const MESSAGE_COLUMNS: [&str; 35] = [
     "id",
     "batchId",
     "customerId",
@@ -51,6 +51,9 @@ pub const MESSAGE_COLUMNS: [&str; 32] = [
     "errorMessage",
     "price",
     "priceCurrency",
+    "verified",
+    "verifiedAt",
+    "checkAfter",
     "createdAt",
     "updatedAt",
 ];

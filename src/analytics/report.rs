@@ -206,6 +206,51 @@ pub struct ErrorTrend {
     pub windows: Vec<TrendWindow>,
 }
 
+/// Throughput and cost over time, for charts: per window (the error trend's length, aligned
+/// to the Unix epoch the same way), the messages the provider accepted in it and the running
+/// cost of everything accepted up to its end. JSON `{"windowSeconds", "currency", "windows":
+/// [{"start", "end", "accepted", "segments", "estimatedCost", "actualCost"}]}`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+#[non_exhaustive]
+pub struct Series {
+    /// The windows' length.
+    pub window_seconds: u64,
+    /// The costs' currency (the report's).
+    pub currency: String,
+    /// Every window from the first acceptance's to the last's, in time order; windows with no
+    /// acceptance are there with zero `accepted` (a chart's line drops to zero), unless the
+    /// span holds more than [`Series::MAX_WINDOWS`] windows, when only the windows with
+    /// acceptances are kept.
+    pub windows: Vec<SeriesWindow>,
+}
+
+impl Series {
+    /// The most windows a series fills in (a day of one-minute windows is 1,440).
+    pub const MAX_WINDOWS: i64 = 10_000;
+}
+
+/// One window of a [`Series`].
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+#[non_exhaustive]
+pub struct SeriesWindow {
+    /// Its start (included), a multiple of the window's length since the Unix epoch.
+    pub start: Timestamp,
+    /// Its end (excluded).
+    pub end: Timestamp,
+    /// Messages the provider accepted in it (by `acceptedAt`): the throughput is
+    /// `accepted / windowSeconds` per second.
+    pub accepted: u64,
+    /// Their segments as billed (the provider's count, else the estimate).
+    pub segments: u64,
+    /// The estimated cost of every message accepted up to the window's end (cumulative).
+    pub estimated_cost: Amount,
+    /// What the provider charged for the messages accepted up to the window's end, as far as
+    /// it has priced them (cumulative, in the report's currency).
+    pub actual_cost: Amount,
+}
+
 /// What the batch's log holds: events per level and per name, the first and the last.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -234,6 +279,10 @@ pub struct BatchAnalysis {
     pub credits: Credits,
     /// Error rates per category over time.
     pub error_trend: ErrorTrend,
+    /// Throughput and cumulative cost over time, in the error trend's windows (absent from
+    /// analyses serialised before it existed, hence the default).
+    #[serde(default)]
+    pub series: Series,
     /// Messages accepted by the provider whose delivery is not confirmed (status `sent`).
     pub unconfirmed: u64,
     /// Messages not settled yet: pending, processing, in doubt.

@@ -293,6 +293,69 @@ fn trend_windows_at_other_lengths_and_edges() {
 }
 
 #[test]
+fn series_of_throughput_and_cumulative_cost() {
+    // One-second windows: m1..m4 accepted at 1, 2, 3 and 4 s, and m8 at 7 s; 5 s and 6 s are
+    // empty windows, filled in with the running cost unchanged.
+    let mut m8 = priced(accepted(message(8, MessageStatus::Delivered), 6, 7), "0.04");
+    m8.delivered_at = Some(at(8));
+    let mut messages = batch();
+    messages.push(m8);
+    let mut a = BatchAnalyzer::new(BATCH)
+        .currency("USD")
+        .window(Duration::from_secs(1));
+    for m in messages.iter().rev() {
+        a.message(m).unwrap();
+    }
+    let series = a.finish(at(100)).unwrap().series;
+    assert_eq!(
+        (series.window_seconds, series.currency.as_str()),
+        (1, "USD")
+    );
+    let rows: Vec<_> = series
+        .windows
+        .iter()
+        .map(|w| {
+            (
+                w.start,
+                w.accepted,
+                w.segments,
+                w.estimated_cost.to_string(),
+                w.actual_cost.to_string(),
+            )
+        })
+        .collect();
+    let row = |s, n, seg, est: &str, act: &str| (at(s), n, seg, est.to_owned(), act.to_owned());
+    assert_eq!(
+        rows,
+        [
+            row(1, 1, 1, "0.04", "0.04"),
+            row(2, 1, 2, "0.12", "0.12"),
+            row(3, 1, 1, "0.16", "0.12"),
+            row(4, 1, 1, "0.2", "0.17"),
+            row(5, 0, 0, "0.2", "0.17"),
+            row(6, 0, 0, "0.2", "0.17"),
+            row(7, 1, 1, "0.24", "0.21"),
+        ]
+    );
+    assert_eq!(series.windows[6].end, at(8));
+    // In the default minute windows: one window, the whole accepted cost; the JSON is camelCase.
+    let analysis = analyse(&batch(), None, at(100));
+    let json = serde_json::to_value(&analysis.series).unwrap();
+    assert_eq!(json["windowSeconds"], 60);
+    assert_eq!(json["windows"][0]["accepted"], 4);
+    assert_eq!(json["windows"][0]["estimatedCost"], "0.2");
+    assert_eq!(json["windows"][0]["actualCost"], "0.17");
+    // An analysis serialised before the series existed still reads (an empty series).
+    let mut old = serde_json::to_value(&analysis).unwrap();
+    old.as_object_mut().unwrap().remove("series");
+    let back: BatchAnalysis = serde_json::from_value(old).unwrap();
+    assert!(back.series.windows.is_empty());
+    // No acceptance, no window.
+    let none = BatchAnalyzer::new(BATCH).finish(t0()).unwrap().series;
+    assert!(none.windows.is_empty());
+}
+
+#[test]
 fn empty_batch_and_wrong_batch() {
     let analysis = BatchAnalyzer::new(BATCH).finish(t0()).unwrap();
     let r = &analysis.report;

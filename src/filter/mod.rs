@@ -1,4 +1,24 @@
 //! Audience filters: one wire form, validated against a schema, compiled to PostgREST parameters, parameterised SQL and an in-memory evaluator that agree on every row.
+//!
+//! ```
+//! use serde_json::json;
+//! use smsbatch::filter::{Filter, FilterOptions, Schema};
+//!
+//! // Customers of Lyon whose first name does not contain "ann" (a missing name does not).
+//! let filter = Filter::from_value(
+//!     &json!({"version": 1, "where": {"and": [
+//!         {"field": "city", "op": "equals", "value": "Lyon"},
+//!         {"field": "first_name", "op": "notContains", "value": "ann"}
+//!     ]}}),
+//!     &Schema::customers(),
+//!     &FilterOptions::new(),
+//! )?;
+//! assert!(!filter.matches(&json!({"id": 1, "city": "Lyon", "first_name": "Anna"}))?);
+//! assert!(filter.matches(&json!({"id": 2, "city": "Lyon"}))?);
+//! assert!(filter.postgrest().query_string().contains("city=eq.Lyon"));
+//! assert!(!filter.sql_where().where_clause().contains("Lyon")); // values are bind parameters
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
 mod ast;
 mod compile;

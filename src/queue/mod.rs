@@ -1,4 +1,20 @@
 //! The send queue: states, the provider interface, error categories, policies, pacing, windows, variants, options and progress (the core, without I/O), plus the runtime helpers of the `tokio` feature.
+//!
+//! ```
+//! use smsbatch::queue::{BatchOptions, Disposition, ErrorCategory, ErrorTable};
+//!
+//! // Twilio's 30007: a carrier filtered the message as spam; trying again will not help.
+//! let c = ErrorTable::twilio().classify(Some("30007"), None);
+//! assert_eq!((c.category, c.disposition), (ErrorCategory::Filtered, Disposition::Permanent));
+//! // An unknown code falls back on the HTTP status: a 503 is retried.
+//! let c = ErrorTable::twilio().classify(Some("29999"), Some(503));
+//! assert_eq!(c.disposition, Disposition::Retry);
+//!
+//! // A batch's options, as `smsbatch batch create --options FILE` reads them.
+//! let options = BatchOptions::from_json(r#"{"rate": {"segmentsPerSecond": 10}, "budget": "25.00"}"#)?;
+//! assert_eq!((options.concurrency, options.max_attempts, options.lease_seconds), (5, 5, 120));
+//! # Ok::<(), smsbatch::Error>(())
+//! ```
 
 mod budget;
 mod category;

@@ -137,17 +137,21 @@ pub struct CreatedBatch {
     pub created: bool,
 }
 
-/// Which batches to list: by state (any when empty), in creation order (then id), after a
-/// keyset cursor.
+/// Which batches to list: by state (any when empty), in creation order (then id), oldest or
+/// newest first, after a keyset cursor.
 #[derive(Clone, Debug, Default, PartialEq)]
 #[non_exhaustive]
 pub struct BatchQuery {
     /// Only batches in these states (every state when empty).
     pub states: Vec<BatchState>,
-    /// Only batches after this one in `(created_at, id)` order.
+    /// Only batches after this one in the listing's order: later in `(created_at, id)` order,
+    /// or earlier with [`newest_first`](Self::newest_first()).
     pub after: Option<(Timestamp, Uuid)>,
     /// At most this many.
     pub limit: Option<u32>,
+    /// Newest first (descending `(created_at, id)`): a screen of recent batches with a limit
+    /// then shows the latest ones, however many there are.
+    pub newest_first: bool,
 }
 
 impl BatchQuery {
@@ -162,7 +166,7 @@ impl BatchQuery {
         self
     }
 
-    /// Only batches after `batch` in `(created_at, id)` order.
+    /// Only batches after `batch` in the listing's order (the next page's keyset cursor).
     pub fn after(mut self, batch: &Batch) -> Self {
         self.after = Some((batch.created_at, batch.id));
         self
@@ -171,6 +175,12 @@ impl BatchQuery {
     /// At most `limit` batches.
     pub fn limit(mut self, limit: u32) -> Self {
         self.limit = Some(limit);
+        self
+    }
+
+    /// Lists the newest batches first.
+    pub fn newest_first(mut self) -> Self {
+        self.newest_first = true;
         self
     }
 }
@@ -185,7 +195,8 @@ pub trait BatchStore: Send + Sync {
     /// The batch, if the actor can see it.
     async fn get(&self, id: Uuid) -> Result<Option<Batch>>;
 
-    /// The batches the query selects, in `(created_at, id)` order.
+    /// The batches the query selects, in `(created_at, id)` order (descending with
+    /// [`BatchQuery::newest_first()`]).
     async fn list(&self, query: &BatchQuery) -> Result<Vec<Batch>>;
 
     /// Moves the batch to `to` if its state machine allows it ([`BatchState::can_become`]);

@@ -851,9 +851,21 @@ impl BatchStore for MemoryView {
             .values()
             .filter(|b| Self::owns_batch(&who, b))
             .filter(|b| query.states.is_empty() || query.states.contains(&b.state))
-            .filter(|b| query.after.is_none_or(|after| (b.created_at, b.id) > after))
+            .filter(|b| {
+                query.after.is_none_or(|after| {
+                    let key = (b.created_at, b.id);
+                    if query.newest_first {
+                        key < after
+                    } else {
+                        key > after
+                    }
+                })
+            })
             .collect();
         out.sort_by_key(|b| (b.created_at, b.id));
+        if query.newest_first {
+            out.reverse();
+        }
         let limit = query.limit.map_or(usize::MAX, |l| l as usize);
         Ok(out.into_iter().take(limit).cloned().collect())
     }

@@ -1,4 +1,25 @@
 //! Stores (SPEC §6): one repository trait per table, the in-memory store, with the `postgres` feature the PostgreSQL store with its migrations (the Supabase schema, row-level security, the queue functions), and with the `supabase` feature the same operations over Supabase's REST API.
+//!
+//! ```
+//! use smsbatch::store::{Actor, Backend, Customer, MemoryStore};
+//!
+//! # tokio::runtime::Runtime::new()?.block_on(async {
+//! let memory = MemoryStore::new();
+//! let service = memory.store(Actor::Service)?;
+//! let mut ana = Customer::new(1);
+//! ana.phone = Some("+447400123456".into());
+//! service.customers.upsert(&[ana]).await?;
+//! let stored = service.customers.get(1).await?.unwrap();
+//! assert_eq!(stored.phone.as_deref(), Some("+447400123456"));
+//!
+//! // The anonymous role may do nothing: row-level security, the same in every store.
+//! let anonymous = memory.store(Actor::Anonymous)?;
+//! let err = anonymous.customers.get(1).await.unwrap_err();
+//! assert_eq!(err.kind().code(), "permissionDenied");
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! # })?;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
 mod actor;
 mod batch;

@@ -15,7 +15,7 @@ use serde_json::{Value, json};
 
 use super::app::WebApp;
 use super::error::ApiError;
-use crate::analytics::{ExportFormat, ExportKind, export};
+use crate::analytics::{ExportFormat, ExportKind, Exporter, export};
 use crate::batch::{Amount, Purpose, RecipientPreview};
 use crate::error::{Error, ErrorKind};
 use crate::filter::{
@@ -24,7 +24,9 @@ use crate::filter::{
 use crate::queue::{BatchOptions, BatchState, MessageStatus};
 use crate::segment::SegmentConfig;
 use crate::send::{BatchRequest as SendRequest, BatchStatus, Preparer, TemplateChoice};
-use crate::store::{Actor, Batch, BatchQuery, CustomerScan, Message, MessageQuery, Store, Uuid};
+use crate::store::{
+    Actor, Batch, BatchQuery, CustomerScan, Message, MessageQuery, MessageScan, Store, Uuid,
+};
 use crate::template::{Template, TemplateRecord};
 use crate::time::Timestamp;
 
@@ -662,6 +664,9 @@ pub(crate) struct BatchList {
     state: Option<String>,
     #[serde(default)]
     limit: Option<u32>,
+    /// The last batch of the previous page: the next page lists the batches older than it.
+    #[serde(default)]
+    after: Option<String>,
 }
 
 fn batch_state(text: &str) -> ApiResult<BatchState> {
@@ -684,7 +689,14 @@ pub(crate) async fn batches(
     UrlQuery(list): UrlQuery<BatchList>,
 ) -> ApiResult {
     let (_, store) = app.store_for(&headers)?;
-    let mut query = BatchQuery::new().limit(list.limit.unwrap_or(200).min(1000));
+    // Newest first, so a limit keeps the latest batches however many there are; `after` pages
+    // on to older ones.
+    let mut query = BatchQuery::new()
+        .newest_first()
+        .limit(list.limit.unwrap_or(200).clamp(1, 1000));
+    if let Some(after) = &list.after {
+        query = query.after(&visible_batch(&store, batch_id(after)?).await?);
+    }
     if let Some(states) = &list.state {
         let states = states
             .split(',')
@@ -883,15 +895,50 @@ pub(crate) async fn batch_messages(
     }
 }
 
+#[derive(Debug, Deserialize)]
+pub(crate) struct LogList {
+    /// Entries after this id (in append order); without it, the latest entries.
+    #[serde(default)]
+    after: Option<i64>,
+    #[serde(default)]
+    limit: Option<u32>,
+}
+
+/// A batch's log in append order: the latest `limit` entries (default 500, at most 1000), or
+/// with `after` the entries that follow that id (paging forward).
 pub(crate) async fn batch_logs(
     State(app): AppState,
     headers: HeaderMap,
     Path(id): Path<String>,
+    UrlQuery(list): UrlQuery<LogList>,
 ) -> ApiResult {
+    const PAGE: u32 = 1000;
     let (_, store) = app.store_for(&headers)?;
     let id = batch_id(&id)?;
     visible_batch(&store, id).await?;
-    json_value(&store.logs.list(id, None, 500).await?)
+    let limit = list.limit.unwrap_or(500).clamp(1, 1000);
+    if let Some(after) = list.after {
+        return json_value(&store.logs.list(id, Some(after), limit).await?);
+    }
+    // The store pages forward only: read it through, keeping the last `limit` (a log holds
+    // events, not messages, so this stays small).
+    let mut latest = std::collections::VecDeque::with_capacity(limit as usize);
+    let mut after = None;
+    loop {
+        let page = store.logs.list(id, after, PAGE).await?;
+        let full = page.len() == PAGE as usize;
+        after = page.last().map(|e| e.id);
+        for entry in page {
+            if latest.len() == limit as usize {
+                latest.pop_front();
+            }
+            latest.push_back(entry);
+        }
+        if !full {
+            break;
+        }
+    }
+    json_value(&latest)
 }
 
 #[derive(Debug, Deserialize)]
@@ -916,7 +963,7 @@ pub(crate) async fn batch_export(
     let kind: ExportKind = query.what.as_deref().unwrap_or("messages").parse()?;
     let format: ExportFormat = query.format.as_deref().unwrap_or("csv").parse()?;
     let analyzer = matches!(kind, ExportKind::Report).then(|| app.analyzer(&batch));
-    let (_, bytes) = export(&store, id, kind, format, Vec::new(), analyzer, app.now()).await?;
+    let body = stream_export(store, id, kind, format, analyzer, app.now());
     let (content_type, extension) = match format {
         ExportFormat::Csv => ("text/csv; charset=utf-8", "csv"),
         _ => ("application/x-ndjson", "jsonl"),
@@ -933,22 +980,187 @@ pub(crate) async fn batch_export(
                 ),
             ),
         ],
-        bytes,
+        body,
     )
         .into_response())
 }
 
+/// Rows an export reads from the store at a time, and hands to the response together.
+const EXPORT_PAGE: u32 = 1000;
+
+/// The buffer an [`Exporter`] writes into: shared with the task that takes what a page wrote
+/// and hands it to the response, so it holds about one page at a time.
+#[derive(Clone, Default)]
+struct SharedBuf(Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl SharedBuf {
+    fn take(&self) -> Bytes {
+        // A panic while the lock was held leaves bytes, not a broken invariant: keep them.
+        let mut buf = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        Bytes::from(std::mem::take(&mut *buf))
+    }
+}
+
+impl std::io::Write for SharedBuf {
+    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+        let mut buf = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        buf.extend_from_slice(data);
+        Ok(data.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// The receiving end of an export's chunks, as the stream a response body reads.
+struct ExportChunks(tokio::sync::mpsc::Receiver<std::io::Result<Bytes>>);
+
+impl futures_core::Stream for ExportChunks {
+    type Item = std::io::Result<Bytes>;
+
+    fn poll_next(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Self::Item>> {
+        self.0.poll_recv(cx)
+    }
+}
+
+/// Where an export's task hands its chunks; `Err` when the client stopped reading.
+type ChunkSender = tokio::sync::mpsc::Sender<std::io::Result<Bytes>>;
+
+/// Hands what the exporter wrote so far to the response (waiting while the client is slower:
+/// the channel is bounded); false when the client went away.
+async fn hand_over(tx: &ChunkSender, buf: &SharedBuf) -> bool {
+    let chunk = buf.take();
+    chunk.is_empty() || tx.send(Ok(chunk)).await.is_ok()
+}
+
+/// Writes the export a page of [`EXPORT_PAGE`] rows at a time, handing each page's bytes to the
+/// response before reading the next: what `smsbatch export` writes (the library's
+/// [`Exporter`]), with memory that does not grow with the batch.
+async fn export_pages(
+    store: &Store,
+    id: Uuid,
+    kind: ExportKind,
+    format: ExportFormat,
+    analyzer: Option<crate::analytics::BatchAnalyzer>,
+    now: Timestamp,
+    tx: &ChunkSender,
+) -> Result<(), Error> {
+    let buf = SharedBuf::default();
+    let mut exporter = Exporter::new(buf.clone(), kind, format)?;
+    match kind {
+        ExportKind::Messages => {
+            let mut scan =
+                MessageScan::new(store.messages.clone(), MessageQuery::new(id, EXPORT_PAGE));
+            while let Some(page) = scan.next_chunk().await? {
+                for m in &page {
+                    exporter.message(m)?;
+                }
+                if !hand_over(tx, &buf).await {
+                    return Ok(());
+                }
+            }
+        }
+        ExportKind::Logs => {
+            let mut after = None;
+            loop {
+                let page = store.logs.list(id, after, EXPORT_PAGE).await?;
+                for e in &page {
+                    exporter.log(e)?;
+                }
+                if !hand_over(tx, &buf).await {
+                    return Ok(());
+                }
+                match page.last() {
+                    Some(last) if page.len() == EXPORT_PAGE as usize => after = Some(last.id),
+                    _ => break,
+                }
+            }
+        }
+        ExportKind::Excluded => {
+            let mut after = None;
+            loop {
+                let page = store.exclusions.list(id, after, EXPORT_PAGE).await?;
+                for e in &page {
+                    exporter.exclusion(e)?;
+                }
+                if !hand_over(tx, &buf).await {
+                    return Ok(());
+                }
+                match page.last() {
+                    Some(last) if page.len() == EXPORT_PAGE as usize => after = Some(last.id),
+                    _ => break,
+                }
+            }
+        }
+        // One analysis, a few lines: through the library's export as it is.
+        _ => {
+            let (_, bytes) = export(store, id, kind, format, Vec::new(), analyzer, now).await?;
+            let _ = tx.send(Ok(Bytes::from(bytes))).await;
+            return Ok(());
+        }
+    }
+    exporter.finish()?;
+    hand_over(tx, &buf).await;
+    Ok(())
+}
+
+/// The export as a streamed body, written by a task of its own ([`export_pages`]). An error
+/// part way (the store failing) ends the body with an error, so the client sees a broken
+/// download rather than a short file that looks whole.
+fn stream_export(
+    store: Store,
+    id: Uuid,
+    kind: ExportKind,
+    format: ExportFormat,
+    analyzer: Option<crate::analytics::BatchAnalyzer>,
+    now: Timestamp,
+) -> axum::body::Body {
+    let (tx, rx) = tokio::sync::mpsc::channel(4);
+    tokio::spawn(async move {
+        if let Err(e) = export_pages(&store, id, kind, format, analyzer, now, &tx).await {
+            eprintln!("smsbatch serve: export of batch {id}: {e}");
+            let _ = tx.send(Err(std::io::Error::other(e.to_string()))).await;
+        }
+    });
+    axum::body::Body::from_stream(ExportChunks(rx))
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct ReportQuery {
+    /// The length of the error trend's and the series' windows, in seconds (default 60).
+    #[serde(default)]
+    window: Option<u64>,
+}
+
+/// The longest window a report request may ask for: a day.
+const MAX_WINDOW_SECONDS: u64 = 86_400;
+
 /// The batch's analysis: the report (rates, throughput, latency, cost, errors, variants, and
-/// the SLA objectives' status with their violations), the error trend per category, credits by
-/// slice, the log summary.
+/// the SLA objectives' status with their violations), the error trend per category and the
+/// series (throughput and cumulative cost) in windows of `?window=` seconds, credits by slice,
+/// the log summary.
 pub(crate) async fn batch_report(
     State(app): AppState,
     headers: HeaderMap,
     Path(id): Path<String>,
+    UrlQuery(query): UrlQuery<ReportQuery>,
 ) -> ApiResult {
     let (_, store) = app.store_for(&headers)?;
     let batch = visible_batch(&store, batch_id(&id)?).await?;
-    let analysis = app.analyzer(&batch).run(&store, app.now()).await?;
+    let mut analyzer = app.analyzer(&batch);
+    if let Some(seconds) = query.window {
+        if !(1..=MAX_WINDOW_SECONDS).contains(&seconds) {
+            return Err(bad_input(format!(
+                "`window` is a number of seconds from 1 to {MAX_WINDOW_SECONDS}, not {seconds}"
+            )));
+        }
+        analyzer = analyzer.window(std::time::Duration::from_secs(seconds));
+    }
+    let analysis = analyzer.run(&store, app.now()).await?;
     json_value(&analysis)
 }
 

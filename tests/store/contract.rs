@@ -950,6 +950,25 @@ pub async fn batches_lifecycle(h: &dyn Harness) {
             .len(),
         1
     );
+    // Newest first: a limit keeps the latest, and the cursor pages on to older ones.
+    let newest = s
+        .batches
+        .list(&BatchQuery::new().newest_first().limit(1))
+        .await
+        .unwrap();
+    assert_eq!(
+        newest.iter().map(|b| b.id).collect::<Vec<_>>(),
+        vec![other.id]
+    );
+    let older = s
+        .batches
+        .list(&BatchQuery::new().newest_first().after(&newest[0]))
+        .await
+        .unwrap();
+    assert_eq!(
+        older.iter().map(|b| b.id).collect::<Vec<_>>(),
+        vec![batch.id]
+    );
     // Transitions follow the state machine, as compare-and-sets.
     let sending = s
         .batches

@@ -1,13 +1,17 @@
-// The monitoring dashboard: every batch with its state, and the chosen batch's live progress
-// (counts, rate, ETA, cost so far), charts of throughput, errors per category and cost over
-// time, pause/resume/cancel, the CSV export and the message history with search. Polls the API
-// (once a second for the chosen batch), so it updates without a reload.
+// The monitoring dashboard: every batch with its state (newest first), and the chosen batch's
+// live progress (counts, rate, ETA, cost so far), charts of throughput, errors per category and
+// cost over time (from the server's report, so they cover the whole batch however long ago the
+// page was opened), pause/resume/cancel/retry-failed, the CSV export and the message history
+// with search. Polls the API (once a second for the chosen batch), so it updates without a
+// reload.
 import { alertUser, api, describe, download, el, guarded, session } from "/app/api.js";
 import { lineChart } from "/app/charts.js";
 
 const $ = (selector) => document.querySelector(selector);
 const ACTIVE = new Set(["requested", "preparing", "scheduled", "sending", "paused", "verifying"]);
 const MAX_SAMPLES = 600;
+// The charts' resolution: about this many windows over the batch's span.
+const CHART_WINDOWS = 40;
 
 const state = {
   selected: null,
@@ -31,7 +35,6 @@ async function loadBatches() {
   const filter = $("#state-filter").value;
   const batches = await guarded("batches", () => api("GET", `/api/batches${filter ? `?state=${filter}` : ""}`));
   if (!batches) return;
-  batches.reverse(); // newest first
   $("#batch-table tbody").replaceChildren(
     ...batches.map((b) => {
       const counts = b.progress?.counts;
@@ -74,6 +77,7 @@ async function refreshDetail() {
   const detail = await guarded("detail", () => api("GET", `/api/batches/${id}`));
   if (!detail || id !== state.selected) return;
   const { batch, counts, excluded, spent } = detail;
+  state.batch = batch;
   // The status's progress: counts and money fresh from the store, rate, ETA and errors as the
   // worker last wrote them.
   const progress = detail.status?.progress ?? batch.progress ?? {};
@@ -122,17 +126,34 @@ async function refreshDetail() {
     ...(progress.errors ?? []).map((e) => el("tr", {},
       el("td", {}, e.category), el("td", {}, String(e.count)), el("td", {}, e.samples?.[0]?.message ?? "–"))),
   );
-  drawCharts(currency);
 }
 
-function drawCharts(currency) {
-  const s = state.samples;
-  lineChart($("#chart-throughput"), [{ name: "messages/s", points: s.map((p) => [p.t, p.rate]) }], { label: "Throughput" });
-  // The error trend is the report's: errors per category in each window of the batch.
+/** The report's window length for the batch: about CHART_WINDOWS windows over its span. */
+function chartWindow(batch) {
+  if (!batch?.startedAt) return 60;
+  const end = batch.completedAt ? Date.parse(batch.completedAt) : Date.now();
+  const span = Math.max(0, (end - Date.parse(batch.startedAt)) / 1000);
+  return Math.min(3600, Math.max(1, Math.ceil(span / CHART_WINDOWS)));
+}
+
+/** The charts, from the report: its series (throughput, cumulative cost) and error trend. */
+function drawCharts() {
+  const series = state.report?.series ?? { windows: [], windowSeconds: 60, currency: "" };
+  const seconds = series.windowSeconds || 60;
+  const perSecond = series.windows.map((w) => [Date.parse(w.start), w.accepted / seconds]);
+  lineChart($("#chart-throughput"), [{ name: "messages/s", points: perSecond }], { label: "Throughput", empty: "nothing sent yet" });
+  // The error trend: errors per category in each window of the batch.
   const windows = state.report?.errorTrend?.windows ?? [];
   const categories = [...new Set(windows.flatMap((w) => Object.keys(w.byCategory)))];
   lineChart($("#chart-errors"), categories.map((c) => ({ name: c, points: windows.map((w) => [Date.parse(w.start), w.byCategory[c]?.count ?? 0]) })), { label: "Errors per category", format: (v) => String(Math.round(v)), empty: "no errors so far" });
-  lineChart($("#chart-cost"), [{ name: `cost (${currency})`, points: s.map((p) => [p.t, p.cost]) }], { label: "Cost so far", format: (v) => v.toFixed(4) });
+  // The running cost at each window's end: the estimates of what was accepted, and what the
+  // provider charged once it prices messages.
+  const cost = [{ name: `estimated (${series.currency})`, points: series.windows.map((w) => [Date.parse(w.end), Number(w.estimatedCost)]) }];
+  if (series.windows.some((w) => Number(w.actualCost) > 0)) {
+    cost.push({ name: `charged (${series.currency})`, points: series.windows.map((w) => [Date.parse(w.end), Number(w.actualCost)]) });
+  }
+  lineChart($("#chart-cost"), cost, { label: "Cost over time", format: (v) => v.toFixed(4), empty: "nothing spent yet" });
+  $("#chart-window").textContent = `${seconds} s`;
 }
 
 const OBJECTIVE_TEXT = {
@@ -146,9 +167,11 @@ const OBJECTIVE_TEXT = {
 async function loadReport() {
   const id = state.selected;
   if (!id) return;
-  const analysis = await guarded("report", () => api("GET", `/api/batches/${id}/report`));
+  const seconds = chartWindow(state.batch?.id === id ? state.batch : null);
+  const analysis = await guarded("report", () => api("GET", `/api/batches/${id}/report?window=${seconds}`));
   if (!analysis || id !== state.selected) return;
   state.report = analysis;
+  drawCharts();
   const sla = analysis.report.sla;
   const status = !sla || sla.objectives.length === 0 ? "none" : sla.met ? (sla.objectives.every((o) => o.status === "pending") ? "pending" : "met") : "violated";
   $("#sla-status").textContent = status;
@@ -202,6 +225,7 @@ async function act(action) {
   if (detail) {
     await refreshDetail();
     await loadBatches();
+    await loadReport();
   }
 }
 
@@ -237,6 +261,11 @@ async function main() {
   await loadBatches();
   const fromHash = location.hash.slice(1);
   if (fromHash) select(fromHash);
+  // A link to another batch of this page (`/dashboard#id`) changes only the hash: follow it.
+  window.addEventListener("hashchange", () => {
+    const id = location.hash.slice(1);
+    if (id && id !== state.selected) select(id);
+  });
   setInterval(poll, 1000);
   setStatus("ready", "ready");
 }

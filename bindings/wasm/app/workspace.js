@@ -38,6 +38,7 @@ const state = {
   generation: 0,
   pageTicket: 0,
   templateTicket: 0,
+  exactTicket: 0,
 };
 window.__previewTimings = state.timings;
 
@@ -346,6 +347,39 @@ function renderSummary(summary, ms) {
     : `Preview of ${summary.total} customers computed in the browser in ${ms.toFixed(1)} ms.`;
 }
 
+/**
+ * The audience is larger than the page holds: the server previews every customer (the same
+ * core, over the store) and its totals are the exact cost of the batch. Debounced, since the
+ * template changes with each keystroke; only the latest answer is shown.
+ */
+const updateExact = debounce(async () => {
+  const exact = $("#exact");
+  if (!(state.audienceTotal > state.audience.length)) {
+    exact.hidden = true;
+    exact.replaceChildren();
+    delete exact.dataset.total;
+    return;
+  }
+  const ticket = ++state.exactTicket;
+  exact.hidden = false;
+  exact.textContent = `Computing the exact totals of all ${state.audienceTotal} customers on the server…`;
+  const body = { template: $("#template-editor").value, where: currentFilter(), purpose: $("#purpose").value, show: 0 };
+  const preview = await guarded("exact", () => api("POST", "/api/preview", body));
+  if (ticket !== state.exactTicket) return;
+  if (!preview) {
+    exact.textContent = "";
+    return;
+  }
+  const s = preview.summary;
+  exact.dataset.total = String(s.total);
+  exact.replaceChildren(
+    `Exact for all ${s.total} customers (computed by the server): `,
+    el("strong", { id: "exact-recipients" }, String(s.recipients)), " recipients, ",
+    el("strong", { id: "exact-segments" }, String(s.segments)), " segments, cost ",
+    el("strong", { id: "exact-cost" }, money(s.cost, s.currency)), ".",
+  );
+}, 400);
+
 function updatePreview() {
   if (!state.config || !state.segmenter || !state.rows) return;
   const body = $("#template-editor").value;
@@ -365,6 +399,7 @@ function updatePreview() {
     const ms = performance.now() - started;
     state.timings.push(ms);
     renderSummary(preview.summary, ms);
+    updateExact();
     const included = preview.recipients.filter((r) => r.text !== undefined).slice(0, SHOWN_MESSAGES);
     $("#preview-table tbody").replaceChildren(
       ...included.map((r) => {

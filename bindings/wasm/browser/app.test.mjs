@@ -367,8 +367,7 @@ function flow(label, setup) {
       // The cost so far is exactly the preview's estimate once everything is sent.
       assert.equal(`${await text("#d-cost")}`, cost);
       assert.equal(await page.getAttribute(".progress", "aria-valuenow"), "100");
-      // The charts are drawn; the history searches.
-      assert.ok(await page.locator("#chart-throughput polyline").count() > 0);
+      // The history searches.
       await page.fill("#message-search", "+44");
       await page.waitForFunction(() => {
         const phones = [...document.querySelectorAll("#message-table tbody tr td:nth-child(3)")].map((td) => td.textContent);
@@ -376,6 +375,8 @@ function flow(label, setup) {
       });
       // The service level is met, objective by objective, as the API's report says.
       await page.waitForFunction(() => document.querySelector("#sla-status").dataset.status === "met", null, { timeout: 30_000 });
+      // The charts are drawn from that report (it covers the whole batch).
+      assert.ok(await page.locator("#chart-throughput polyline").count() > 0);
       const report = (await call("GET", `/api/batches/${id}/report`)).body;
       assert.equal(report.report.sla.met, true);
       assert.equal(await page.locator("#sla-objectives li[data-status=met]").count(), report.report.sla.objectives.length);
@@ -437,6 +438,136 @@ function flow(label, setup) {
 }
 
 flow("memory", async () => ({ args: ["--user", DEMO_USER], headers: {} }));
+
+// Failures, the service level, "Retry failed", scheduling and an audience larger than the page
+// holds, on a server of its own: 12,000 generated customers and a fake provider failing about
+// one send in ten with a retryable code (30008), so the default SLA (at least 95% delivered, at
+// most 5% errors) is violated and a retry has something to requeue.
+describe("the web app with failures and a large audience", () => {
+  let server;
+  let base;
+  let context;
+  let page;
+  let profile;
+  const problems = [];
+
+  async function call(method, path, body) {
+    const r = await fetch(`${base}${path}`, {
+      method,
+      headers: body ? { "Content-Type": "application/json" } : {},
+      body: body ? JSON.stringify(body) : undefined,
+    });
+    const text = await r.text();
+    return { status: r.status, body: text ? JSON.parse(text) : null };
+  }
+
+  async function until(what, check, ms = 60_000) {
+    const deadline = Date.now() + ms;
+    for (;;) {
+      const value = await check();
+      if (value) return value;
+      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+      await new Promise((r) => setTimeout(r, 250));
+    }
+  }
+
+  before(async () => {
+    ({ child: server, url: base } = await startServer([
+      "--user", DEMO_USER, "--sample", "12000", "--fake-fail-one-in", "10", "--fake-fail-code", "30008",
+    ]));
+    profile = mkdtempSync(join(tmpdir(), "smsbatch-app-chromium-"));
+    context = await chromium.launchPersistentContext(profile, {
+      executablePath: "/usr/bin/chromium", headless: true, args: CHROMIUM_ARGS, viewport: { width: 1400, height: 1800 },
+    });
+    page = context.pages()[0] ?? (await context.newPage());
+    page.on("pageerror", (err) => problems.push(`page error: ${err.message}`));
+    page.on("console", (msg) => { if (msg.type() === "error") problems.push(`console.error: ${msg.text()}`); });
+    page.on("response", (res) => { if (res.status() >= 400) problems.push(`HTTP ${res.status()}: ${res.url()}`); });
+  });
+
+  after(async () => {
+    await context?.close();
+    server?.kill("SIGTERM");
+    if (profile) rmSync(profile, { recursive: true, force: true });
+  });
+
+  test("a batch with failures: charts from the report, the SLA violated with an alert, Retry failed", async () => {
+    // About 600 recipients at 200 segments a second: a few seconds, so the charts have windows.
+    const created = await call("POST", "/api/batches", {
+      templateId: "order-ready", purpose: "transactional",
+      where: { field: "id", op: "lte", value: 700 },
+      options: { verifyAfterSeconds: 0, maxAttempts: 1, errorRatePause: 1, rate: { segmentsPerSecond: 200 } },
+    });
+    assert.equal(created.status, 201, JSON.stringify(created.body));
+    const id = created.body.id;
+    await page.goto(`${base}/dashboard#${id}`);
+    await page.waitForSelector('#status[data-state="ready"]');
+    await page.waitForFunction(() => document.querySelector("#detail-state").dataset.state === "completed", null, { timeout: 60_000 });
+    const before = (await call("GET", `/api/batches/${id}`)).body;
+    assert.ok(before.counts.failed > 0, JSON.stringify(before.counts));
+    // The service level is violated: the badge, an objective, and an alert a person reads.
+    await page.waitForFunction(() => document.querySelector("#sla-status").dataset.status === "violated", null, { timeout: 30_000 });
+    assert.ok(await page.locator("#sla-objectives li[data-status=violated]").count() > 0);
+    const alert = page.locator("#alerts [role=alert]").filter({ hasText: /misses its service level/ });
+    await alert.waitFor();
+    assert.match(await alert.textContent(), new RegExp(`Batch ${id.slice(0, 8)} misses its service level: .+`));
+    const report = (await call("GET", `/api/batches/${id}/report?window=1`)).body;
+    assert.equal(report.report.sla.met, false);
+    assert.ok(report.series.windows.length > 1, "the batch spans several windows");
+    // The charts are drawn from the report: throughput over several windows, the errors, the cost.
+    await page.waitForFunction(() => {
+      const line = document.querySelector("#chart-throughput polyline");
+      return line && line.getAttribute("points").trim().split(/\s+/).length > 1;
+    }, null, { timeout: 15_000 });
+    assert.ok(await page.locator("#chart-errors polyline").count() > 0, "the error chart has a line");
+    const costPoints = await page.getAttribute("#chart-cost polyline", "points");
+    assert.ok(costPoints.trim().split(/\s+/).length > 1, "the cost chart has a line");
+    assert.match(await page.getAttribute("#chart-cost svg", "role"), /img/);
+    await page.screenshot({ path: join(RESULTS, "dashboard-violated.png"), fullPage: true });
+    // Retry failed: the failed messages go back to pending and are sent again.
+    await page.waitForFunction(() => !document.querySelector("#retry").disabled);
+    await page.click("#retry");
+    const after = await until("the retried messages", async () => {
+      const d = (await call("GET", `/api/batches/${id}`)).body;
+      return d.batch.state === "completed" && d.counts.failed < before.counts.failed ? d : null;
+    });
+    assert.ok(after.counts.delivered > before.counts.delivered, JSON.stringify(after.counts));
+    const log = (await call("GET", `/api/batches/${id}/logs`)).body;
+    assert.ok(log.some((l) => l.event === "retryFailed" && new RegExp(`^${before.counts.failed} failed messages requeued`).test(l.message)), JSON.stringify(log.slice(-5)));
+    await page.waitForFunction((n) => Number(document.querySelector("#d-failed").textContent) === n, after.counts.failed, { timeout: 15_000 });
+  });
+
+  test("a batch scheduled for later shows as scheduled with its time", async () => {
+    const sendAt = "2099-01-01T09:00:00Z";
+    const created = await call("POST", "/api/batches", { templateId: "order-ready", purpose: "transactional", sendAt, where: { field: "id", op: "lte", value: 50 } });
+    assert.equal(created.status, 201, JSON.stringify(created.body));
+    await page.goto(`${base}/dashboard#${created.body.id}`);
+    await page.waitForFunction(() => document.querySelector("#detail-state").dataset.state === "scheduled", null, { timeout: 30_000 });
+    assert.match(await page.textContent("#detail-reason"), /sends at 2099-01-01T09:00:00Z/);
+    // Newest first: it heads the list.
+    await page.waitForFunction((b) => document.querySelector("#batch-table tbody tr")?.dataset.id === b, created.body.id);
+    await call("POST", `/api/batches/${created.body.id}/cancel`);
+  });
+
+  test("past 10,000 customers the workspace shows the server's exact totals", async () => {
+    await page.goto(`${base}/`);
+    await page.waitForSelector('#status[data-state="ready"]', { timeout: 60_000 });
+    assert.equal(await page.textContent("#match-count"), "12000");
+    await page.waitForSelector('#exact[data-total="12000"]', { timeout: 30_000 });
+    const template = await page.inputValue("#template-editor");
+    const purpose = await page.inputValue("#purpose");
+    const server = (await call("POST", "/api/preview", { template, purpose, show: 0 })).body.summary;
+    assert.equal(server.total, 12000);
+    assert.equal(await page.textContent("#exact-cost"), `${server.cost} ${server.currency}`);
+    assert.equal(Number(await page.textContent("#exact-recipients")), server.recipients);
+    // The browser's own preview covers the first 10,000 and says so.
+    assert.match(await page.textContent("#timing"), /first 10000 of 12000 customers/);
+  });
+
+  test("no page error, console error or failed request", () => {
+    assert.deepEqual(problems, []);
+  });
+});
 
 flow("postgres", async () => {
   const database = tempDatabase();

@@ -20,7 +20,9 @@ use smsbatch::send::{
 };
 use smsbatch::store::{Actor, Backend, CustomerScan, MemoryStore, Store};
 use smsbatch::testing::{FakeConfig, FakeFailure, FakeSender, sample_customers};
-use smsbatch::{Error, ExclusionReason, Purpose, RecipientPreview, Template, TemplateRecord};
+use smsbatch::{
+    Error, ExclusionReason, PriceTable, Purpose, RecipientPreview, Template, TemplateRecord,
+};
 
 use crate::store::{StoreArgs, block_on};
 
@@ -114,10 +116,12 @@ fn io_error(path: &Path, what: &str, e: std::io::Error) -> Error {
 
 /// The fake provider: realistic latency, about one message in 50 refused by the carrier (a
 /// permanent failure), one in 200 throttled (retried after its Retry-After), one in 25
-/// undelivered when verified.
-fn provider(args: &Args, record: &Path) -> Result<FakeSender, Error> {
+/// undelivered when verified; once a message is final it reports the price the table gives,
+/// as a provider reports what it charged.
+fn provider(args: &Args, record: &Path, prices: PriceTable) -> Result<FakeSender, Error> {
     let (min, max) = latency(&args.latency_ms)?;
     FakeConfig::new()
+        .prices(prices)
         .seed(args.seed)
         .latency(min, max)
         .record_file(record)
@@ -361,7 +365,7 @@ pub(crate) fn run(args: Args) -> std::process::ExitCode {
             purpose,
         )
         .sender("Northwind")
-        .options(options)
+        .options(options.clone())
         .idempotency_key(format!("campaign-{}-{}", args.seed, now.as_unix_micros()));
         let created: BatchSummary = Preparer::new().create(&store, &request, now).await?;
         println!(
@@ -383,7 +387,7 @@ pub(crate) fn run(args: Args) -> std::process::ExitCode {
 
         // 5. Sending, with the progress bar.
         section("sending");
-        let sender = Arc::new(provider(&args, &record)?);
+        let sender = Arc::new(provider(&args, &record, options.price.clone())?);
         let worker = Worker::new(store.clone(), sender.clone() as Arc<dyn Sender>)
             .config(
                 RunnerConfig::new()

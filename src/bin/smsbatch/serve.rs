@@ -10,10 +10,10 @@ use serde_json::json;
 
 use smsbatch::PreviewConfig;
 use smsbatch::analytics::SlaObjectives;
-use smsbatch::queue::Sender;
+use smsbatch::queue::{ErrorTable, Sender};
 use smsbatch::send::{RunnerConfig, Shutdown, Worker, WorkerEvent};
 use smsbatch::store::{Actor, Backend, MemoryStore, UserClaims, Uuid};
-use smsbatch::testing::{FakeConfig, sample_customers};
+use smsbatch::testing::{FakeConfig, FakeFailure, sample_customers};
 use smsbatch::web::{Identity, JwtVerifier, WebApp};
 
 use crate::store::{StoreArgs, block_on};
@@ -51,7 +51,7 @@ pub(crate) struct Args {
     /// pkg/ (bindings/wasm/build.sh).
     #[arg(long, value_name = "DIR")]
     assets: Option<PathBuf>,
-    /// A price table (JSON, as `smsbatch preview --prices`); default: the sample's USD prices.
+    /// A price table (JSON, as `smsbatch preview --price`); default: the sample's USD prices.
     #[arg(long, value_name = "FILE")]
     prices: Option<PathBuf>,
     /// SLA objectives every batch is checked against (JSON, as `smsbatch report --sla`);
@@ -81,6 +81,14 @@ pub(crate) struct Args {
     /// The fake provider's latency per send, in milliseconds.
     #[arg(long, value_name = "MS", default_value_t = 5)]
     fake_latency_ms: u64,
+    /// Make about one send in N fail (N at least 2; chosen by --seed) with --fake-fail-code:
+    /// a batch with failures, to see the error chart, SLA alerts and "Retry failed" at work.
+    #[arg(long, value_name = "N")]
+    fake_fail_one_in: Option<u64>,
+    /// The Twilio error code of those failures: 30007 (filtered: permanent, never retried) by
+    /// default; a retryable one such as 30008 (unknown error) lets "Retry failed" requeue them.
+    #[arg(long, value_name = "CODE", default_value = "30007")]
+    fake_fail_code: String,
     /// The seed of the fake provider's choices and of the backoff's jitter.
     #[arg(long, value_name = "N", default_value_t = 0)]
     seed: u64,
@@ -98,8 +106,35 @@ fn user(id: &str, team: &str) -> Result<Actor, smsbatch::Error> {
     Ok(Actor::User(UserClaims::new(id).team(team)))
 }
 
+/// The failures `--fake-fail-one-in` and `--fake-fail-code` ask for, checked before anything
+/// starts.
+fn fake_failures(args: &Args) -> Result<Option<(u64, FakeFailure)>, smsbatch::Error> {
+    let Some(n) = args.fake_fail_one_in else {
+        return Ok(None);
+    };
+    if n < 2 {
+        return Err(smsbatch::Error::invalid_input(format!(
+            "--fake-fail-one-in must be at least 2 (about one send in N fails), not {n}"
+        )));
+    }
+    let code = args.fake_fail_code.trim();
+    let known = code
+        .parse::<u32>()
+        .ok()
+        .and_then(|c| ErrorTable::twilio().rule(c).map(|_| ()))
+        .is_some();
+    if !known {
+        return Err(smsbatch::Error::invalid_input(format!(
+            "--fake-fail-code must be a Twilio error code smsbatch classifies (such as 30007 or \
+             30008), not {code:?}"
+        )));
+    }
+    Ok(Some((n, FakeFailure::Code(code.to_owned()))))
+}
+
 pub(crate) fn run(args: Args) -> ExitCode {
     block_on(async move {
+        let failures = fake_failures(&args)?;
         let secret = args.jwt_secret.clone().or_else(|| {
             std::env::var("SMSBATCH_JWT_SECRET")
                 .ok()
@@ -109,6 +144,13 @@ pub(crate) fn run(args: Args) -> ExitCode {
         let (backend, identity, name): (Arc<dyn Backend>, Identity, &str) = if args.store.given() {
             let identity = match (verifier, &args.user) {
                 (Some(v), None) => Identity::Jwt(v),
+                (None, Some(_)) if args.store.is_supabase()? => {
+                    return Err(smsbatch::Error::invalid_input(
+                        "--user does not work with the Supabase store: its REST API acts for a \
+                         user only with that user's JWT, so pass --jwt-secret SECRET (the \
+                         project's JWT secret) and let each request carry its user's token",
+                    ));
+                }
                 (None, Some(id)) => Identity::Fixed(user(id, &args.team)?),
                 (Some(_), Some(_)) => {
                     return Err(smsbatch::Error::invalid_input(
@@ -180,12 +222,11 @@ pub(crate) fn run(args: Args) -> ExitCode {
             let sender: Arc<dyn Sender> = match args.provider {
                 Provider::Fake => {
                     let latency = Duration::from_millis(args.fake_latency_ms);
-                    Arc::new(
-                        FakeConfig::new()
-                            .seed(args.seed)
-                            .latency(latency, latency)
-                            .build()?,
-                    )
+                    let mut fake = FakeConfig::new().seed(args.seed).latency(latency, latency);
+                    if let Some((n, failure)) = failures.clone() {
+                        fake = fake.fail_one_in(n, failure);
+                    }
+                    Arc::new(fake.build()?)
                 }
             };
             let config = RunnerConfig::new()

@@ -77,6 +77,12 @@ impl StoreArgs {
         self.database_url.is_some() || self.supabase_url.is_some() || self.supabase_key.is_some()
     }
 
+    /// True when the flags name the Supabase store (its REST API acts for a user only with that
+    /// user's JWT, so a fixed `--user` cannot work there).
+    pub(crate) fn is_supabase(&self) -> Result<bool, Error> {
+        Ok(matches!(self.target()?, Target::Supabase(..)))
+    }
+
     /// The store the flags name, for a caller that hands out per-user stores itself (`serve`);
     /// `--jwt` does not apply there.
     pub(crate) async fn backend(

@@ -201,19 +201,31 @@ impl BatchStore for PgView {
 
     async fn list(&self, query: &BatchQuery) -> Result<Vec<Batch>> {
         let states: Vec<&'static str> = query.states.iter().map(|s| s.code()).collect();
-        self.batch_rows(
-            Stmt::new(concat!(
+        let sql = if query.newest_first {
+            concat!(
+                "SELECT ",
+                batch_columns!(),
+                " FROM sms_batches \
+                 WHERE (cardinality($1::text[]) = 0 OR state = ANY($1)) \
+                 AND ($2::timestamptz IS NULL OR (created_at, id) < ($2, $3::uuid)) \
+                 ORDER BY created_at DESC, id DESC LIMIT $4"
+            )
+        } else {
+            concat!(
                 "SELECT ",
                 batch_columns!(),
                 " FROM sms_batches \
                  WHERE (cardinality($1::text[]) = 0 OR state = ANY($1)) \
                  AND ($2::timestamptz IS NULL OR (created_at, id) > ($2, $3::uuid)) \
                  ORDER BY created_at, id LIMIT $4"
-            ))
-            .arg(states)
-            .arg(query.after.map(|(t, _)| t))
-            .arg(query.after.map(|(_, id)| id))
-            .arg(query.limit.map(i64::from)),
+            )
+        };
+        self.batch_rows(
+            Stmt::new(sql)
+                .arg(states)
+                .arg(query.after.map(|(t, _)| t))
+                .arg(query.after.map(|(_, id)| id))
+                .arg(query.limit.map(i64::from)),
             Retry::Safe,
         )
         .await

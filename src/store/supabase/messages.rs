@@ -46,6 +46,11 @@ fn after_tree(column: &str, t: Timestamp, id: &str) -> String {
     format!("({column}.gt.\"{t}\",and({column}.eq.\"{t}\",id.gt.\"{id}\"))")
 }
 
+/// The keyset condition `(column, id) < (t, id)` (descending pages).
+fn before_tree(column: &str, t: Timestamp, id: &str) -> String {
+    format!("({column}.lt.\"{t}\",and({column}.eq.\"{t}\",id.lt.\"{id}\"))")
+}
+
 // ---------------------------------------------------------------------------------------------
 // Batches
 // ---------------------------------------------------------------------------------------------
@@ -221,14 +226,24 @@ impl BatchStore for SbView {
     }
 
     async fn list(&self, query: &BatchQuery) -> Result<Vec<Batch>> {
+        let order = if query.newest_first {
+            "created_at.desc,id.desc"
+        } else {
+            "created_at.asc,id.asc"
+        };
         let mut call = Call::get("sms_batches")
             .param("select", "*")
-            .param("order", "created_at.asc,id.asc");
+            .param("order", order);
         if !query.states.is_empty() {
             call = call.param("state", in_list(query.states.iter().map(|s| s.code())));
         }
         if let Some((t, id)) = query.after {
-            call = call.param("or", after_tree("created_at", t, &id.to_string()));
+            let tree = if query.newest_first {
+                before_tree("created_at", t, &id.to_string())
+            } else {
+                after_tree("created_at", t, &id.to_string())
+            };
+            call = call.param("or", tree);
         }
         if let Some(limit) = query.limit {
             call = call.param("limit", limit.to_string());
