@@ -676,6 +676,25 @@ export interface ErrorTrend {
     windows: TrendWindow[];
 }
 
+/** One window of a `Series`. */
+export interface SeriesWindow {
+    start: string;
+    end: string;
+    /** Messages the provider accepted in the window: the throughput is `accepted / windowSeconds`. */
+    accepted: number;
+    segments: number;
+    /** Of every message accepted up to the window's end (cumulative). */
+    estimatedCost: Amount;
+    actualCost: Amount;
+}
+
+/** Throughput and cumulative cost over time, in the error trend's windows. */
+export interface Series {
+    windowSeconds: number;
+    currency: string;
+    windows: SeriesWindow[];
+}
+
 /** What the batch's log holds. */
 export interface LogSummary {
     byLevel: Record<string, number>;
@@ -689,6 +708,7 @@ export interface BatchAnalysis {
     report: BatchReport;
     credits: Credits;
     errorTrend: ErrorTrend;
+    series: Series;
     /** Accepted by the provider, delivery not confirmed (status `sent`). */
     unconfirmed: number;
     /** Pending, processing or in doubt. */
