@@ -87,7 +87,7 @@ impl Tally {
         }
     }
 
-    fn line(&self) -> CreditLine {
+    pub(crate) fn line(&self) -> CreditLine {
         CreditLine {
             messages: self.counts.total() - self.counts.cancelled,
             segments: self.segments,
@@ -117,7 +117,42 @@ pub(crate) fn settled_at(m: &Message) -> Option<Timestamp> {
     }
 }
 
-fn is_accepted(status: MessageStatus) -> bool {
+/// Messages and segments accepted between `from` and `to` (the last acceptance), per second;
+/// the rates are `None` for an empty span.
+pub(crate) fn throughput(
+    from: Option<Timestamp>,
+    to: Option<Timestamp>,
+    messages: u64,
+    segments: u64,
+) -> Throughput {
+    match (from, to) {
+        (Some(from), Some(to)) => {
+            let seconds = to
+                .as_unix_micros()
+                .saturating_sub(from.as_unix_micros())
+                .max(0) as f64
+                / 1e6;
+            let rate = |n: u64| (seconds > 0.0).then(|| n as f64 / seconds);
+            Throughput {
+                from: Some(from),
+                to: Some(to),
+                seconds,
+                messages,
+                segments,
+                messages_per_second: rate(messages),
+                segments_per_second: rate(segments),
+            }
+        }
+        _ => Throughput {
+            from,
+            messages,
+            segments,
+            ..Throughput::default()
+        },
+    }
+}
+
+pub(crate) fn is_accepted(status: MessageStatus) -> bool {
     matches!(
         status,
         MessageStatus::Sent | MessageStatus::Delivered | MessageStatus::Undelivered
@@ -419,31 +454,7 @@ impl BatchAnalyzer {
         let counts = self.total.counts;
         let from = self.started_at.or(self.first_claim);
         let accepted = counts.sent + counts.delivered + counts.undelivered;
-        let throughput = match (from, self.last_accept) {
-            (Some(from), Some(to)) => {
-                let seconds = to
-                    .as_unix_micros()
-                    .saturating_sub(from.as_unix_micros())
-                    .max(0) as f64
-                    / 1e6;
-                let rate = |n: u64| (seconds > 0.0).then(|| n as f64 / seconds);
-                Throughput {
-                    from: Some(from),
-                    to: Some(to),
-                    seconds,
-                    messages: accepted,
-                    segments: self.total.actual_segments,
-                    messages_per_second: rate(accepted),
-                    segments_per_second: rate(self.total.actual_segments),
-                }
-            }
-            _ => Throughput {
-                from,
-                messages: accepted,
-                segments: self.total.actual_segments,
-                ..Throughput::default()
-            },
-        };
+        let throughput = throughput(from, self.last_accept, accepted, self.total.actual_segments);
         let unfinished = counts.unfinished();
         let done_at = (unfinished == 0 && counts.total() > 0)
             .then(|| self.completed_at.or(self.last_settled))

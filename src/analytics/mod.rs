@@ -33,7 +33,7 @@ pub use self::export::{
 #[cfg_attr(docsrs, doc(cfg(any(feature = "metrics", feature = "tracing"))))]
 pub use self::observe::ObservedSender;
 pub use self::percentile::{LatencyStats, nearest_rank};
-pub use self::period::PeriodAnalyzer;
+pub use self::period::{PeriodAnalyzer, period_length};
 pub use self::report::{
     BatchAnalysis, BatchReport, CategoryRate, CostSummary, CreditLine, Credits, ErrorTrend,
     Latency, LogSummary, PeriodReport, Series, SeriesWindow, Throughput, TrendWindow,

@@ -18,10 +18,33 @@
 //!
 //! # Spans
 //!
-//! `smsbatch.send` around each provider call (fields `sender`, `message_id`, `segments`, and
-//! `outcome` once known), with a `debug` event for an acceptance (`provider_id`) and a `warn`
-//! event for a failure (`category`, `code`). `smsbatch.lookup` around look-ups
-//! (`sender`, `provider_id`). Message text and phone numbers are never recorded.
+//! `smsbatch.batch` around everything a worker does for one batch run (fields `batch_id` and
+//! `sender`, the provider's name): its claims, sends, checks and state changes, so every span
+//! and event below it carries the batch. `smsbatch.send` around each provider call (fields
+//! `sender`, `batch_id` when the message has one, `message_id`, `segments`, and `outcome` once
+//! known), with a `debug` event for an acceptance (`provider_id`) and a `warn` event for a
+//! failure (`category`, `code`). `smsbatch.lookup` around look-ups (`sender`, `provider_id`).
+//! Message text and phone numbers are never recorded.
+//!
+//! Events: `trace` "messages moved" (`batch_id` when known, `state`, `count`) each time the
+//! store confirms that messages reached a state, and `info` "batch state" (`batch_id`, `state`)
+//! for a batch's move, the same moments the two counters below count.
+//!
+//! # Where the state counters count
+//!
+//! `smsbatch_messages_total{state}` counts each move the store confirmed: messages inserted by
+//! the preparation (`pending`), claimed (`processing`), given back or deferred (`pending`),
+//! settled after a provider call (`sent`, `pending` for a retry, `failed`, `inDoubt`),
+//! reconciled or verified (`delivered`, `undelivered`...), rescued from an expired lease
+//! (`pending`, `inDoubt`), cancelled or requeued by an operator, and moved by a status callback
+//! (`twilio::Webhooks`, feature `twilio`). A move another worker made first is counted once, by
+//! whoever made it.
+//!
+//! `smsbatch_batches_total{state}` counts a batch created by the
+//! [`Preparer`](crate::send::Preparer) in the state it was created in (`preparing` or
+//! `requested`), the preparation's and the worker's moves, and the operator's pause, resume and
+//! cancel ([`send::pause`](crate::send::pause)...). "Retry the failed" counts its requeued
+//! messages but not the batch's return to `sending`, which the store does not report as a move.
 
 #[cfg(any(feature = "metrics", feature = "tracing"))]
 pub use self::sender::ObservedSender;
@@ -45,22 +68,76 @@ pub mod names {
 }
 
 /// Counts `n` messages that reached `status` (what the runner calls after the store confirmed a
-/// move), with a trace event carrying the batch id.
-#[allow(dead_code, unused_variables)]
-pub(crate) fn messages_moved(batch: uuid::Uuid, status: crate::queue::MessageStatus, n: u64) {
+/// move), with a trace event carrying the batch id when there is one batch (a rescue ends leases
+/// across batches).
+// The batch goes to the trace event only; without `tracing` only the counter needs the rest.
+#[cfg_attr(not(feature = "tracing"), allow(unused_variables))]
+pub(crate) fn messages_moved(
+    batch: Option<uuid::Uuid>,
+    status: crate::queue::MessageStatus,
+    n: u64,
+) {
+    // Nothing moved (an empty claim, a rescue that found nothing): no event either.
+    #[cfg(any(feature = "metrics", feature = "tracing"))]
+    if n == 0 {
+        return;
+    }
     #[cfg(feature = "metrics")]
     metrics::counter!(names::MESSAGES_TOTAL, "state" => status.code()).increment(n);
     #[cfg(feature = "tracing")]
-    tracing::trace!(batch_id = %batch, state = status.code(), count = n, "messages moved");
+    tracing::trace!(
+        batch_id = batch.map(tracing::field::display),
+        state = status.code(),
+        count = n,
+        "messages moved"
+    );
 }
 
 /// Counts a batch that reached `state`, with an info event carrying the batch id.
-#[allow(dead_code, unused_variables)]
+// The batch goes to the trace event only; without `tracing` only the counter needs the rest.
+#[cfg_attr(not(feature = "tracing"), allow(unused_variables))]
 pub(crate) fn batch_moved(batch: uuid::Uuid, state: crate::queue::BatchState) {
     #[cfg(feature = "metrics")]
     metrics::counter!(names::BATCHES_TOTAL, "state" => state.code()).increment(1);
     #[cfg(feature = "tracing")]
     tracing::info!(batch_id = %batch, state = state.code(), "batch state");
+}
+
+/// The `smsbatch.batch` span of one batch run (an empty value without feature `tracing`): the
+/// runner wraps its own work and every task it spawns in it, since a spawned task does not
+/// inherit the spawner's span.
+#[derive(Clone, Debug)]
+#[cfg(feature = "tokio")]
+pub(crate) struct BatchSpan {
+    #[cfg(feature = "tracing")]
+    span: tracing::Span,
+}
+
+#[cfg(feature = "tokio")]
+impl BatchSpan {
+    /// The span of a run of `batch` through the provider named `sender`.
+    #[cfg_attr(not(feature = "tracing"), allow(unused_variables))]
+    pub(crate) fn new(batch: uuid::Uuid, sender: &str) -> Self {
+        Self {
+            #[cfg(feature = "tracing")]
+            span: tracing::info_span!("smsbatch.batch", batch_id = %batch, sender = sender),
+        }
+    }
+
+    /// `future`, run inside the span.
+    #[cfg(feature = "tracing")]
+    pub(crate) fn wrap<F: std::future::Future>(
+        &self,
+        future: F,
+    ) -> tracing::instrument::Instrumented<F> {
+        tracing::Instrument::instrument(future, self.span.clone())
+    }
+
+    /// `future` as it is (no `tracing`).
+    #[cfg(not(feature = "tracing"))]
+    pub(crate) fn wrap<F: std::future::Future>(&self, future: F) -> F {
+        future
+    }
 }
 
 #[cfg(any(feature = "metrics", feature = "tracing"))]
@@ -151,6 +228,7 @@ mod sender {
             let span = tracing::info_span!(
                 "smsbatch.send",
                 sender = self.inner.name(),
+                batch_id = message.batch_id.map(tracing::field::display),
                 message_id = message.id.as_str(),
                 segments = message.segments,
                 outcome = tracing::field::Empty,

@@ -295,7 +295,10 @@ pub struct BatchAnalysis {
 
 /// One period (an hour, a day...) across batches: JSON `{"start", "end", "batches", "messages",
 /// "segments", "byState", "successRate", "deliveryRate", "cost": {"estimated", "actual",
-/// "currency"}}`.
+/// "currency"}, "throughput", "latency", "settled", "errors", "errorRate", "errorsByCategory",
+/// "credits"}`. What counts in which period is in [`PeriodAnalyzer`](super::PeriodAnalyzer)'s
+/// docs: the counts by when messages settled, the throughput and latency by when they were
+/// accepted (and delivered).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 #[non_exhaustive]
@@ -318,4 +321,22 @@ pub struct PeriodReport {
     pub delivery_rate: Option<f64>,
     /// Money, estimated and actual.
     pub cost: CostSummary,
+    /// Messages and segments the provider accepted in the period, per second of its sending
+    /// span within the period.
+    pub throughput: Throughput,
+    /// Claim to acceptance of the messages accepted in the period; acceptance to delivery of
+    /// those delivered in it.
+    pub latency: Latency,
+    /// Messages that settled in it, not cancelled (accepted and unconfirmed, delivered,
+    /// undelivered, failed): the error rate's base.
+    pub settled: u64,
+    /// Of which failed or undelivered.
+    pub errors: u64,
+    /// `errors / settled`; `null` when nothing settled.
+    pub error_rate: Option<f64>,
+    /// Errors per category, each with its share of `settled` (the error trend, a period a
+    /// window).
+    pub errors_by_category: BTreeMap<ErrorCategory, CategoryRate>,
+    /// Credits and money by encoding, country and variant, and charges in other currencies.
+    pub credits: Credits,
 }

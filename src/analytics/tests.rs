@@ -644,4 +644,174 @@ fn periods_across_batches() {
         (amount("0.08"), amount("0.04"))
     );
     assert_eq!(serde_json::to_value(p1).unwrap()["cost"]["currency"], "USD");
+
+    // Throughput: minute 0 accepted m1..m4 (at 1..4 s; 1 + 2 + 1 + 1 segments billed), the
+    // first of them claimed at 0 s: 4 messages in 4 s. Minute 1: the other batch's, claimed at
+    // 70 s and accepted at 75 s.
+    let tp = p0.throughput;
+    assert_eq!(
+        (tp.from, tp.to, tp.seconds),
+        (Some(at(0)), Some(at(4)), 4.0)
+    );
+    assert_eq!((tp.messages, tp.segments), (4, 5));
+    assert_eq!(
+        (tp.messages_per_second, tp.segments_per_second),
+        (Some(1.0), Some(1.25))
+    );
+    let tp = p1.throughput;
+    assert_eq!(
+        (tp.from, tp.to, tp.messages),
+        (Some(at(70)), Some(at(75)), 1)
+    );
+    assert_eq!(tp.messages_per_second, Some(0.2));
+    // Latency: claim to acceptance 1, 2, 2, 3 s (nearest rank: p50 the 2nd, p90 the 4th);
+    // acceptance to delivery 4 s (m1) and 10 s (m2).
+    let c = p0.latency.claim_to_accepted.unwrap();
+    assert_eq!(
+        (c.count, c.min, c.p50, c.p90, c.p99, c.max, c.mean),
+        (4, 1.0, 2.0, 3.0, 3.0, 3.0, 2.0)
+    );
+    let d = p0.latency.accepted_to_delivered.unwrap();
+    assert_eq!((d.count, d.p50, d.p90, d.mean), (2, 4.0, 10.0, 7.0));
+    let c = p1.latency.claim_to_accepted.unwrap();
+    assert_eq!((c.count, c.p50), (1, 5.0));
+    assert_eq!(p1.latency.accepted_to_delivered.unwrap().p99, 5.0);
+    // Errors: minute 0 settled m1..m4 (m6 cancelled, m7 pending), m4 undelivered; minute 1
+    // settled m5 (filtered) and the other batch's message.
+    assert_eq!((p0.settled, p0.errors, p0.error_rate), (4, 1, Some(0.25)));
+    assert_eq!(
+        p0.errors_by_category[&ErrorCategory::Unreachable],
+        CategoryRate {
+            count: 1,
+            rate: 0.25
+        }
+    );
+    assert_eq!((p1.settled, p1.errors, p1.error_rate), (2, 1, Some(0.5)));
+    assert_eq!(
+        p1.errors_by_category.keys().collect::<Vec<_>>(),
+        [&ErrorCategory::Filtered]
+    );
+    // Credits: minute 0 has m1, m3, m4, m7 in GSM-7 (m6 cancelled), m2 in UCS-2.
+    let gsm = p0.credits.by_encoding["GSM-7"];
+    assert_eq!((gsm.messages, gsm.segments, gsm.actual_segments), (4, 4, 3));
+    assert_eq!(
+        (gsm.estimated_cost, gsm.actual_cost),
+        (amount("0.16"), amount("0.09"))
+    );
+    let ucs = p0.credits.by_encoding["UCS-2"];
+    assert_eq!((ucs.messages, ucs.segments, ucs.actual_segments), (1, 2, 2));
+    let uk = p0.credits.by_country["44"];
+    assert_eq!((uk.messages, uk.segments, uk.actual_segments), (3, 4, 3));
+    assert_eq!(
+        (uk.estimated_cost, uk.actual_cost),
+        (amount("0.16"), amount("0.12"))
+    );
+    let us = p0.credits.by_country["1"];
+    assert_eq!((us.messages, us.actual_cost), (2, amount("0.05")));
+    assert_eq!(
+        p0.credits.by_variant.keys().collect::<Vec<_>>(),
+        ["A", "B", "none"]
+    );
+    let json = serde_json::to_value(p0).unwrap();
+    for key in [
+        "throughput",
+        "latency",
+        "settled",
+        "errors",
+        "errorRate",
+        "errorsByCategory",
+        "credits",
+    ] {
+        assert!(json.get(key).is_some(), "{key}");
+    }
+    assert_eq!(json["errorsByCategory"]["unreachable"]["count"], 1);
+}
+
+#[test]
+fn periods_within_a_range() {
+    // From 3 s to 61 s: m7 (pending since 0 s) and the other batch's message (delivered at
+    // 80 s) are out; of the acceptances only m3's (3 s) and m4's (4 s) are in. Deliveries in
+    // the range count whenever the message was accepted.
+    let mut range = PeriodAnalyzer::new(Duration::from_secs(60), "USD")
+        .since(at(3))
+        .until(at(61));
+    let mut other = priced(
+        accepted(message(100, MessageStatus::Delivered), 70, 75),
+        "0.04",
+    );
+    other.batch_id = Uuid::from_u128(0xC);
+    other.delivered_at = Some(at(80));
+    for m in batch().iter().chain([&other]) {
+        range.message(m).unwrap();
+    }
+    let periods = range.finish();
+    assert_eq!(periods.len(), 2);
+    let (p0, p1) = (&periods[0], &periods[1]);
+    // Minute 0: m1..m4 and m6.
+    assert_eq!(
+        (p0.messages, p0.by_state.pending, p0.by_state.cancelled),
+        (5, 0, 1)
+    );
+    // m3 and m4, both claimed at 1 s: the span starts at `since`, 3 s, and ends at 4 s.
+    let tp = p0.throughput;
+    assert_eq!((tp.from, tp.to, tp.messages), (Some(at(3)), Some(at(4)), 2));
+    assert_eq!(tp.messages_per_second, Some(2.0));
+    let c = p0.latency.claim_to_accepted.unwrap();
+    assert_eq!((c.count, c.min, c.max), (2, 2.0, 3.0));
+    assert_eq!(p0.latency.accepted_to_delivered.unwrap().count, 2);
+    // Minute 1: m5 only (failed at 60 s), nothing accepted.
+    assert_eq!((p1.start, p1.batches, p1.messages), (at(60), 1, 1));
+    assert_eq!(p1.throughput.messages, 0);
+    assert_eq!(p1.throughput.messages_per_second, None);
+    assert!(p1.latency.claim_to_accepted.is_none());
+    assert_eq!(p1.error_rate, Some(1.0));
+}
+
+#[test]
+fn a_period_edge_splits_acceptance_and_delivery() {
+    // Claimed at 58 s, accepted at 61 s, delivered at 125 s: the message counts (delivered) in
+    // minute 2, its acceptance in minute 1, where its span starts at the minute's start.
+    let mut m = accepted(message(1, MessageStatus::Delivered), 58, 61);
+    m.delivered_at = Some(at(125));
+    m.updated_at = at(125);
+    let mut minutes = PeriodAnalyzer::new(Duration::from_secs(60), "credits");
+    minutes.message(&m).unwrap();
+    let periods = minutes.finish();
+    assert_eq!(periods.len(), 2);
+    let (accepting, delivering) = (&periods[0], &periods[1]);
+    assert_eq!((accepting.start, accepting.messages), (at(60), 0));
+    assert_eq!(accepting.success_rate, None);
+    assert_eq!(accepting.throughput.from, Some(at(60)));
+    assert_eq!(accepting.throughput.seconds, 1.0);
+    assert_eq!(accepting.latency.claim_to_accepted.unwrap().p50, 3.0);
+    assert!(accepting.latency.accepted_to_delivered.is_none());
+    assert_eq!((delivering.start, delivering.messages), (at(120), 1));
+    assert_eq!(delivering.by_state.delivered, 1);
+    assert_eq!(delivering.throughput.messages, 0);
+    assert_eq!(delivering.latency.accepted_to_delivered.unwrap().p50, 64.0);
+    assert_eq!((delivering.settled, delivering.error_rate), (1, Some(0.0)));
+    // Hourly and daily periods align to the epoch: 10:00 UTC and midnight UTC.
+    let mut hours = PeriodAnalyzer::hourly();
+    let mut days = PeriodAnalyzer::daily();
+    hours.message(&m).unwrap();
+    days.message(&m).unwrap();
+    assert_eq!(hours.period_seconds(), 3_600);
+    let hour = &hours.finish()[0];
+    assert_eq!((hour.start, hour.end), (t0(), at(3_600)));
+    assert_eq!(hour.throughput.from, Some(at(58)));
+    let day = &days.finish()[0];
+    assert_eq!(
+        (day.start.to_string(), day.end.to_string()),
+        ("2025-05-01T00:00:00Z".into(), "2025-05-02T00:00:00Z".into())
+    );
+    assert_eq!(day.cost.currency, "credits");
+}
+
+#[test]
+fn period_names() {
+    assert_eq!(period_length("hour").unwrap(), Duration::from_secs(3_600));
+    assert_eq!(period_length("day").unwrap(), Duration::from_secs(86_400));
+    let err = period_length("fortnight").unwrap_err();
+    assert!(err.to_string().contains("\"fortnight\""), "{err}");
+    assert!(err.to_string().contains("\"hour\" or \"day\""), "{err}");
 }

@@ -116,6 +116,7 @@ impl Price {
 /// let m = OutboundMessage::new(7_i64, "+447700900123", "+15005550006", "Hi Ana, your order ships today")
 ///     .status_callback("https://example.com/twilio/status?mid=7");
 /// assert_eq!((m.id.as_str(), m.segments), ("7", 1));
+/// assert_eq!(m.batch_id, None, "the send runner sets it; a message sent by hand may have none");
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -138,6 +139,13 @@ pub struct OutboundMessage {
     /// them; a provider without callbacks ignores it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub status_callback: Option<String>,
+    /// The batch the message belongs to, when it is sent as part of one (the send runner always
+    /// sets it). Providers ignore it; it is there so that what observes a send (the
+    /// `smsbatch.send` span of `analytics::ObservedSender`, a provider's own logs) can name the
+    /// batch. Added after the first release: JSON omits it when `None` and reads its absence
+    /// as `None`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub batch_id: Option<uuid::Uuid>,
 }
 
 impl OutboundMessage {
@@ -158,6 +166,7 @@ impl OutboundMessage {
             body,
             segments,
             status_callback: None,
+            batch_id: None,
         }
     }
 
@@ -170,6 +179,12 @@ impl OutboundMessage {
     /// A status-callback URL for the provider.
     pub fn status_callback(mut self, url: impl Into<String>) -> Self {
         self.status_callback = Some(url.into());
+        self
+    }
+
+    /// The batch the message belongs to ([`OutboundMessage::batch_id`]).
+    pub fn batch(mut self, batch_id: uuid::Uuid) -> Self {
+        self.batch_id = Some(batch_id);
         self
     }
 }

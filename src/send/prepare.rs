@@ -9,11 +9,12 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
+use crate::analytics::observe;
 use crate::batch::{Amount, ExclusionReason, Previewer, Purpose, RecipientPreview, calling_code};
 use crate::error::{Error, ErrorKind, Result};
 use crate::filter::{Document, Filter, FilterOptions, Node, Query};
 use crate::flags::Engine;
-use crate::queue::{BatchOptions, BatchState, TemplateSource, VariantAssigner};
+use crate::queue::{BatchOptions, BatchState, MessageStatus, TemplateSource, VariantAssigner};
 use crate::store::{
     Batch, CreatedBatch, CustomerScan, LogLevel, NewBatch, NewBatchLog, NewExclusion, NewMessage,
     Store,
@@ -328,6 +329,9 @@ impl Preparer {
     ) -> Result<BatchSummary> {
         let new = new_batch(store, request, BatchState::Preparing, now).await?;
         let CreatedBatch { batch, created } = store.batches.create(&new, now).await?;
+        if created {
+            observe::batch_moved(batch.id, batch.state);
+        }
         if created || matches!(batch.state, BatchState::Requested | BatchState::Preparing) {
             // A key reused while the first run was interrupted: finish what it started
             // (preparation is idempotent).
@@ -345,7 +349,11 @@ impl Preparer {
         now: Timestamp,
     ) -> Result<CreatedBatch> {
         let new = new_batch(store, request, BatchState::Requested, now).await?;
-        store.batches.create(&new, now).await
+        let created = store.batches.create(&new, now).await?;
+        if created.created {
+            observe::batch_moved(created.batch.id, created.batch.state);
+        }
+        Ok(created)
     }
 
     /// Prepares a `requested` batch, or a `preparing` one whose preparer stopped (untouched for
@@ -364,7 +372,10 @@ impl Preparer {
                     .transition(batch.id, BatchState::Preparing, None, now)
                     .await
                 {
-                    Ok(b) => self.prepare_now(store, &b, now).await.map(Some),
+                    Ok(b) => {
+                        observe::batch_moved(b.id, b.state);
+                        self.prepare_now(store, &b, now).await.map(Some)
+                    }
                     // Another worker took it.
                     Err(e) if e.kind().code() == "invalidTransition" => Ok(None),
                     Err(e) => Err(e),
@@ -387,10 +398,12 @@ impl Preparer {
     ) -> Result<BatchSummary> {
         let batch = match batch.state {
             BatchState::Requested => {
-                store
+                let b = store
                     .batches
                     .transition(batch.id, BatchState::Preparing, None, now)
-                    .await?
+                    .await?;
+                observe::batch_moved(b.id, b.state);
+                b
             }
             BatchState::Preparing => batch.clone(),
             _ => return BatchSummary::load(store, batch).await,
@@ -405,10 +418,13 @@ impl Preparer {
                     let log = NewBatchLog::new(LogLevel::Error, "prepareFailed", e.to_string())
                         .data(json!({ "error": e }));
                     let _ = store.logs.append(batch.id, &[log], now).await;
-                    let _ = store
+                    if let Ok(b) = store
                         .batches
                         .transition(batch.id, BatchState::Failed, None, now)
-                        .await;
+                        .await
+                    {
+                        observe::batch_moved(b.id, b.state);
+                    }
                 }
                 return Err(e);
             }
@@ -418,7 +434,10 @@ impl Preparer {
             _ => BatchState::Sending,
         };
         let batch = match store.batches.transition(batch.id, ready, None, now).await {
-            Ok(b) => b,
+            Ok(b) => {
+                observe::batch_moved(b.id, b.state);
+                b
+            }
             // Another preparer of the same batch (a takeover) finished first.
             Err(e) if e.kind().code() == "invalidTransition" => {
                 store.batches.get(batch.id).await?.ok_or_else(|| {
@@ -631,7 +650,8 @@ impl Preparer {
                 }
             }
             if !messages.is_empty() {
-                store.messages.insert(batch.id, &messages, now).await?;
+                let inserted = store.messages.insert(batch.id, &messages, now).await?;
+                observe::messages_moved(Some(batch.id), MessageStatus::Pending, inserted);
             }
             if !exclusions.is_empty() {
                 store.exclusions.insert(batch.id, &exclusions, now).await?;

@@ -17,6 +17,7 @@ use super::clock::{Clock, Shutdown};
 use super::group::{Flushed, GroupCommit};
 use super::prepare::batch_options;
 use super::status::compute_progress;
+use crate::analytics::observe::{self, BatchSpan};
 use crate::error::{Error, ErrorKind, Result};
 use crate::queue::{
     BatchOptions, BatchState, ErrorCategory, ErrorRateMonitor, ErrorStats, ErrorTable, FindQuery,
@@ -302,6 +303,7 @@ pub(crate) struct BatchRun {
     starts: GroupCommit<(i64, Uuid), Message>,
     /// Outcomes, written in groups.
     outcomes: GroupCommit<(i64, Fence, Transition), Message>,
+    span: BatchSpan,
 }
 
 impl std::fmt::Debug for BatchRun {
@@ -386,6 +388,7 @@ impl BatchRun {
             starts,
             outcomes,
             id: batch.id,
+            span: BatchSpan::new(batch.id, ctx.sender.name()),
             sender_name: batch.sender.clone().unwrap_or_default(),
             policy: options.retry_policy(),
             rate: options.rate(),
@@ -442,6 +445,7 @@ impl BatchRun {
                 .await,
         )?;
         if moved.is_some() {
+            observe::batch_moved(self.id, to);
             let level = if to == BatchState::Paused {
                 LogLevel::Warn
             } else {
@@ -478,14 +482,24 @@ impl BatchRun {
     /// Drains the batch while it is sending or verifying; returns when it is neither (paused,
     /// ended), or on shutdown, after the sends under way have finished.
     pub(crate) async fn run(self: Arc<Self>) -> Result<()> {
-        let mut tasks: JoinSet<Result<()>> = JoinSet::new();
-        let result = self.drive(&mut tasks).await;
-        // Graceful: the sends under way finish (a claim not started is given back by its task).
-        while let Some(joined) = tasks.join_next().await {
-            self.reap(joined);
-        }
-        let _ = self.write_progress(true).await;
-        result
+        let span = self.span.clone();
+        span.wrap(async move {
+            let mut tasks: JoinSet<Result<()>> = JoinSet::new();
+            let result = self.drive(&mut tasks).await;
+            // Graceful: the sends under way finish (a claim not started is given back by its
+            // task).
+            while let Some(joined) = tasks.join_next().await {
+                self.reap(joined);
+            }
+            let _ = self.write_progress(true).await;
+            result
+        })
+        .await
+    }
+
+    /// Records a message move the store confirmed.
+    fn moved(&self, m: &Message) {
+        observe::messages_moved(Some(self.id), m.status, 1);
     }
 
     fn reap(&self, joined: std::result::Result<Result<()>, tokio::task::JoinError>) {
@@ -636,23 +650,30 @@ impl BatchRun {
         let claim = Claim::new(free as u32, token, self.options.lease(), now).batch(self.id);
         let messages = self.ctx.store.messages.claim(&claim).await?;
         let n = messages.len();
+        observe::messages_moved(Some(self.id), MessageStatus::Processing, n as u64);
         for m in messages {
             // OK to fail only if someone else took permits, which nothing does: claims and
             // checks are made by this loop alone, each after counting the free permits.
             let Ok(permit) = self.sem.clone().try_acquire_owned() else {
-                let _ = self.ctx.store.messages.release(m.id, token, now).await;
+                if let Ok(back) = self.ctx.store.messages.release(m.id, token, now).await {
+                    self.moved(&back);
+                }
                 continue;
             };
             let run = Arc::clone(self);
-            tasks.spawn(async move { run.send_one(m, token, permit).await });
+            tasks.spawn(
+                self.span
+                    .wrap(async move { run.send_one(m, token, permit).await }),
+            );
         }
         Ok(n)
     }
 
     fn outbound(&self, m: &Message) -> OutboundMessage {
         let from = m.sender.clone().unwrap_or_else(|| self.sender_name.clone());
-        let mut out =
-            OutboundMessage::new(m.id, m.phone.clone(), from, m.body.clone()).segments(m.segments);
+        let mut out = OutboundMessage::new(m.id, m.phone.clone(), from, m.body.clone())
+            .segments(m.segments)
+            .batch(self.id);
         if let Some(base) = &self.ctx.config.status_callback {
             let sep = if base.contains('?') { '&' } else { '?' };
             out = out.status_callback(format!("{base}{sep}mid={}", m.id));
@@ -684,7 +705,9 @@ impl BatchRun {
             return Ok(());
         }
         if self.ctx.shutdown.is_triggered() {
-            tolerate(store.messages.release(m.id, token, now).await)?;
+            if let Some(back) = tolerate(store.messages.release(m.id, token, now).await)? {
+                self.moved(&back);
+            }
             return Ok(());
         }
         // Pacing: segments per second per sender, over every batch this worker sends from the
@@ -705,7 +728,10 @@ impl BatchRun {
             }
             let stopped = self.ctx.shutdown.sleep(wait).await;
             if stopped {
-                tolerate(store.messages.release(m.id, token, self.now()).await)?;
+                if let Some(back) = tolerate(store.messages.release(m.id, token, self.now()).await)?
+                {
+                    self.moved(&back);
+                }
                 return Ok(());
             }
             // The window may have closed while the message waited for its slot.
@@ -753,7 +779,9 @@ impl BatchRun {
             .window()
             .next_open(now, &*zone)
             .unwrap_or(now.saturating_add(Duration::from_secs(3600)));
-        tolerate(self.ctx.store.messages.defer(m.id, token, open, now).await)?;
+        if let Some(back) = tolerate(self.ctx.store.messages.defer(m.id, token, open, now).await)? {
+            self.moved(&back);
+        }
         Ok(true)
     }
 
@@ -827,7 +855,7 @@ impl BatchRun {
             .submit((m.id, Fence::Claim(token), change))
             .await
         {
-            Ok(_) => {}
+            Ok(moved) => self.moved(&moved),
             Err(e) if e.is_lease_lost() => {
                 self.log(
                     LogLevel::Warn,
@@ -965,13 +993,13 @@ impl BatchRun {
                     break;
                 };
                 let run = Arc::clone(self);
-                tasks.spawn(async move {
+                tasks.spawn(self.span.wrap(async move {
                     let _permit = permit;
                     match kind {
                         CheckKind::Reconcile => run.reconcile(m).await,
                         CheckKind::Verify { pass } => run.verify(m, pass).await,
                     }
-                });
+                }));
             }
         }
         Ok(Some(outstanding))
@@ -1044,12 +1072,13 @@ impl BatchRun {
         };
         match store.messages.transition(m.id, fence, &change, now).await {
             Ok(back) => {
+                self.moved(&back);
                 // Pending again in a cancelled batch: cancelled at once (no claim takes a
                 // cancelled batch's messages meanwhile).
                 if cancelled && back.status == MessageStatus::Pending {
                     store.messages.cancel_pending(self.id, now).await?;
                 }
-                self.log(LogLevel::Info, "reconciled", note).await
+                self.log(LogLevel::Info, "reconciled", note).await;
             }
             Err(e) if e.is_lease_lost() => {}
             Err(e) if matches!(e.kind(), ErrorKind::UniqueViolation { .. }) => {
@@ -1126,12 +1155,14 @@ impl BatchRun {
                 let status = found.status.message_status();
                 if status != MessageStatus::Sent {
                     let change = self.found_change(&found, status);
-                    tolerate(
+                    if let Some(moved) = tolerate(
                         store
                             .messages
                             .transition(m.id, Fence::Status(MessageStatus::Sent), &change, now)
                             .await,
-                    )?;
+                    )? {
+                        self.moved(&moved);
+                    }
                     return Ok(());
                 }
                 let mut check = CheckResult::new()

@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::prepare::{batch_currency, batch_options};
+use crate::analytics::observe;
 use crate::error::{Error, ErrorKind, Result};
 use crate::queue::{
     BatchState, ErrorStats, MessageStatus, Pace, PauseReason, Progress, Rate, VariantProgress,
@@ -108,7 +109,9 @@ pub(crate) async fn totals_progress(store: &Store, batch: &Batch) -> Result<Prog
 }
 
 /// Recomputes a batch's progress document at `now`: the store's totals, the error stats
-/// given, and the rate and ETA (within the batch's rate limit and send window).
+/// given, and the rate and ETA (within the batch's rate limit and send window). The runner's
+/// (feature `tokio`), hence unused in a build without it such as the WebAssembly package's.
+#[cfg_attr(not(feature = "tokio"), allow(dead_code))]
 pub(crate) async fn compute_progress(
     store: &Store,
     batch: &Batch,
@@ -156,6 +159,7 @@ pub async fn pause(store: &Store, id: Uuid, now: Timestamp) -> Result<Batch> {
         .batches
         .transition(id, BatchState::Paused, Some(PauseReason::Operator), now)
         .await?;
+    observe::batch_moved(id, batch.state);
     log(store, id, "paused", "paused by an operator".into(), now).await;
     Ok(batch)
 }
@@ -168,6 +172,7 @@ pub async fn resume(store: &Store, id: Uuid, now: Timestamp) -> Result<Batch> {
         _ => BatchState::Sending,
     };
     let batch = store.batches.transition(id, to, None, now).await?;
+    observe::batch_moved(id, batch.state);
     log(store, id, "resumed", format!("resumed ({})", to), now).await;
     Ok(batch)
 }
@@ -181,7 +186,9 @@ pub async fn cancel(store: &Store, id: Uuid, now: Timestamp) -> Result<Batch> {
         .batches
         .transition(id, BatchState::Cancelled, None, now)
         .await?;
+    observe::batch_moved(id, batch.state);
     let cancelled = store.messages.cancel_pending(id, now).await?;
+    observe::messages_moved(Some(id), MessageStatus::Cancelled, cancelled);
     log(
         store,
         id,
@@ -197,6 +204,7 @@ pub async fn cancel(store: &Store, id: Uuid, now: Timestamp) -> Result<Batch> {
 /// ([`MessageStore::requeue_failed`](crate::store::MessageStore::requeue_failed)).
 pub async fn retry_failed(store: &Store, id: Uuid, now: Timestamp) -> Result<Requeued> {
     let requeued = store.messages.requeue_failed(id, now).await?;
+    observe::messages_moved(Some(id), MessageStatus::Pending, requeued.requeued);
     log(
         store,
         id,

@@ -13,8 +13,9 @@ use uuid::Uuid;
 use super::clock::{Clock, Shutdown, SystemClock};
 use super::prepare::{Preparer, batch_options};
 use super::runner::{BatchRun, Ctx, EventSink, RunnerConfig, WorkerEvent};
+use crate::analytics::observe;
 use crate::error::Result;
-use crate::queue::{BatchState, PauseReason, Sender, TzdbZones, ZoneSource};
+use crate::queue::{BatchState, MessageStatus, PauseReason, Sender, TzdbZones, ZoneSource};
 use crate::store::{Batch, BatchQuery, Store};
 
 /// What a worker did (JSON: `{"prepared", "batches"}`).
@@ -219,6 +220,8 @@ impl Worker {
             .messages
             .rescue(now, self.config.rescue_limit)
             .await?;
+        observe::messages_moved(None, MessageStatus::Pending, rescued.pending);
+        observe::messages_moved(None, MessageStatus::InDoubt, rescued.in_doubt);
         if rescued.pending + rescued.in_doubt > 0 {
             ctx.emit(WorkerEvent::Rescued {
                 pending: rescued.pending,
@@ -350,7 +353,8 @@ impl Worker {
     async fn start(&self, ctx: &Arc<Ctx>, batch: Uuid, to: BatchState, why: &str) -> Result<()> {
         let now = self.clock.now();
         match self.store.batches.transition(batch, to, None, now).await {
-            Ok(_) => {
+            Ok(moved) => {
+                observe::batch_moved(batch, moved.state);
                 let _ = self
                     .store
                     .logs

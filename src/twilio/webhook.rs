@@ -464,6 +464,11 @@ impl Webhooks {
                 .await
             {
                 Ok(moved) => {
+                    crate::analytics::observe::messages_moved(
+                        Some(moved.batch_id),
+                        moved.status,
+                        1,
+                    );
                     return Ok(StatusUpdate::Applied {
                         message_id: moved.id,
                         from: current,

@@ -8,3 +8,4 @@ mod export;
 pub mod fixture;
 #[cfg(feature = "testing")]
 mod sent;
+mod spec;

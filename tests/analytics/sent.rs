@@ -242,6 +242,47 @@ mod observed {
     /// A metric's name and labels.
     type MetricKey = (String, Vec<(String, String)>);
 
+    /// Counters and histograms by name and labels.
+    type Snapshot = (BTreeMap<MetricKey, u64>, BTreeMap<MetricKey, Vec<f64>>);
+
+    fn snapshot(snapshotter: &metrics_util::debugging::Snapshotter) -> Snapshot {
+        let mut counters: BTreeMap<MetricKey, u64> = BTreeMap::new();
+        let mut histograms: BTreeMap<MetricKey, Vec<f64>> = BTreeMap::new();
+        for (key, _, _, value) in snapshotter.snapshot().into_vec() {
+            let labels: Vec<(String, String)> = key
+                .key()
+                .labels()
+                .map(|l| (l.key().to_owned(), l.value().to_owned()))
+                .collect();
+            let name = key.key().name().to_owned();
+            match value {
+                DebugValue::Counter(n) => {
+                    counters.insert((name, labels), n);
+                }
+                DebugValue::Histogram(v) => {
+                    histograms.insert(
+                        (name, labels),
+                        v.into_iter().map(|f| f.into_inner()).collect(),
+                    );
+                }
+                DebugValue::Gauge(_) => {}
+            }
+        }
+        (counters, histograms)
+    }
+
+    /// A counter's value (0 when it was never incremented).
+    fn counter_of(counters: &BTreeMap<MetricKey, u64>, name: &str, labels: &[(&str, &str)]) -> u64 {
+        let labels = labels
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        counters
+            .get(&(name.to_owned(), labels))
+            .copied()
+            .unwrap_or(0)
+    }
+
     /// A subscriber that keeps every span's name and fields, and every event's fields.
     #[derive(Clone, Default)]
     struct Capture(Arc<Mutex<Captured>>);
@@ -250,6 +291,27 @@ mod observed {
     struct Captured {
         spans: Vec<(&'static str, BTreeMap<String, String>)>,
         events: Vec<BTreeMap<String, String>>,
+        /// Each span's parent (by index into `spans`), explicit or the one entered.
+        parents: Vec<Option<usize>>,
+        /// Each event's span (by index into `spans`): the one entered when it happened.
+        event_spans: Vec<Option<usize>>,
+        /// The spans entered on this (the only) thread, innermost last.
+        stack: Vec<usize>,
+    }
+
+    impl Captured {
+        /// Whether span `i` is `ancestor` or lies under it.
+        fn under(&self, mut i: usize, ancestor: usize) -> bool {
+            loop {
+                if i == ancestor {
+                    return true;
+                }
+                match self.parents[i] {
+                    Some(p) => i = p,
+                    None => return false,
+                }
+            }
+        }
     }
 
     struct Fields<'a>(&'a mut BTreeMap<String, String>);
@@ -271,6 +333,14 @@ mod observed {
             let mut fields = BTreeMap::new();
             span.record(&mut Fields(&mut fields));
             let mut c = self.0.lock().unwrap();
+            let parent = if span.is_root() {
+                None
+            } else if let Some(p) = span.parent() {
+                Some(p.into_u64() as usize - 1)
+            } else {
+                c.stack.last().copied()
+            };
+            c.parents.push(parent);
             c.spans.push((span.metadata().name(), fields));
             Id::from_u64(c.spans.len() as u64)
         }
@@ -283,10 +353,26 @@ mod observed {
         fn event(&self, event: &Event<'_>) {
             let mut fields = BTreeMap::new();
             event.record(&mut Fields(&mut fields));
-            self.0.lock().unwrap().events.push(fields);
+            let mut c = self.0.lock().unwrap();
+            let within = c.stack.last().copied();
+            c.events.push(fields);
+            c.event_spans.push(within);
         }
-        fn enter(&self, _: &Id) {}
-        fn exit(&self, _: &Id) {}
+        fn enter(&self, span: &Id) {
+            self.0
+                .lock()
+                .unwrap()
+                .stack
+                .push(span.into_u64() as usize - 1);
+        }
+        fn exit(&self, span: &Id) {
+            let mut c = self.0.lock().unwrap();
+            let i = span.into_u64() as usize - 1;
+            // Spans exit in the reverse order they were entered on one thread.
+            if let Some(at) = c.stack.iter().rposition(|&s| s == i) {
+                c.stack.remove(at);
+            }
+        }
     }
 
     #[test]
@@ -320,38 +406,8 @@ mod observed {
             .filter(|m| m.status == MessageStatus::Failed)
             .count() as u64;
 
-        let mut counters: BTreeMap<MetricKey, u64> = BTreeMap::new();
-        let mut histograms: BTreeMap<MetricKey, Vec<f64>> = BTreeMap::new();
-        for (key, _, _, value) in snapshotter.snapshot().into_vec() {
-            let labels: Vec<(String, String)> = key
-                .key()
-                .labels()
-                .map(|l| (l.key().to_owned(), l.value().to_owned()))
-                .collect();
-            let name = key.key().name().to_owned();
-            match value {
-                DebugValue::Counter(n) => {
-                    counters.insert((name, labels), n);
-                }
-                DebugValue::Histogram(v) => {
-                    histograms.insert(
-                        (name, labels),
-                        v.into_iter().map(|f| f.into_inner()).collect(),
-                    );
-                }
-                DebugValue::Gauge(_) => {}
-            }
-        }
-        let counter = |name: &str, labels: &[(&str, &str)]| {
-            let labels = labels
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect();
-            counters
-                .get(&(name.to_owned(), labels))
-                .copied()
-                .unwrap_or(0)
-        };
+        let (counters, histograms) = snapshot(&snapshotter);
+        let counter = |name: &str, labels: &[(&str, &str)]| counter_of(&counters, name, labels);
         let fake_label = [("sender", "fake")];
         let accepted = counter(
             "smsbatch_sends_total",
@@ -448,6 +504,168 @@ mod observed {
                 );
             }
         }
+    }
+
+    /// The send runner itself (a [`Worker`] on the paused clock) with the fake behind an
+    /// [`ObservedSender`]: the state counters agree with the store and with the fake's record,
+    /// and the spans carry the batch.
+    #[test]
+    fn worker_state_counters_and_batch_spans_agree_with_the_fake_providers_record() {
+        use smsbatch::send::{BatchRequest, Preparer, RunnerConfig, TemplateChoice, TokioClock};
+        use smsbatch::send::{Clock, Worker};
+        use smsbatch::store::Customer;
+
+        const N: i64 = 48;
+        let record = record("analytics-worker-metrics");
+        let recorder = DebuggingRecorder::new();
+        let snapshotter = recorder.snapshotter();
+        let capture = Capture::default();
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .start_paused(true)
+            .build()
+            .unwrap();
+        let store = MemoryStore::new().store(Actor::Service).unwrap();
+        let fake = Arc::new(fake(&record));
+        let sender: Arc<dyn Sender> = Arc::new(ObservedSender::new(fake.clone()));
+        // A local recorder and a local subscriber on this thread; the runtime is single-threaded,
+        // so the worker's spawned tasks run here too. Nothing global is installed.
+        let batch = metrics::with_local_recorder(&recorder, || {
+            tracing::subscriber::with_default(capture.clone(), || {
+                runtime.block_on(async {
+                    let customers: Vec<Customer> = (1..=N)
+                        .map(|i| {
+                            let mut c = Customer::new(i);
+                            c.phone = Some(format!("+4474009{i:05}"));
+                            c.first_name = Some(format!("C{i}"));
+                            c
+                        })
+                        .collect();
+                    store.customers.upsert(&customers).await.unwrap();
+                    let clock = Arc::new(TokioClock::new(t0()));
+                    let request = BatchRequest::new(
+                        TemplateChoice::Text("Hello {{first_name}}, your order ships".into()),
+                        serde_json::Value::Null,
+                        Purpose::Transactional,
+                    )
+                    .sender("Shop");
+                    let batch = Preparer::new()
+                        .create(&store, &request, clock.now())
+                        .await
+                        .unwrap();
+                    Worker::new(store.clone(), sender)
+                        .clock(clock)
+                        .config(RunnerConfig::new().poll(Duration::from_millis(200)).seed(3))
+                        .run_until_idle()
+                        .await
+                        .unwrap();
+                    batch.id
+                })
+            })
+        });
+        let messages = super::super::fixture::all_messages(&store, batch).await_blocking();
+        let lines = read_record(&record.0).unwrap();
+        let in_store =
+            |status: MessageStatus| messages.iter().filter(|m| m.status == status).count() as u64;
+        // The fake's own answer about each message it recorded: delivered or undelivered.
+        let mut delivered = 0u64;
+        let mut undelivered = 0u64;
+        for line in &lines {
+            match fake
+                .lookup(&line.provider_id)
+                .await_blocking()
+                .unwrap()
+                .status
+            {
+                ProviderStatus::Delivered => delivered += 1,
+                ProviderStatus::Undelivered => undelivered += 1,
+                other => panic!("the fake left {} as {other:?}", line.provider_id),
+            }
+        }
+        assert!(
+            delivered > 0 && undelivered > 0,
+            "{delivered} {undelivered}"
+        );
+        assert_eq!(in_store(MessageStatus::Delivered), delivered);
+        assert_eq!(in_store(MessageStatus::Undelivered), undelivered);
+        let failed = in_store(MessageStatus::Failed);
+        assert!(failed > 0, "the fake refused some");
+        assert_eq!(failed + lines.len() as u64, N as u64);
+
+        let (counters, _) = snapshot(&snapshotter);
+        let state = |name: &str, state: &str| counter_of(&counters, name, &[("state", state)]);
+        let messages_total = |s: &str| state("smsbatch_messages_total", s);
+        let retried = counter_of(
+            &counters,
+            "smsbatch_sends_total",
+            &[("sender", "fake"), ("outcome", "retry")],
+        );
+        assert!(retried > 0, "the fake rate-limited some");
+        // Every recorded message was accepted once (sent), then settled as the fake says.
+        assert_eq!(messages_total("sent"), lines.len() as u64);
+        assert_eq!(messages_total("delivered"), delivered);
+        assert_eq!(messages_total("undelivered"), undelivered);
+        assert_eq!(messages_total("failed"), failed);
+        // Claimed once per provider call (no window, no shutdown, no lease expired).
+        assert_eq!(messages_total("processing"), fake.calls());
+        // Pending: inserted by the preparation, then once per rate-limited retry.
+        assert_eq!(messages_total("pending"), N as u64 + retried);
+        assert_eq!(messages_total("inDoubt"), 0);
+        assert_eq!(messages_total("cancelled"), 0);
+        // The batch: created preparing, then sending, verifying and completed, once each.
+        for s in ["preparing", "sending", "verifying", "completed"] {
+            assert_eq!(state("smsbatch_batches_total", s), 1, "{s}");
+        }
+        assert_eq!(state("smsbatch_batches_total", "paused"), 0);
+
+        // Spans: one `smsbatch.batch` per run with the batch id, and every send under it with
+        // the batch id too.
+        let captured = capture.0.lock().unwrap();
+        let batch_id = batch.to_string();
+        let runs: Vec<usize> = (0..captured.spans.len())
+            .filter(|&i| captured.spans[i].0 == "smsbatch.batch")
+            .collect();
+        assert_eq!(runs.len(), 1, "one run of one batch");
+        let run = runs[0];
+        assert_eq!(captured.spans[run].1["batch_id"], batch_id);
+        assert_eq!(captured.spans[run].1["sender"], "fake");
+        let sends: Vec<usize> = (0..captured.spans.len())
+            .filter(|&i| captured.spans[i].0 == "smsbatch.send")
+            .collect();
+        assert_eq!(sends.len() as u64, fake.calls());
+        for &i in &sends {
+            assert_eq!(captured.spans[i].1["batch_id"], batch_id);
+            assert!(
+                captured.under(i, run),
+                "send span {i} is not under the batch's"
+            );
+        }
+        // Look-ups of the verification run under the batch's span too.
+        let lookups = (0..captured.spans.len())
+            .filter(|&i| captured.spans[i].0 == "smsbatch.lookup")
+            .inspect(|&i| assert!(captured.under(i, run)))
+            .count();
+        assert_eq!(lookups, lines.len());
+        // The state events carry the batch id and add up to the counters.
+        let mut moved: BTreeMap<String, u64> = BTreeMap::new();
+        for (i, e) in captured.events.iter().enumerate() {
+            if e.get("message").map(String::as_str) == Some("messages moved") {
+                assert_eq!(e["batch_id"], batch_id);
+                *moved.entry(e["state"].clone()).or_default() += e["count"].parse::<u64>().unwrap();
+            }
+            if e.get("message").map(String::as_str) == Some("batch state") {
+                assert_eq!(e["batch_id"], batch_id);
+                // The run's own moves happen inside its span (creation and preparation do not).
+                if matches!(e["state"].as_str(), "verifying" | "completed") {
+                    let within = captured.event_spans[i].expect("inside a span");
+                    assert!(captured.under(within, run));
+                }
+            }
+        }
+        for (s, n) in &moved {
+            assert_eq!(messages_total(s), *n, "{s}");
+        }
+        assert_eq!(moved["delivered"], delivered);
     }
 
     trait Blocking: std::future::Future + Sized {

@@ -14,11 +14,13 @@ use serde::de::DeserializeOwned;
 use smsbatch::Error;
 use wasm_bindgen::prelude::*;
 
+mod analytics;
 mod filter;
 mod flags;
 mod preview;
 mod types;
 
+pub use analytics::analyze;
 pub use filter::{JsFilter, JsRows};
 pub use flags::JsFlagEngine;
 pub use preview::{JsPreviewer, JsTemplate};

@@ -421,3 +421,299 @@ export interface FlagWarning {
     message: string;
 }
 "#;
+
+#[wasm_bindgen(typescript_custom_section)]
+const ANALYTICS_TYPES: &str = r#"
+/** Where a message is in the send queue's state machine. */
+export type MessageStatus =
+    "pending" | "processing" | "sent" | "delivered" | "undelivered" | "failed" | "inDoubt" | "cancelled";
+
+/** What kind of failure a send met. */
+export type ErrorCategory =
+    | "rateLimited" | "backpressure" | "transient" | "providerError" | "inDoubt"
+    | "invalidRecipient" | "optedOut" | "unreachable" | "blocked" | "filtered"
+    | "content" | "config" | "account" | "compliance" | "unknown";
+
+/** One row of `sms_batch_messages` as the JSON API and Supabase give it. Times are RFC 3339. */
+export interface Message {
+    id: number;
+    batchId: string;
+    customerId: number;
+    phone: string;
+    sender?: string | null;
+    countryCode?: string | null;
+    body: string;
+    encoding: Encoding;
+    segments: number;
+    estimatedCost: Amount;
+    variant?: string | null;
+    timeZone?: string | null;
+    status: MessageStatus;
+    claimToken?: string | null;
+    leaseExpiresAt?: string | null;
+    attempts: number;
+    maxAttempts?: number | null;
+    runAt: string;
+    claimedAt?: string | null;
+    sendStartedAt?: string | null;
+    acceptedAt?: string | null;
+    deliveredAt?: string | null;
+    providerId?: string | null;
+    providerStatus?: string | null;
+    providerSegments?: number | null;
+    errorCategory?: ErrorCategory | null;
+    errorCode?: string | null;
+    errorMessage?: string | null;
+    price?: Amount | null;
+    priceCurrency?: string | null;
+    verified?: number;
+    verifiedAt?: string | null;
+    checkAfter?: string | null;
+    createdAt: string;
+    updatedAt: string;
+}
+
+/** How much a log event matters. */
+export type LogLevel = "debug" | "info" | "warn" | "error";
+
+/** One row of `sms_batch_logs`. */
+export interface BatchLog {
+    id: number;
+    batchId: string;
+    at: string;
+    level: LogLevel;
+    event: string;
+    message: string;
+    data: unknown;
+}
+
+/** The error-rate objective: in no window of `windowSeconds` may more than `rate` fail. */
+export interface ErrorRateObjective {
+    rate: number;
+    windowSeconds: number;
+    /** Windows with fewer settled messages are not judged (default 1). */
+    minMessages?: number;
+}
+
+/** SLA objectives (the `--sla FILE` format); every field is optional. */
+export interface SlaObjectives {
+    doneWithinSeconds?: number;
+    maxErrorRate?: ErrorRateObjective;
+    minDeliveryRate?: number;
+    maxCostOverEstimate?: number;
+}
+
+/** Options of `analyze`; every field is optional. */
+export interface AnalyzeOptions {
+    /** The batch analysed (default: the first message's). */
+    batch?: string;
+    /** RFC 3339: the time the analysis is as of (default: the page's clock). */
+    now?: string;
+    /** The report's currency (default: the first price's, else "credits"). */
+    currency?: string;
+    /** When the batch started sending, RFC 3339 (default: the first claim). */
+    startedAt?: string;
+    /** The error trend's window in whole seconds (default 60). */
+    windowSeconds?: number;
+    sla?: SlaObjectives;
+    /** The batch's log, for the log summary. */
+    logs?: BatchLog[];
+}
+
+/** Messages per status. */
+export interface StatusCounts {
+    pending: number;
+    processing: number;
+    sent: number;
+    delivered: number;
+    undelivered: number;
+    failed: number;
+    inDoubt: number;
+    cancelled: number;
+}
+
+/** How fast the provider accepted the messages; the rates are null for an empty span. */
+export interface Throughput {
+    from: string | null;
+    to: string | null;
+    seconds: number;
+    messages: number;
+    segments: number;
+    messagesPerSecond: number | null;
+    segmentsPerSecond: number | null;
+}
+
+/** A latency's distribution in seconds (nearest-rank percentiles). */
+export interface LatencyStats {
+    count: number;
+    min: number;
+    p50: number;
+    p90: number;
+    p99: number;
+    max: number;
+    mean: number;
+}
+
+/** Latency percentiles, null when no message had both instants. */
+export interface Latency {
+    claimToAccepted: LatencyStats | null;
+    acceptedToDelivered: LatencyStats | null;
+}
+
+/** Money, estimated and actual, as exact decimal strings. */
+export interface CostSummary {
+    estimated: Amount;
+    actual: Amount;
+    currency: string;
+}
+
+/** One failed message as a report shows it. */
+export interface ErrorSample {
+    messageId: string;
+    code?: string;
+    message: string;
+    at: string;
+}
+
+/** Failures of one category, with samples. */
+export interface CategoryStats {
+    category: ErrorCategory;
+    count: number;
+    samples: ErrorSample[];
+}
+
+/** One template variant's share of a batch. */
+export interface VariantReport {
+    messages: number;
+    segments: number;
+    byState: StatusCounts;
+    successRate: number | null;
+    deliveryRate: number | null;
+    cost: CostSummary;
+}
+
+/** An SLA objective's name. */
+export type Objective = "doneWithinSeconds" | "maxErrorRate" | "minDeliveryRate" | "maxCostOverEstimate";
+
+/** One objective's evaluation. */
+export interface ObjectiveResult {
+    objective: Objective;
+    status: "met" | "violated" | "pending";
+    limit: number;
+    observed: number | null;
+}
+
+/** A breach of an objective; `endedAt` is null while it lasts. */
+export interface Violation {
+    objective: Objective;
+    beganAt: string;
+    endedAt: string | null;
+    observed: number;
+    limit: number;
+    message: string;
+}
+
+/** The objectives' evaluation. */
+export interface SlaReport {
+    met: boolean;
+    objectives: ObjectiveResult[];
+    violations: Violation[];
+}
+
+/** One batch's report: what `smsbatch report --json` prints. */
+export interface BatchReport {
+    batch: string;
+    messages: number;
+    segments: number;
+    byState: StatusCounts;
+    successRate: number | null;
+    deliveryRate: number | null;
+    throughput: Throughput;
+    latency: Latency;
+    cost: CostSummary;
+    errors: CategoryStats[];
+    variants: Record<string, VariantReport>;
+    sla: SlaReport | null;
+}
+
+/** The credits (segments) and money of one slice of a batch. */
+export interface CreditLine {
+    messages: number;
+    segments: number;
+    actualSegments: number;
+    estimatedCost: Amount;
+    actualCost: Amount;
+}
+
+/** Credits by encoding, country calling code ("unknown" when none) and variant ("none"). */
+export interface Credits {
+    byEncoding: Record<string, CreditLine>;
+    byCountry: Record<string, CreditLine>;
+    byVariant: Record<string, CreditLine>;
+    /** Charges in other currencies than the report's, never added to `cost.actual`. */
+    otherCurrencies: Record<string, Amount>;
+}
+
+/** A category's errors in a trend window. */
+export interface CategoryRate {
+    count: number;
+    rate: number;
+}
+
+/** One window of the error trend. */
+export interface TrendWindow {
+    start: string;
+    end: string;
+    messages: number;
+    errors: number;
+    errorRate: number;
+    byCategory: Partial<Record<ErrorCategory, CategoryRate>>;
+}
+
+/** Error rates per category over consecutive windows (empty windows left out). */
+export interface ErrorTrend {
+    windowSeconds: number;
+    windows: TrendWindow[];
+}
+
+/** One window of a `Series`. */
+export interface SeriesWindow {
+    start: string;
+    end: string;
+    /** Messages the provider accepted in the window: the throughput is `accepted / windowSeconds`. */
+    accepted: number;
+    segments: number;
+    /** Of every message accepted up to the window's end (cumulative). */
+    estimatedCost: Amount;
+    actualCost: Amount;
+}
+
+/** Throughput and cumulative cost over time, in the error trend's windows. */
+export interface Series {
+    windowSeconds: number;
+    currency: string;
+    windows: SeriesWindow[];
+}
+
+/** What the batch's log holds. */
+export interface LogSummary {
+    byLevel: Record<string, number>;
+    byEvent: Record<string, number>;
+    first: string | null;
+    last: string | null;
+}
+
+/** Everything `analyze` found: the report and the details a person drills into. */
+export interface BatchAnalysis {
+    report: BatchReport;
+    credits: Credits;
+    errorTrend: ErrorTrend;
+    series: Series;
+    /** Accepted by the provider, delivery not confirmed (status `sent`). */
+    unconfirmed: number;
+    /** Pending, processing or in doubt. */
+    unfinished: number;
+    doneAt: string | null;
+    log: LogSummary;
+}
+"#;

@@ -67,6 +67,11 @@ export function typedSamples() {
     ["EvaluationDetails<Variant>", flags.evaluateVariant(name, undefined, { userId: "2" })],
     ["FlagWarning[]", broken.warnings],
   );
+  const analytics = dataJson("analytics/batch.json");
+  samples.push(
+    ["BatchAnalysis", smsbatch.analyze(analytics.messages, analytics.options)],
+    ["BatchAnalysis", smsbatch.analyze([], { batch: analytics.messages[0].batchId, now: at })],
+  );
   // Inputs: each is first accepted by the package, then type-checked against its declaration.
   const inputs = [
     ["SegmentOptions", { split: "codePoints", ref16: true, nationalLanguages: ["es"], smartEncoding: true, maxSegments: 4 }, (v) => new smsbatch.Segmenter(v)],
@@ -79,6 +84,8 @@ export function typedSamples() {
     ["FlagContext", { userId: "u", sessionId: "s", remoteAddress: "10.0.0.1", environment: "production", appName: "web", currentTime: "2025-01-01T00:00:00Z", properties: { plan: "pro" }, tenant: "acme" }, (v) => flags.isEnabled(name, v)],
     ["EvaluationOptions", { now: "2025-01-01T00:00:00Z", seed: 7 }, (v) => flags.isEnabled(name, {}, v)],
     ["UnleashState", flagState, (v) => new smsbatch.FlagEngine(v)],
+    ["Message[]", analytics.messages, (v) => smsbatch.analyze(v)],
+    ["AnalyzeOptions", { ...analytics.options, batch: analytics.messages[0].batchId, currency: "USD", startedAt: at, sla: { ...analytics.options.sla, minDeliveryRate: 0.9, maxCostOverEstimate: 0.1, maxErrorRate: { rate: 0.5, windowSeconds: 60, minMessages: 2 } } }, (v) => smsbatch.analyze(analytics.messages, v)],
   ];
   for (const [type, value, accept] of inputs) {
     accept(value);

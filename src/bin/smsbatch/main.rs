@@ -64,7 +64,7 @@ enum Command {
     /// The web app on 127.0.0.1: the batch workspace, the dashboard and the JSON API under /api/.
     Serve(serve::Args),
     /// A batch's report: rates, throughput, latency, cost, errors, variants, SLA (--json: the
-    /// JSON report).
+    /// JSON report); with --period hour|day, every batch's messages per period instead.
     Report(report::Args),
     /// Export a batch's messages, logs, excluded recipients or report as CSV or JSON lines.
     Export(export::Args),

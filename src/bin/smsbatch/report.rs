@@ -1,12 +1,18 @@
-//! `smsbatch report`: a batch's analysis, as a table for people or the JSON report.
+//! `smsbatch report`: a batch's analysis, as a table for people or the JSON report; with
+//! `--period hour|day`, every batch's messages per period instead.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use smsbatch::analytics::{BatchAnalysis, BatchAnalyzer, LatencyStats, SlaObjectives};
-use smsbatch::store::{Batch, Store, Uuid};
-use smsbatch::{Error, ErrorKind};
+use serde::Serialize;
+use smsbatch::analytics::{
+    BatchAnalysis, BatchAnalyzer, DEFAULT_CURRENCY, LatencyStats, PeriodAnalyzer, PeriodReport,
+    SlaObjectives, period_length,
+};
+use smsbatch::store::{Batch, BatchQuery, MessageQuery, MessageScan, Store, Uuid};
+use smsbatch::{Amount, Error, ErrorKind, Timestamp};
 
 use crate::io;
 use crate::store::{StoreArgs, block_on};
@@ -14,12 +20,50 @@ use crate::store::{StoreArgs, block_on};
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {
     /// The batch's id.
-    #[arg(long, value_name = "ID")]
-    batch: String,
+    #[arg(
+        long,
+        value_name = "ID",
+        required_unless_present = "period",
+        conflicts_with = "period"
+    )]
+    batch: Option<String>,
     /// SLA objectives (JSON: {"doneWithinSeconds", "maxErrorRate": {"rate", "windowSeconds"},
     /// "minDeliveryRate", "maxCostOverEstimate"}) to evaluate.
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", conflicts_with = "period")]
     sla: Option<PathBuf>,
+    /// Instead of one batch: the messages of every batch per UTC hour or day (counts, rates,
+    /// throughput, latency, errors, cost and credits of each period). --json prints
+    /// {"period", "periodSeconds", "since", "until", "currency", "batches", "periods": [..],
+    /// "otherCurrencies"}.
+    #[arg(long, value_name = "hour|day")]
+    period: Option<String>,
+    // (`conflicts_with` as well as `requires`: clap drops a requirement on an argument that
+    // conflicts with one given, so `--batch ID --since T` would pass silently.)
+    /// With --period: only what happened at or after this time (RFC 3339).
+    #[arg(
+        long,
+        value_name = "RFC3339",
+        requires = "period",
+        conflicts_with = "batch"
+    )]
+    since: Option<String>,
+    /// With --period: only what happened before this time (RFC 3339).
+    #[arg(
+        long,
+        value_name = "RFC3339",
+        requires = "period",
+        conflicts_with = "batch"
+    )]
+    until: Option<String>,
+    /// With --period: the currency of the money (default: the batches' own when they all have
+    /// the same one, else "credits"); charges in other currencies are shown apart.
+    #[arg(
+        long,
+        value_name = "CODE",
+        requires = "period",
+        conflicts_with = "batch"
+    )]
+    currency: Option<String>,
     /// Print the report as one JSON line instead of a table.
     #[arg(long)]
     json: bool,
@@ -28,7 +72,11 @@ pub(crate) struct Args {
 }
 
 pub(crate) fn run(args: Args) -> ExitCode {
-    block_on(report(args))
+    if args.period.is_some() {
+        block_on(periods(args))
+    } else {
+        block_on(report(args))
+    }
 }
 
 /// The batch id of `--batch`.
@@ -73,7 +121,8 @@ pub(crate) fn analyzer(batch: &Batch, sla: Option<&Path>) -> Result<BatchAnalyze
 }
 
 async fn report(args: Args) -> Result<ExitCode, Error> {
-    let id = batch_id(&args.batch)?;
+    // OK to be absent only with --period, which clap enforces (`required_unless_present`).
+    let id = batch_id(args.batch.as_deref().unwrap_or_default())?;
     // Read the objectives before connecting: a bad file fails fast.
     let sla = args.sla.as_deref().map(objectives).transpose()?;
     let store = args.store.store().await?;
@@ -243,6 +292,167 @@ pub(crate) fn table(batch: &Batch, a: &BatchAnalysis) -> String {
                 );
             }
         }
+    }
+    out
+}
+
+/// The time of `--since` / `--until`.
+fn timestamp(flag: &str, text: &str) -> Result<Timestamp, Error> {
+    text.trim().parse().map_err(|e: Error| {
+        Error::invalid_input(format!("{flag} {text:?} is not an RFC 3339 time: {e}"))
+    })
+}
+
+/// What `report --period --json` prints (one line).
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Periods<'a> {
+    period: &'a str,
+    period_seconds: u64,
+    since: Option<Timestamp>,
+    until: Option<Timestamp>,
+    currency: &'a str,
+    /// Batches read (created before `until`).
+    batches: u64,
+    periods: Vec<PeriodReport>,
+    other_currencies: &'a BTreeMap<String, Amount>,
+}
+
+async fn periods(args: Args) -> Result<ExitCode, Error> {
+    const PAGE: u32 = 500;
+    // OK: this mode runs only when --period is given.
+    let name = args.period.as_deref().unwrap_or_default();
+    let length = period_length(name).map_err(|e| Error::invalid_input(format!("--period: {e}")))?;
+    let since = args
+        .since
+        .as_deref()
+        .map(|t| timestamp("--since", t))
+        .transpose()?;
+    let until = args
+        .until
+        .as_deref()
+        .map(|t| timestamp("--until", t))
+        .transpose()?;
+    if let (Some(s), Some(u)) = (since, until)
+        && s >= u
+    {
+        return Err(Error::invalid_input(format!(
+            "--since {s} is not before --until {u}: the range is empty"
+        )));
+    }
+    let store = args.store.store().await?;
+    // Every batch the store lets us see, a page at a time in creation order; a batch created
+    // at or after `until` has nothing in the range.
+    let mut batches: Vec<Batch> = Vec::new();
+    let mut query = BatchQuery::new().limit(PAGE);
+    loop {
+        let page = store.batches.list(&query).await?;
+        let full = page.len() == PAGE as usize;
+        let Some(last) = page.last().cloned() else {
+            break;
+        };
+        batches.extend(
+            page.into_iter()
+                .filter(|b| until.is_none_or(|u| b.created_at < u)),
+        );
+        if !full || until.is_some_and(|u| last.created_at >= u) {
+            break;
+        }
+        query = query.after(&last);
+    }
+    let currency = match &args.currency {
+        Some(c) => c.clone(),
+        None => {
+            let named: BTreeSet<&str> = batches
+                .iter()
+                .filter_map(|b| b.currency.as_deref())
+                .collect();
+            match (named.len(), named.first()) {
+                (1, Some(only)) => (*only).to_owned(),
+                _ => DEFAULT_CURRENCY.to_owned(),
+            }
+        }
+    };
+    let mut analyzer = PeriodAnalyzer::new(length, currency.clone());
+    if let Some(s) = since {
+        analyzer = analyzer.since(s);
+    }
+    if let Some(u) = until {
+        analyzer = analyzer.until(u);
+    }
+    for batch in &batches {
+        let mut scan = MessageScan::new(store.messages.clone(), MessageQuery::new(batch.id, 1000));
+        while let Some(page) = scan.next_chunk().await? {
+            for m in &page {
+                analyzer.message(m)?;
+            }
+        }
+    }
+    let reports = analyzer.finish();
+    if args.json {
+        io::print(&Periods {
+            period: name,
+            period_seconds: analyzer.period_seconds(),
+            since,
+            until,
+            currency: &currency,
+            batches: batches.len() as u64,
+            periods: reports,
+            other_currencies: analyzer.other_currencies(),
+        })?;
+    } else {
+        io::print_text(&period_table(&reports, analyzer.other_currencies()))?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `p50/p90` of a latency, in seconds.
+fn p50_p90(stats: Option<LatencyStats>) -> String {
+    stats.map_or_else(|| "-".to_owned(), |s| format!("{:.3}/{:.3}", s.p50, s.p90))
+}
+
+/// The periods for people: one line each.
+fn period_table(reports: &[PeriodReport], other: &BTreeMap<String, Amount>) -> String {
+    let mut out = String::new();
+    if reports.is_empty() {
+        out.push_str("No messages in the range.\n");
+        return out;
+    }
+    let _ = writeln!(
+        out,
+        "{:<22} {:>7} {:>8} {:>8} {:>8} {:>8} {:>8} {:>15} {:>15}  Cost actual (est.)",
+        "Period (UTC)",
+        "Batches",
+        "Messages",
+        "Success",
+        "Delivery",
+        "Errors",
+        "Msg/s",
+        "Claim→acc p50/90",
+        "Acc→deliv p50/90",
+    );
+    for p in reports {
+        let _ = writeln!(
+            out,
+            "{:<22} {:>7} {:>8} {:>8} {:>8} {:>8} {:>8} {:>15} {:>15}  {} ({}) {}",
+            p.start.to_string(),
+            p.batches,
+            p.messages,
+            percent(p.success_rate),
+            percent(p.delivery_rate),
+            percent(p.error_rate),
+            p.throughput
+                .messages_per_second
+                .map_or_else(|| "-".to_owned(), |r| format!("{r:.2}")),
+            p50_p90(p.latency.claim_to_accepted),
+            p50_p90(p.latency.accepted_to_delivered),
+            p.cost.actual,
+            p.cost.estimated,
+            p.cost.currency
+        );
+    }
+    for (currency, amount) in other {
+        let _ = writeln!(out, "Also charged {amount} {currency} (another currency).");
     }
     out
 }
