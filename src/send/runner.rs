@@ -297,6 +297,10 @@ pub(crate) struct BatchRun {
     policy: RetryPolicy,
     rate: Option<Rate>,
     sem: Arc<Semaphore>,
+    /// Permits of the look-ups (reconciliation, verification): as many as the sends', apart from
+    /// them, so verification keeps pace while the batch is still sending instead of waiting for
+    /// sends to leave a permit free.
+    check_sem: Arc<Semaphore>,
     window_zone: Option<Arc<dyn ZoneRules>>,
     local: Mutex<Local>,
     /// Send starts, written in groups (one claim's token each).
@@ -393,6 +397,7 @@ impl BatchRun {
             policy: options.retry_policy(),
             rate: options.rate(),
             sem: Arc::new(Semaphore::new(options.concurrency as usize)),
+            check_sem: Arc::new(Semaphore::new(options.concurrency as usize)),
             window_zone,
             local: Mutex::new(Local {
                 budget: RetryBudget::default(),
@@ -954,7 +959,7 @@ impl BatchRun {
     }
 
     /// Starts the checks that are due (reconciliation, then each verification pass) with the
-    /// free permits; returns the verification checks outstanding over every pass (`None`
+    /// free look-up permits; returns the verification checks outstanding over every pass (`None`
     /// when it could not be told: no permit was free), with in-doubt ones counted too.
     async fn checks(
         self: &Arc<Self>,
@@ -970,7 +975,7 @@ impl BatchRun {
         self.start_checks(tasks, now, &kinds).await
     }
 
-    /// Starts the due checks of these kinds (each with its delay) with the free permits; see
+    /// Starts the due checks of these kinds (each with its delay) with the free look-up permits; see
     /// [`BatchRun::checks`].
     async fn start_checks(
         self: &Arc<Self>,
@@ -980,7 +985,7 @@ impl BatchRun {
     ) -> Result<Option<u64>> {
         let mut outstanding = 0u64;
         for &(kind, after) in kinds {
-            let free = self.sem.available_permits();
+            let free = self.check_sem.available_permits();
             if free == 0 {
                 return Ok(None);
             }
@@ -989,7 +994,7 @@ impl BatchRun {
             let checks = self.ctx.store.messages.claim_checks(&claim).await?;
             outstanding += checks.outstanding;
             for m in checks.messages {
-                let Ok(permit) = self.sem.clone().try_acquire_owned() else {
+                let Ok(permit) = self.check_sem.clone().try_acquire_owned() else {
                     break;
                 };
                 let run = Arc::clone(self);

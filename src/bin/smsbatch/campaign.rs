@@ -426,7 +426,7 @@ pub(crate) fn run(args: Args) -> std::process::ExitCode {
             let c = &status.progress.counts;
             let done = c.sent + c.delivered + c.undelivered + c.failed + c.cancelled + c.in_doubt;
             let message = format!(
-                "{} sent, {} delivered, {} failed, {} {}",
+                "{} sent, {} delivered, {} failed or undelivered, {} {}",
                 c.sent,
                 c.delivered,
                 c.failed + c.undelivered,
