@@ -538,9 +538,12 @@ impl Sender for FakeSender {
         };
         let plan = self.plan(message, attempt);
         let latency = self.latency(&message.id, attempt);
+        // Deadlines from one start, so the timer's rounding (a millisecond a sleep) is paid once,
+        // not once for each half: the call takes the latency it was given.
+        let start = tokio::time::Instant::now();
         let first_half = latency / 2;
         if !first_half.is_zero() {
-            tokio::time::sleep(first_half).await;
+            tokio::time::sleep_until(start + first_half).await;
         }
         // The provider processes the request here.
         let recorded = match &plan {
@@ -559,9 +562,8 @@ impl Sender for FakeSender {
             }
             Plan::Fail(_) => None,
         };
-        let rest = latency - first_half;
-        if !rest.is_zero() {
-            tokio::time::sleep(rest).await;
+        if latency > first_half {
+            tokio::time::sleep_until(start + latency).await;
         }
         let table = ErrorTable::twilio();
         match plan {
