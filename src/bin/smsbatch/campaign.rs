@@ -76,7 +76,7 @@ pub(crate) struct Args {
     /// Messages in flight at once.
     #[arg(long, value_name = "N", default_value_t = 32)]
     concurrency: u32,
-    /// The fake provider's latency per send, in milliseconds: `MIN-MAX`.
+    /// The fake provider's latency per send, in milliseconds: `MIN-MAX` or `N`.
     #[arg(long, value_name = "MIN-MAX", default_value = "20-80")]
     latency_ms: String,
     /// Where the fake provider's record, the report and the export are written.
@@ -93,26 +93,16 @@ fn invalid(message: impl Into<String>) -> Error {
     Error::invalid_input(message.into())
 }
 
-fn latency(text: &str) -> Result<(Duration, Duration), Error> {
-    let bad = || {
-        invalid(format!(
-            "--latency-ms {} is not MIN-MAX (milliseconds)",
-            crate::io::quote(text)
-        ))
-    };
-    let (min, max) = text.split_once('-').ok_or_else(bad)?;
-    let (min, max) = (
-        min.trim().parse::<u64>().map_err(|_| bad())?,
-        max.trim().parse::<u64>().map_err(|_| bad())?,
-    );
-    if max < min {
-        return Err(bad());
-    }
-    Ok((Duration::from_millis(min), Duration::from_millis(max)))
-}
-
 fn io_error(path: &Path, what: &str, e: std::io::Error) -> Error {
     invalid(format!("cannot {what} {}: {e}", path.display()))
+}
+
+/// Writes `value` as pretty JSON to `name` in `dir`; returns the path.
+fn write_json(dir: &Path, name: &str, value: &impl serde::Serialize) -> Result<PathBuf, Error> {
+    let path = dir.join(name);
+    let text = serde_json::to_vec_pretty(value).map_err(|e| invalid(e.to_string()))?;
+    std::fs::write(&path, text).map_err(|e| io_error(&path, "write", e))?;
+    Ok(path)
 }
 
 /// The fake provider: realistic latency, about one message in 50 refused by the carrier (a
@@ -120,7 +110,7 @@ fn io_error(path: &Path, what: &str, e: std::io::Error) -> Error {
 /// undelivered when verified; once a message is final it reports the price the table gives,
 /// as a provider reports what it charged.
 fn provider(args: &Args, record: &Path, prices: PriceTable) -> Result<FakeSender, Error> {
-    let (min, max) = latency(&args.latency_ms)?;
+    let (min, max) = crate::worker::latency("--latency-ms", &args.latency_ms)?;
     FakeConfig::new()
         .prices(prices)
         .seed(args.seed)
@@ -206,7 +196,8 @@ pub(crate) fn run(args: Args) -> std::process::ExitCode {
         if record.exists() {
             std::fs::remove_file(&record).map_err(|e| io_error(&record, "remove", e))?;
         }
-        let (store, store_name) = if args.store.given() {
+        let given = args.store.given();
+        let (store, store_name) = if given {
             (args.store.store().await?, "the store of the flags")
         } else {
             let memory = MemoryStore::new();
@@ -215,7 +206,6 @@ pub(crate) fn run(args: Args) -> std::process::ExitCode {
                 "the embedded in-memory store",
             )
         };
-        let given = args.store.given();
         let (customers, sample) = load_sample(&store, &args, now, given).await?;
         println!(
             "smsbatch campaign on {store_name}: {}; template {:?}; rate limit {} segments/s, {} \
@@ -276,17 +266,12 @@ pub(crate) fn run(args: Args) -> std::process::ExitCode {
         } else {
             Purpose::Marketing
         };
-        let mut options = BatchOptions::from_json(OPTIONS)?;
-        options.concurrency = args.concurrency;
-        options = BatchOptions::from_json(
-            &serde_json::to_string(&{
-                let mut v = serde_json::to_value(&options)
-                    .map_err(|e| invalid(format!("the options: {e}")))?;
-                v["rate"] = json!({"segmentsPerSecond": args.rate, "burst": args.concurrency});
-                v
-            })
-            .map_err(|e| invalid(format!("the options: {e}")))?,
-        )?;
+        // The bundled options with the flags' concurrency and rate, validated as one document.
+        let mut options: Value = serde_json::from_str(OPTIONS)
+            .map_err(|e| invalid(format!("the bundled options: {e}")))?;
+        options["concurrency"] = json!(args.concurrency);
+        options["rate"] = json!({"segmentsPerSecond": args.rate, "burst": args.concurrency});
+        let options = BatchOptions::from_json(&options.to_string())?;
         let template = Template::compile(&record_template.body)?;
         let previewer = options.preview_config().purpose(purpose).build(&template)?;
         let preview = previewer.preview(rows.iter())?;
@@ -474,12 +459,7 @@ pub(crate) fn run(args: Args) -> std::process::ExitCode {
                 status.pause_reason
             )));
         }
-        let status_path = args.out.join("status.json");
-        std::fs::write(
-            &status_path,
-            serde_json::to_vec_pretty(&status).map_err(|e| invalid(e.to_string()))?,
-        )
-        .map_err(|e| io_error(&status_path, "write", e))?;
+        let status_path = write_json(&args.out, "status.json", &status)?;
 
         // 7. The report and the export.
         section("report");
@@ -489,12 +469,7 @@ pub(crate) fn run(args: Args) -> std::process::ExitCode {
             .run(&store, clock.now())
             .await?;
         print!("{}", crate::report::table(&batch, &analysis));
-        let report_path = args.out.join("report.json");
-        std::fs::write(
-            &report_path,
-            serde_json::to_vec_pretty(&analysis.report).map_err(|e| invalid(e.to_string()))?,
-        )
-        .map_err(|e| io_error(&report_path, "write", e))?;
+        let report_path = write_json(&args.out, "report.json", &analysis.report)?;
         let csv_path = args.out.join("messages.csv");
         let file =
             std::fs::File::create(&csv_path).map_err(|e| io_error(&csv_path, "create", e))?;

@@ -62,10 +62,11 @@ pub(crate) struct Args {
     store: StoreArgs,
 }
 
-fn latency(text: &str) -> Result<(Duration, Duration), Error> {
+/// A fake provider's latency, `MIN-MAX` or `N` milliseconds, as given to `flag`.
+pub(crate) fn latency(flag: &str, text: &str) -> Result<(Duration, Duration), Error> {
     let bad = || {
         Error::invalid_input(format!(
-            "--fake-latency-ms {} is not MIN-MAX or N (milliseconds)",
+            "{flag} {} is not MIN-MAX or N (milliseconds)",
             crate::io::quote(text)
         ))
     };
@@ -126,7 +127,7 @@ fn build_sender(
         ProviderKind::Fake => {
             let mut config = FakeConfig::new().seed(args.seed);
             if let Some(text) = &args.fake_latency_ms {
-                let (min, max) = latency(text)?;
+                let (min, max) = latency("--fake-latency-ms", text)?;
                 config = config.latency(min, max);
             }
             if let Some(path) = &args.fake_record {
