@@ -62,6 +62,9 @@ pub struct RunnerConfig {
     pub seed: u64,
     /// Expired leases ended per rescue.
     pub rescue_limit: u32,
+    /// The most often a worker looks for expired leases (leases last seconds: looking at every
+    /// poll would only load the store).
+    pub rescue_every: Duration,
     /// Error samples kept per category.
     pub samples: SampleLimits,
     /// Classifies the provider codes of delivery failures found by verification.
@@ -79,7 +82,8 @@ impl Default for RunnerConfig {
 
 impl RunnerConfig {
     /// Polls every 500 ms, progress at most once a second, a 30 s send timeout, checks every
-    /// second, seed 0, rescues of up to 1000 leases, Twilio's error table.
+    /// second, seed 0, rescues of up to 1000 leases at most once a second, Twilio's error
+    /// table.
     pub fn new() -> Self {
         Self {
             poll: Duration::from_millis(500),
@@ -88,6 +92,7 @@ impl RunnerConfig {
             check_every: Duration::from_secs(1),
             seed: 0,
             rescue_limit: 1000,
+            rescue_every: Duration::from_secs(1),
             samples: SampleLimits::new(),
             error_table: ErrorTable::twilio(),
             status_callback: None,
@@ -115,6 +120,12 @@ impl RunnerConfig {
     /// The check interval of a sending batch.
     pub fn check_every(mut self, every: Duration) -> Self {
         self.check_every = every;
+        self
+    }
+
+    /// The rescue interval.
+    pub fn rescue_every(mut self, every: Duration) -> Self {
+        self.rescue_every = every;
         self
     }
 
@@ -526,6 +537,10 @@ impl BatchRun {
         let mut last_kill_check: Option<tokio::time::Instant> = None;
         // Checks (reconciliation, verification) outstanding at the last look.
         let mut outstanding: Option<u64> = None;
+        // When a claim last found messages: a claim takes only a sending batch's messages, so
+        // the batch was sending then, and its row need not be read again before the next poll
+        // interval (a pause or cancel makes the next claim find none, and the row is read).
+        let mut claimed_at: Option<tokio::time::Instant> = None;
         loop {
             while let Some(joined) = tasks.try_join_next() {
                 self.reap(joined);
@@ -533,12 +548,18 @@ impl BatchRun {
             if self.ctx.shutdown.is_triggered() {
                 return Ok(());
             }
-            let Some(batch) = self.ctx.store.batches.get(self.id).await? else {
-                return Ok(());
+            let recent = claimed_at.is_some_and(|t| t.elapsed() < self.ctx.config.poll);
+            let state = if recent {
+                BatchState::Sending
+            } else {
+                match self.ctx.store.batches.get(self.id).await? {
+                    Some(batch) => batch.state,
+                    None => return Ok(()),
+                }
             };
             let now = self.now();
             let mut claimed = 0usize;
-            match batch.state {
+            match state {
                 BatchState::Sending => {
                     let due_kill = last_kill_check.is_none_or(|t| {
                         t.elapsed() >= self.ctx.config.poll.min(Duration::from_millis(250))
@@ -553,10 +574,12 @@ impl BatchRun {
                                 format!("the kill-switch flag {flag:?} is enabled"),
                             )
                             .await?;
+                            claimed_at = None;
                             continue;
                         }
                     }
                     claimed = self.claim(tasks, now).await?;
+                    claimed_at = (claimed > 0).then(tokio::time::Instant::now);
                     let checks_due =
                         last_checks.is_none_or(|t| t.elapsed() >= self.ctx.config.check_every);
                     if checks_due {

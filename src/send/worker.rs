@@ -17,6 +17,7 @@ use crate::analytics::observe;
 use crate::error::Result;
 use crate::queue::{BatchState, MessageStatus, PauseReason, Sender, TzdbZones, ZoneSource};
 use crate::store::{Batch, BatchQuery, Store};
+use crate::time::Timestamp;
 
 /// What a worker did (JSON: `{"prepared", "batches"}`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -168,12 +169,19 @@ impl Worker {
         // Cancelled batches seen with nothing left to settle: nothing can come back to them,
         // so they are not counted again.
         let mut settled: HashSet<Uuid> = HashSet::new();
+        let mut last_rescue: Option<Timestamp> = None;
         let result = loop {
             if self.shutdown.is_triggered() {
                 break Ok(());
             }
             match self
-                .round(&ctx, &mut runners, &mut settled, &mut report)
+                .round(
+                    &ctx,
+                    &mut runners,
+                    &mut settled,
+                    &mut last_rescue,
+                    &mut report,
+                )
                 .await
             {
                 Ok(busy) => {
@@ -201,6 +209,7 @@ impl Worker {
         ctx: &Arc<Ctx>,
         runners: &mut HashMap<Uuid, JoinHandle<Result<()>>>,
         settled: &mut HashSet<Uuid>,
+        last_rescue: &mut Option<Timestamp>,
         report: &mut WorkerReport,
     ) -> Result<bool> {
         // Runs that ended (paused, completed, an error) make room for a new one.
@@ -215,18 +224,25 @@ impl Worker {
             }
         }
         let now = self.clock.now();
-        let rescued = self
-            .store
-            .messages
-            .rescue(now, self.config.rescue_limit)
-            .await?;
-        observe::messages_moved(None, MessageStatus::Pending, rescued.pending);
-        observe::messages_moved(None, MessageStatus::InDoubt, rescued.in_doubt);
-        if rescued.pending + rescued.in_doubt > 0 {
-            ctx.emit(WorkerEvent::Rescued {
-                pending: rescued.pending,
-                in_doubt: rescued.in_doubt,
-            });
+        // Leases last seconds: looking for expired ones at every poll would only load the
+        // store. A clock that went back counts as due.
+        let rescue_due = last_rescue
+            .is_none_or(|at| now < at || now.duration_since(at) >= self.config.rescue_every);
+        if rescue_due {
+            let rescued = self
+                .store
+                .messages
+                .rescue(now, self.config.rescue_limit)
+                .await?;
+            *last_rescue = Some(now);
+            observe::messages_moved(None, MessageStatus::Pending, rescued.pending);
+            observe::messages_moved(None, MessageStatus::InDoubt, rescued.in_doubt);
+            if rescued.pending + rescued.in_doubt > 0 {
+                ctx.emit(WorkerEvent::Rescued {
+                    pending: rescued.pending,
+                    in_doubt: rescued.in_doubt,
+                });
+            }
         }
         let batches = self
             .store

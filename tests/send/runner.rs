@@ -1158,3 +1158,55 @@ async fn the_second_verification_pass_looks_again() {
     let last_lookup = lookups.values().flatten().max().copied().unwrap();
     assert!(completed.at >= last_lookup, "{completed:?}");
 }
+
+/// Expired leases are looked for at most once per `rescue_every` (every poll would only load
+/// the store): claims left by a dead worker come back at the first rescue after they expire,
+/// not at the next poll.
+#[tokio::test(start_paused = true)]
+async fn expired_leases_are_rescued_at_the_rescue_interval() {
+    let clock = start();
+    let store = store_with(&customers(3)).await;
+    let batch = create(&store, &clock, json!({})).await;
+    // A worker that died holding every message's claim, never started, for 2 s.
+    let claim = smsbatch::store::Claim::new(
+        10,
+        uuid::Uuid::from_u128(7),
+        Duration::from_secs(2),
+        clock.now(),
+    )
+    .batch(batch.id);
+    assert_eq!(store.messages.claim(&claim).await.unwrap().len(), 3);
+    // Paused, so the live worker only rescues.
+    smsbatch::send::pause(&store, batch.id, clock.now())
+        .await
+        .unwrap();
+    let started = clock.now();
+    let rescued: Arc<Mutex<Vec<(Timestamp, u64)>>> = Arc::default();
+    let seen = Arc::clone(&rescued);
+    let events_clock = clock.clone();
+    let shutdown = Shutdown::new();
+    let w = worker(&store, Timed::new(FakeSender::new(), clock.clone()), &clock)
+        .config(config().rescue_every(Duration::from_secs(10)))
+        .shutdown(shutdown.clone())
+        .events(Arc::new(move |e: &smsbatch::send::WorkerEvent| {
+            if let smsbatch::send::WorkerEvent::Rescued { pending, .. } = e {
+                seen.lock().unwrap().push((events_clock.now(), *pending));
+            }
+        }));
+    let run = tokio::spawn(async move { w.run().await });
+    tokio::time::sleep(Duration::from_secs(15)).await;
+    shutdown.trigger();
+    run.await.unwrap().unwrap();
+    let rescued = rescued.lock().unwrap().clone();
+    assert_eq!(rescued.len(), 1, "{rescued:?}");
+    let (at, pending) = rescued[0];
+    assert_eq!(pending, 3);
+    // Expired at 2 s; the worker's first look was at 0 s, its next one 10 s later.
+    let after = at.duration_since(started);
+    assert!(
+        after >= Duration::from_secs(10) && after < Duration::from_secs(11),
+        "{after:?}"
+    );
+    let counts = store.messages.count_by_status(batch.id).await.unwrap();
+    assert_eq!(counts.pending, 3);
+}

@@ -449,3 +449,113 @@ async fn check_constraints_accept_every_name_the_library_writes() {
     let counts = store.exclusions.count_by_reason(batch).await.unwrap();
     assert_eq!(counts.len(), ExclusionReason::ALL.len());
 }
+
+/// Every statement of the queue functions that moves a message it names finds it by primary
+/// key, with generic plans (what PL/pgSQL caches) and statistics taken while nothing was
+/// processing; only the rescue scans the lease index. The rescue index used to be partial on
+/// `status = 'processing'`, which each claim fence also says: the generic plan of every send
+/// start and outcome scanned it, with the dead entries each claim leaves, and PostgreSQL
+/// throughput fell to a fifth. The plans are read from auto_explain's notices.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn queue_statements_find_messages_by_primary_key() {
+    let Some((_pg, db)) = migrated("plans", Locale::CUtf8, Schema::customers()).await else {
+        return;
+    };
+    let (client, mut connection) = tokio_postgres::connect(&db.url, tokio_postgres::NoTls)
+        .await
+        .expect("connect");
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<String>();
+    let reader = tokio::spawn(async move {
+        while let Some(Ok(message)) = std::future::poll_fn(|cx| connection.poll_message(cx)).await {
+            if let tokio_postgres::AsyncMessage::Notice(n) = message {
+                let _ = tx.send(n.message().to_owned());
+            }
+        }
+    });
+    client
+        .batch_execute(
+            "INSERT INTO sms_batches (id, state, purpose, created_at, updated_at)
+             VALUES ('00000000-0000-0000-0000-00000000000b', 'sending', 'transactional',
+                     now(), now());
+             INSERT INTO sms_batch_messages (batch_id, customer_id, phone, body, encoding,
+                     segments, run_at, created_at, updated_at)
+             SELECT '00000000-0000-0000-0000-00000000000b', g, '+4474' || lpad(g::text, 8, '0'),
+                    'hi', 'GSM-7', 1, now() - interval '1 minute', now(), now()
+               FROM generate_series(1, 3000) AS g;
+             ANALYZE sms_batch_messages;
+             LOAD 'auto_explain';
+             SET auto_explain.log_min_duration = 0;
+             SET auto_explain.log_nested_statements = on;
+             SET auto_explain.log_level = 'notice';
+             SET plan_cache_mode = force_generic_plan;",
+        )
+        .await
+        .expect("a batch to claim, and plans logged");
+    let token = uuid::Uuid::from_u128(42);
+    let ids: Vec<i64> = client
+        .query(
+            "SELECT id FROM sms_claim_messages('00000000-0000-0000-0000-00000000000b', 20, $1, \
+             60000, now())",
+            &[&token],
+        )
+        .await
+        .expect("a claim")
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(ids.len(), 20);
+    let calls = [
+        "SELECT count(*) FROM sms_mark_send_started_many(($1::bigint[])[1:10], $2::uuid, now())",
+        "SELECT count(*) FROM sms_mark_send_started(($1::bigint[])[11], $2::uuid, now())",
+        "SELECT count(*) FROM sms_extend_lease(($1::bigint[])[12], $2::uuid, 60000, now())",
+        "SELECT count(*) FROM sms_release_message(($1::bigint[])[13], $2::uuid, now())",
+        "SELECT count(*) FROM sms_transition_message(($1::bigint[])[11], $2::uuid, NULL, 'sent', \
+         '{\"provider_id\": \"SM11\"}', now())",
+        "SELECT count(*) FROM sms_transition_messages(($1::bigint[])[1:10], \
+         array_fill($2::uuid, ARRAY[10]), array_fill(NULL::text, ARRAY[10]), \
+         array_fill('failed'::text, ARRAY[10]), array_fill('{}'::jsonb, ARRAY[10]), now())",
+    ];
+    for sql in calls {
+        client
+            .query(sql, &[&ids, &token])
+            .await
+            .unwrap_or_else(|e| panic!("{sql}: {e:?}"));
+    }
+    client
+        .query(
+            "SELECT count(*) FROM sms_rescue_expired(now() + interval '1 hour', 100)",
+            &[],
+        )
+        .await
+        .expect("a rescue");
+    drop(client);
+    reader.await.expect("the notice reader");
+    let mut plans = Vec::new();
+    while let Ok(plan) = rx.try_recv() {
+        plans.push(plan);
+    }
+    // The statements inside the functions that name messages by id.
+    let by_id: Vec<&String> = plans
+        .iter()
+        .filter(|p| p.contains("Update on sms_batch_messages") && !p.contains("sms_rescue"))
+        .filter(|p| {
+            p.contains("m.id = ANY") || p.contains("m.id = p_id") || p.contains("m.id = x.id")
+        })
+        .collect();
+    assert!(by_id.len() >= 6, "{plans:#?}");
+    for plan in &by_id {
+        assert!(plan.contains("sms_batch_messages_pkey"), "{plan}");
+        assert!(!plan.contains("sms_batch_messages_lease_idx"), "{plan}");
+    }
+    let rescue: Vec<&String> = plans
+        .iter()
+        .filter(|p| p.contains("lease_expires_at < p_now") && p.contains("LockRows"))
+        .collect();
+    assert!(!rescue.is_empty(), "{plans:#?}");
+    assert!(
+        rescue
+            .iter()
+            .all(|p| p.contains("sms_batch_messages_lease_idx")),
+        "{rescue:#?}"
+    );
+}

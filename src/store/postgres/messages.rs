@@ -426,28 +426,43 @@ fn change_json(change: &Transition) -> Value {
     Value::Object(map)
 }
 
-/// Per id, in order: the message that moved, else not found (invisible) or lease lost.
-fn outcomes(ids: &[i64], moved: &[Row], visible: &[Row]) -> Result<Vec<Result<Message>>> {
-    let mut by_id = std::collections::HashMap::with_capacity(moved.len());
-    for row in moved {
-        let m = message_from_row(row)?;
-        by_id.insert(m.id, m);
-    }
-    let seen: std::collections::HashSet<i64> = visible
-        .iter()
-        .map(|r| get::<i64>(r, "sms_batch_messages", "id"))
-        .collect::<Result<_>>()?;
-    Ok(ids
-        .iter()
-        .map(|id| match by_id.remove(id) {
-            Some(m) => Ok(m),
-            None if seen.contains(id) => Err(lease_lost(*id)),
-            None => Err(message_not_found(*id)),
-        })
-        .collect())
-}
-
 impl PgView {
+    /// Per id, in order: the message that moved, else not found (invisible) or lease lost.
+    /// Which of the two is asked only when some did not move: the usual group moves entirely
+    /// in one round trip.
+    async fn outcomes(&self, ids: &[i64], moved: &[Row]) -> Result<Vec<Result<Message>>> {
+        let mut by_id = std::collections::HashMap::with_capacity(moved.len());
+        for row in moved {
+            let m = message_from_row(row)?;
+            by_id.insert(m.id, m);
+        }
+        let missing: Vec<i64> = ids
+            .iter()
+            .copied()
+            .filter(|id| !by_id.contains_key(id))
+            .collect();
+        let seen: std::collections::HashSet<i64> = if missing.is_empty() {
+            Default::default()
+        } else {
+            self.rows(
+                Stmt::new("SELECT id FROM sms_batch_messages WHERE id = ANY($1)").arg(missing),
+                Retry::Safe,
+            )
+            .await?
+            .iter()
+            .map(|r| get::<i64>(r, "sms_batch_messages", "id"))
+            .collect::<Result<_>>()?
+        };
+        Ok(ids
+            .iter()
+            .map(|id| match by_id.remove(id) {
+                Some(m) => Ok(m),
+                None if seen.contains(id) => Err(lease_lost(*id)),
+                None => Err(message_not_found(*id)),
+            })
+            .collect())
+    }
+
     async fn message_rows(&self, stmt: Stmt, retry: Retry) -> Result<Vec<Message>> {
         self.rows(stmt, retry)
             .await?
@@ -597,24 +612,20 @@ impl MessageStore for PgView {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
-        let results = self
-            .run(
-                &[
-                    Stmt::new(concat!(
-                        "SELECT ",
-                        message_columns!(),
-                        " FROM sms_mark_send_started_many($1, $2, $3)"
-                    ))
-                    .arg(ids.to_vec())
-                    .arg(token)
-                    .arg(now),
-                    Stmt::new("SELECT id FROM sms_batch_messages WHERE id = ANY($1)")
-                        .arg(ids.to_vec()),
-                ],
+        let moved = self
+            .rows(
+                Stmt::new(concat!(
+                    "SELECT ",
+                    message_columns!(),
+                    " FROM sms_mark_send_started_many($1, $2, $3)"
+                ))
+                .arg(ids.to_vec())
+                .arg(token)
+                .arg(now),
                 Retry::Never,
             )
             .await?;
-        outcomes(ids, &results[0], &results[1])
+        self.outcomes(ids, &moved).await
     }
 
     async fn transition_many(
@@ -643,27 +654,23 @@ impl MessageStore for PgView {
             .collect();
         let tos: Vec<&'static str> = changes.iter().map(|(_, _, c)| c.status.as_sql()).collect();
         let json: Vec<Value> = changes.iter().map(|(_, _, c)| change_json(c)).collect();
-        let results = self
-            .run(
-                &[
-                    Stmt::new(concat!(
-                        "SELECT ",
-                        message_columns!(),
-                        " FROM sms_transition_messages($1, $2, $3, $4, $5, $6)"
-                    ))
-                    .arg(ids.clone())
-                    .arg(tokens)
-                    .arg(froms)
-                    .arg(tos)
-                    .arg(json)
-                    .arg(now),
-                    Stmt::new("SELECT id FROM sms_batch_messages WHERE id = ANY($1)")
-                        .arg(ids.clone()),
-                ],
+        let moved = self
+            .rows(
+                Stmt::new(concat!(
+                    "SELECT ",
+                    message_columns!(),
+                    " FROM sms_transition_messages($1, $2, $3, $4, $5, $6)"
+                ))
+                .arg(ids.clone())
+                .arg(tokens)
+                .arg(froms)
+                .arg(tos)
+                .arg(json)
+                .arg(now),
                 Retry::Never,
             )
             .await?;
-        outcomes(&ids, &results[0], &results[1])
+        self.outcomes(&ids, &moved).await
     }
 
     async fn transition(

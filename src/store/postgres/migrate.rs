@@ -33,6 +33,10 @@ pub const MIGRATIONS: &[Migration] = &[
         version: "0004_error_counts",
         sql: include_str!("migrations/0004_error_counts.sql"),
     },
+    Migration {
+        version: "0005_queue_plans",
+        sql: include_str!("migrations/0005_queue_plans.sql"),
+    },
 ];
 
 /// What [`PgStore::migrate`](super::PgStore::migrate) did (JSON: `{"applied": [...],
