@@ -158,7 +158,7 @@ fn overhead(c: &mut Criterion) {
     });
     // PostgreSQL store, four workers.
     if let Some(temp) = db::TempDb::create("bench_send", db::Locale::CUtf8) {
-        let n = 5_000;
+        let n = 20_000;
         let store = rt.block_on(pg_store(&temp, 24));
         rt.block_on(load(&store, n));
         group.throughput(Throughput::Elements(n as u64));

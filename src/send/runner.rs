@@ -288,6 +288,19 @@ impl Ctx {
     }
 }
 
+/// How long a run's claims go on from where the last ended before one starts from the head of
+/// the batch's queue again (where messages given back or rescued wait).
+const HEAD_EVERY: Duration = Duration::from_secs(1);
+
+/// Where a run's claims have got to in its batch's queue ([`Claim::after`]).
+#[derive(Clone, Copy, Debug)]
+struct ClaimCursor {
+    /// The last message claimed, as `(run_at, id)`.
+    after: (Timestamp, i64),
+    /// When the claims last started from the head.
+    head_at: tokio::time::Instant,
+}
+
 /// What a runner keeps between sends.
 struct Local {
     budget: RetryBudget,
@@ -327,6 +340,13 @@ impl std::fmt::Debug for BatchRun {
             .field("id", &self.id)
             .finish_non_exhaustive()
     }
+}
+
+/// When a progress document was written (its `updatedAt`).
+fn written_at(progress: &serde_json::Value) -> Option<Timestamp> {
+    progress
+        .get("updatedAt")
+        .and_then(|v| serde_json::from_value(v.clone()).ok())
 }
 
 fn is_refused(e: &Error) -> bool {
@@ -541,6 +561,7 @@ impl BatchRun {
         // the batch was sending then, and its row need not be read again before the next poll
         // interval (a pause or cancel makes the next claim find none, and the row is read).
         let mut claimed_at: Option<tokio::time::Instant> = None;
+        let mut cursor: Option<ClaimCursor> = None;
         loop {
             while let Some(joined) = tasks.try_join_next() {
                 self.reap(joined);
@@ -578,7 +599,7 @@ impl BatchRun {
                             continue;
                         }
                     }
-                    claimed = self.claim(tasks, now).await?;
+                    claimed = self.claim(tasks, now, &mut cursor).await?;
                     claimed_at = (claimed > 0).then(tokio::time::Instant::now);
                     let checks_due =
                         last_checks.is_none_or(|t| t.elapsed() >= self.ctx.config.check_every);
@@ -587,7 +608,7 @@ impl BatchRun {
                         outstanding = self.checks(tasks, now).await?;
                     }
                     if claimed == 0 && tasks.is_empty() {
-                        let counts = self.ctx.store.messages.count_by_status(self.id).await?;
+                        let counts = self.ctx.store.messages.count_unfinished(self.id).await?;
                         if counts.pending == 0 && counts.processing == 0 {
                             self.set_state(
                                 BatchState::Verifying,
@@ -606,7 +627,7 @@ impl BatchRun {
                 BatchState::Verifying => {
                     let outstanding = self.checks(tasks, now).await?;
                     if tasks.is_empty() {
-                        let counts = self.ctx.store.messages.count_by_status(self.id).await?;
+                        let counts = self.ctx.store.messages.count_unfinished(self.id).await?;
                         if counts.pending > 0 {
                             // Reconciliation sent some back to be resent.
                             self.set_state(
@@ -664,19 +685,57 @@ impl BatchRun {
         }
     }
 
-    /// Claims as many messages as there are free permits and starts their sends.
+    /// Claims as many messages as there are free permits and starts their sends; `cursor` is
+    /// where the run's claims have got to in the batch's queue.
     async fn claim(
         self: &Arc<Self>,
         tasks: &mut JoinSet<Result<()>>,
         now: Timestamp,
+        cursor: &mut Option<ClaimCursor>,
     ) -> Result<usize> {
         let free = self.sem.available_permits();
         if free == 0 {
             return Ok(0);
         }
         let token = self.ctx.token();
-        let claim = Claim::new(free as u32, token, self.options.lease(), now).batch(self.id);
-        let messages = self.ctx.store.messages.claim(&claim).await?;
+        let claim = |limit: usize, after: Option<(Timestamp, i64)>| {
+            let mut c = Claim::new(limit as u32, token, self.options.lease(), now).batch(self.id);
+            if let Some((run_at, id)) = after {
+                c = c.after(run_at, id);
+            }
+            c
+        };
+        let head_due = cursor.is_none_or(|c| c.head_at.elapsed() >= HEAD_EVERY);
+        let mut messages = if head_due {
+            *cursor = None;
+            self.ctx.store.messages.claim(&claim(free, None)).await?
+        } else {
+            let after = cursor.map(|c| c.after);
+            let mut found = self.ctx.store.messages.claim(&claim(free, after)).await?;
+            // The cursor ran past the due messages: the rest come from the head (given back
+            // or rescued messages wait behind the cursor).
+            if found.len() < free {
+                *cursor = None;
+                let more = self
+                    .ctx
+                    .store
+                    .messages
+                    .claim(&claim(free - found.len(), None))
+                    .await?;
+                found.extend(more);
+            }
+            found
+        };
+        messages.sort_by_key(|m| (m.run_at, m.id));
+        // A full claim leaves the cursor at its last message; a short one found the end of
+        // what is due, so the next starts from the head.
+        *cursor = match messages.last() {
+            Some(last) if messages.len() == free => Some(ClaimCursor {
+                after: (last.run_at, last.id),
+                head_at: cursor.map_or_else(tokio::time::Instant::now, |c| c.head_at),
+            }),
+            _ => None,
+        };
         let n = messages.len();
         observe::messages_moved(Some(self.id), MessageStatus::Processing, n as u64);
         for m in messages {
@@ -972,7 +1031,7 @@ impl BatchRun {
         if !tasks.is_empty() {
             return Ok(false);
         }
-        let counts = store.messages.count_by_status(self.id).await?;
+        let counts = store.messages.count_unfinished(self.id).await?;
         if counts.in_doubt == 0 && counts.processing == 0 && counts.pending == 0 {
             return Ok(true);
         }
@@ -1251,6 +1310,18 @@ impl BatchRun {
         let Some(batch) = store.batches.get(self.id).await? else {
             return Ok(());
         };
+        // Several workers drain one batch, and progress counts every message of it: the first
+        // to find the batch's progress an interval old writes it, and the others wait for the
+        // next interval after that write (keeping their error samples for it), so a batch is
+        // counted once an interval however many workers send it.
+        if !force
+            && let Some(at) = written_at(&batch.progress)
+            && at <= now
+            && now.duration_since(at) < self.ctx.config.progress_every
+        {
+            self.local().throttle.wrote(at);
+            return Ok(());
+        }
         let counts = store.messages.count_by_status(self.id).await?;
         let settled = counts.total() - counts.unfinished();
         let (delta, mps) = {

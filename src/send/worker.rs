@@ -307,7 +307,7 @@ impl Worker {
                         busy = true;
                         continue;
                     }
-                    let counts = self.store.messages.count_by_status(batch.id).await?;
+                    let counts = self.store.messages.count_unfinished(batch.id).await?;
                     if counts.in_doubt + counts.processing + counts.pending == 0 {
                         settled.insert(batch.id);
                         continue;

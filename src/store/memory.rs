@@ -1205,8 +1205,12 @@ impl MessageStore for MemoryView {
         let mut due: Vec<(Timestamp, i64)> = Vec::new();
         for b in batches {
             if let Some(set) = data.pending.get(&b) {
+                let from = match claim.after {
+                    Some(after) => std::ops::Bound::Excluded(after),
+                    None => std::ops::Bound::Unbounded,
+                };
                 due.extend(
-                    set.iter()
+                    set.range((from, std::ops::Bound::Unbounded))
                         .take_while(|(run_at, _)| *run_at <= claim.now)
                         .take(limit)
                         .copied(),

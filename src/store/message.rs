@@ -167,6 +167,8 @@ pub struct Claim {
     pub lease: Duration,
     /// The current time.
     pub now: Timestamp,
+    /// Only messages after this `(run_at, id)` in the queue's order (see [`Claim::after`]).
+    pub after: Option<(Timestamp, i64)>,
 }
 
 impl Claim {
@@ -178,12 +180,24 @@ impl Claim {
             token,
             lease,
             now,
+            after: None,
         }
     }
 
     /// Only messages of this batch.
     pub fn batch(mut self, batch_id: Uuid) -> Self {
         self.batch_id = Some(batch_id);
+        self
+    }
+
+    /// Only messages after the one due at `run_at` with this id, in the queue's order
+    /// (`run_at`, then id): where the claimer's last claim ended. A database queue keeps an
+    /// entry for every claimed message until it is vacuumed, so a claim from the head of a
+    /// large batch steps over every claim before it; one that starts where the last ended does
+    /// not. Messages before that point (given back, rescued) are not taken by such a claim:
+    /// the claimer must also claim from the head now and then.
+    pub fn after(mut self, run_at: Timestamp, id: i64) -> Self {
+        self.after = Some((run_at, id));
         self
     }
 }
@@ -620,6 +634,23 @@ pub trait MessageStore: Send + Sync {
 
     /// How many of a batch's messages are in each status.
     async fn count_by_status(&self, batch_id: Uuid) -> Result<StatusCounts>;
+
+    /// How many of a batch's messages are still to be settled: pending, processing and in
+    /// doubt (every other status counts zero). What a runner asks while it waits for the
+    /// batch's last messages; a store can answer from its queue indexes without reading every
+    /// message of the batch, which the default (from [`MessageStore::count_by_status`]) does.
+    async fn count_unfinished(&self, batch_id: Uuid) -> Result<StatusCounts> {
+        let all = self.count_by_status(batch_id).await?;
+        let mut open = StatusCounts::default();
+        for status in [
+            MessageStatus::Pending,
+            MessageStatus::Processing,
+            MessageStatus::InDoubt,
+        ] {
+            open.add(status, all.get(status));
+        }
+        Ok(open)
+    }
 
     /// How many of a batch's messages have each error category (their latest error, whatever
     /// their status now), in the order of [`ErrorCategory::ALL`]; categories without messages

@@ -89,6 +89,7 @@ macro_rules! contract_tests {
             messages_batched_transitions,
             messages_list_count_scan_and_cancel,
             messages_budget_reserved_at_claim,
+            messages_claim_after_a_cursor,
             messages_checks_defer_requeue_and_totals,
             exclusions_and_logs,
             flags_import_load_and_auto_create,
@@ -1593,6 +1594,18 @@ pub async fn messages_list_count_scan_and_cancel(h: &dyn Harness) {
     );
     let counts_json = serde_json::to_value(counts).unwrap();
     assert_eq!(counts_json["inDoubt"], 0);
+    // What is still to be settled, alone.
+    let open = s.messages.count_unfinished(batch).await.unwrap();
+    assert_eq!(
+        (
+            open.pending,
+            open.processing,
+            open.in_doubt,
+            open.sent,
+            open.total()
+        ),
+        (2_245, 60, 0, 0, 2_305)
+    );
     // Keyset pages in id order, by status.
     let page = s
         .messages
@@ -1632,6 +1645,8 @@ pub async fn messages_list_count_scan_and_cancel(h: &dyn Harness) {
         (counts.cancelled, counts.processing, counts.pending),
         (2_245, 60, 0)
     );
+    let open = s.messages.count_unfinished(batch).await.unwrap();
+    assert_eq!((open.processing, open.cancelled, open.total()), (60, 0, 60));
     assert!(
         s.messages
             .claim(&Claim::new(
@@ -1652,6 +1667,77 @@ pub async fn messages_list_count_scan_and_cancel(h: &dyn Harness) {
             .total(),
         0
     );
+}
+
+/// A claim can start where the claimer's last one ended (`Claim::after`): it takes only
+/// messages after that one in the queue's order (run_at, then id), so a message given back
+/// behind it waits for a claim from the head.
+pub async fn messages_claim_after_a_cursor(h: &dyn Harness) {
+    let Some(f) = fresh(h).await else { return };
+    let s = f.service();
+    let batch = s
+        .batches
+        .create(&NewBatch::new(Purpose::Marketing), at(0))
+        .await
+        .unwrap()
+        .batch;
+    // Five due at 1, two due later (at 3), in id order within each time.
+    let rows: Vec<NewMessage> = (0..7)
+        .map(|i| {
+            let mut m = NewMessage::new(i + 1, format!("+44740000020{i}"), "Hi", Encoding::Gsm7);
+            m.run_at = Some(if i < 5 { at(1) } else { at(3) });
+            m
+        })
+        .collect();
+    s.messages.insert(batch.id, &rows, at(0)).await.unwrap();
+    s.batches
+        .transition(batch.id, BatchState::Sending, None, at(1))
+        .await
+        .unwrap();
+    let lease = Duration::from_secs(60);
+    let claim = |n: u32, token: u128, now| {
+        Claim::new(n, Uuid::from_u128(token), lease, now).batch(batch.id)
+    };
+    let customers =
+        |ms: &[smsbatch::store::Message]| ms.iter().map(|m| m.customer_id).collect::<Vec<_>>();
+    let first = s.messages.claim(&claim(2, 1, at(4))).await.unwrap();
+    assert_eq!(customers(&first), vec![1, 2]);
+    let last = &first[1];
+    let next = s
+        .messages
+        .claim(&claim(2, 2, at(4)).after(last.run_at, last.id))
+        .await
+        .unwrap();
+    assert_eq!(customers(&next), vec![3, 4]);
+    // Give the first back: it is behind the cursor now.
+    let m = &first[0];
+    s.messages
+        .release(m.id, m.claim_token.unwrap(), at(4))
+        .await
+        .unwrap();
+    let last = &next[1];
+    let rest = s
+        .messages
+        .claim(&claim(10, 3, at(4)).after(last.run_at, last.id))
+        .await
+        .unwrap();
+    assert_eq!(
+        customers(&rest),
+        vec![5, 6, 7],
+        "the cursor orders by run_at, then id"
+    );
+    // The cursor compares run_at first: after the first one due at 3, only the second.
+    assert!(
+        s.messages
+            .claim(&claim(10, 4, at(4)).after(at(3), rest[1].id))
+            .await
+            .unwrap()
+            .is_empty(),
+        "everything after the cursor is claimed"
+    );
+    // From the head: the message given back.
+    let head = s.messages.claim(&claim(10, 5, at(4))).await.unwrap();
+    assert_eq!(customers(&head), vec![1]);
 }
 
 /// The budget guard (issue 14): each claim reserves the estimated cost on the batch; the first

@@ -537,13 +537,15 @@ impl MessageStore for PgView {
                 Stmt::new(concat!(
                     "SELECT ",
                     message_columns!(),
-                    " FROM sms_claim_messages($1, $2, $3, $4, $5)"
+                    " FROM sms_claim_messages($1, $2, $3, $4, $5, $6, $7)"
                 ))
                 .arg(claim.batch_id)
                 .arg(i32::try_from(claim.limit).unwrap_or(i32::MAX))
                 .arg(claim.token)
                 .arg(lease_millis(claim.lease))
-                .arg(claim.now),
+                .arg(claim.now)
+                .arg(claim.after.map(|(run_at, _)| run_at))
+                .arg(claim.after.map(|(_, id)| id)),
                 Retry::Never,
             )
             .await?;
@@ -811,6 +813,45 @@ impl MessageStore for PgView {
             counts.add(
                 decode(t, MessageStatus::from_sql(&status))?,
                 get::<i64>(row, t, "n")? as u64,
+            );
+        }
+        Ok(counts)
+    }
+
+    async fn count_unfinished(&self, batch_id: Uuid) -> Result<StatusCounts> {
+        // Each count reads a partial index (what the queue holds), not the batch's rows: the
+        // pending and in-doubt ones per batch, the claims in flight of every batch (as many as
+        // the workers have permits) on the lease index.
+        let rows = self
+            .rows(
+                Stmt::new(
+                    "SELECT \
+                     (SELECT count(*) FROM sms_batch_messages \
+                       WHERE batch_id = $1 AND status = 'pending') AS pending, \
+                     (SELECT count(*) FROM sms_batch_messages \
+                       WHERE lease_expires_at IS NOT NULL AND lease_expires_at > '-infinity' \
+                         AND batch_id = $1 AND status = 'processing') AS processing, \
+                     (SELECT count(*) FROM sms_batch_messages \
+                       WHERE batch_id = $1 AND status = 'in_doubt') AS in_doubt",
+                )
+                .arg(batch_id),
+                Retry::Safe,
+            )
+            .await?;
+        let mut counts = StatusCounts::default();
+        if let Some(row) = rows.first() {
+            let t = "sms_batch_messages";
+            counts.add(
+                MessageStatus::Pending,
+                get::<i64>(row, t, "pending")? as u64,
+            );
+            counts.add(
+                MessageStatus::Processing,
+                get::<i64>(row, t, "processing")? as u64,
+            );
+            counts.add(
+                MessageStatus::InDoubt,
+                get::<i64>(row, t, "in_doubt")? as u64,
             );
         }
         Ok(counts)

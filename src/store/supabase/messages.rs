@@ -389,17 +389,19 @@ impl MessageStore for SbView {
     }
 
     async fn claim(&self, claim: &Claim) -> Result<Vec<Message>> {
+        let mut args = json!({
+            "p_batch_id": claim.batch_id,
+            "p_limit": i32::try_from(claim.limit).unwrap_or(i32::MAX),
+            "p_token": claim.token,
+            "p_lease_ms": lease_millis(claim.lease),
+            "p_now": claim.now.to_string(),
+        });
+        if let Some((run_at, id)) = claim.after {
+            args["p_after_run_at"] = json!(run_at.to_string());
+            args["p_after_id"] = json!(id);
+        }
         let mut claimed = self
-            .message_rows(Call::rpc(
-                "sms_claim_messages",
-                json!({
-                    "p_batch_id": claim.batch_id,
-                    "p_limit": i32::try_from(claim.limit).unwrap_or(i32::MAX),
-                    "p_token": claim.token,
-                    "p_lease_ms": lease_millis(claim.lease),
-                    "p_now": claim.now.to_string(),
-                }),
-            ))
+            .message_rows(Call::rpc("sms_claim_messages", args))
             .await?;
         claimed.sort_by_key(|m| (m.run_at, m.id));
         Ok(claimed)

@@ -10,27 +10,34 @@
 --    fence does. The rescue says `lease_expires_at IS NOT NULL` itself: a generic plan does
 --    not infer it from a comparison with a parameter.
 -- 2. A claim of one batch plans on that batch's queue index: `p_batch_id IS NULL OR batch_id =
---    p_batch_id` planned once for both cases, and scanned the queue of every batch.
+--    p_batch_id` planned once for both cases, and scanned the queue of every batch. A claim can
+--    start where the claimer's last one ended (two new parameters with defaults).
 -- 3. Many moves are one update joined to their list, not one function call each; reservations
 --    go back per batch in the same statement.
 -- 4. Fewer index entries per move (below).
 --
--- Signatures and results are unchanged (PostgREST callers see the same functions).
+-- Results are unchanged, and so are signatures but the claim's two new trailing parameters,
+-- which have defaults (PostgREST callers that do not name them see the same function).
 
 DROP INDEX sms_batch_messages_lease_idx;
 CREATE INDEX sms_batch_messages_lease_idx ON sms_batch_messages (lease_expires_at)
   WHERE lease_expires_at IS NOT NULL;
 
 -- As 0002 (budget reservation, the first message that does not fit pauses its batch), with a
--- statement per case. The update needs no status condition: the rows are locked by this
--- transaction since the select found them pending.
-CREATE OR REPLACE FUNCTION sms_claim_messages(
-  p_batch_id uuid, p_limit integer, p_token uuid, p_lease_ms bigint, p_now timestamptz)
+-- statement per case, and where to start: with `p_after_run_at` and `p_after_id`, only messages
+-- after that one in the queue's order (run_at, then id). A claimer passes where its last claim
+-- ended: the queue index keeps an entry for every message claimed until vacuum removes it, and
+-- a claim from the head of a large batch would step over all of them. (Without them the
+-- comparison is with '-infinity', which every due message follows.) The update needs no status
+-- condition: the rows are locked by this transaction since the select found them pending.
+DROP FUNCTION sms_claim_messages(uuid, integer, uuid, bigint, timestamptz);
+CREATE FUNCTION sms_claim_messages(
+  p_batch_id uuid, p_limit integer, p_token uuid, p_lease_ms bigint, p_now timestamptz,
+  p_after_run_at timestamptz DEFAULT NULL, p_after_id bigint DEFAULT NULL)
 RETURNS SETOF sms_batch_messages LANGUAGE plpgsql VOLATILE AS $$
 DECLARE
   c record;
   found_rows refcursor;
-  v_budgeted boolean;
   v_admit bigint[] := '{}';
   v_full uuid[] := '{}';
 BEGIN
@@ -40,6 +47,7 @@ BEGIN
         FROM sms_batch_messages m
         JOIN sms_batches b ON b.id = m.batch_id AND b.state = 'sending'
        WHERE m.status = 'pending' AND m.run_at <= p_now
+         AND (m.run_at, m.id) > (coalesce(p_after_run_at, '-infinity'), coalesce(p_after_id, 0))
        ORDER BY m.run_at, m.id
        LIMIT greatest(p_limit, 0)
          FOR UPDATE OF m SKIP LOCKED;
@@ -49,6 +57,7 @@ BEGIN
         FROM sms_batch_messages m
         JOIN sms_batches b ON b.id = m.batch_id AND b.state = 'sending'
        WHERE m.batch_id = p_batch_id AND m.status = 'pending' AND m.run_at <= p_now
+         AND (m.run_at, m.id) > (coalesce(p_after_run_at, '-infinity'), coalesce(p_after_id, 0))
        ORDER BY m.run_at, m.id
        LIMIT greatest(p_limit, 0)
          FOR UPDATE OF m SKIP LOCKED;
