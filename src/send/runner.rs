@@ -292,6 +292,9 @@ impl Ctx {
 /// the batch's queue again (where messages given back or rescued wait).
 const HEAD_EVERY: Duration = Duration::from_secs(1);
 
+/// The most often a run with nothing in flight counts what is left of its batch.
+const IDLE_COUNT_EVERY: Duration = Duration::from_secs(1);
+
 /// Where a run's claims have got to in its batch's queue ([`Claim::after`]).
 #[derive(Clone, Copy, Debug)]
 struct ClaimCursor {
@@ -562,6 +565,11 @@ impl BatchRun {
         // interval (a pause or cancel makes the next claim find none, and the row is read).
         let mut claimed_at: Option<tokio::time::Instant> = None;
         let mut cursor: Option<ClaimCursor> = None;
+        // When this run, with nothing in flight, last counted what is left of the batch. A run
+        // whose own sends or checks just finished counts at once (it may have finished the
+        // batch); an idle one at most every IDLE_COUNT_EVERY, since a count reads the queue
+        // indexes, which keep an entry for every message until vacuum.
+        let mut idle_counted: Option<tokio::time::Instant> = None;
         loop {
             while let Some(joined) = tasks.try_join_next() {
                 self.reap(joined);
@@ -607,7 +615,9 @@ impl BatchRun {
                         last_checks = Some(tokio::time::Instant::now());
                         outstanding = self.checks(tasks, now).await?;
                     }
-                    if claimed == 0 && tasks.is_empty() {
+                    let count_due = idle_counted.is_none_or(|t| t.elapsed() >= IDLE_COUNT_EVERY);
+                    if claimed == 0 && tasks.is_empty() && count_due {
+                        idle_counted = Some(tokio::time::Instant::now());
                         let counts = self.ctx.store.messages.count_unfinished(self.id).await?;
                         if counts.pending == 0 && counts.processing == 0 {
                             self.set_state(
@@ -626,7 +636,9 @@ impl BatchRun {
                 }
                 BatchState::Verifying => {
                     let outstanding = self.checks(tasks, now).await?;
-                    if tasks.is_empty() {
+                    let count_due = idle_counted.is_none_or(|t| t.elapsed() >= IDLE_COUNT_EVERY);
+                    if tasks.is_empty() && count_due {
+                        idle_counted = Some(tokio::time::Instant::now());
                         let counts = self.ctx.store.messages.count_unfinished(self.id).await?;
                         if counts.pending > 0 {
                             // Reconciliation sent some back to be resent.
@@ -657,6 +669,9 @@ impl BatchRun {
                     }
                 }
                 _ => return Ok(()),
+            }
+            if claimed > 0 || !tasks.is_empty() {
+                idle_counted = None;
             }
             self.write_progress(false).await?;
             self.wait(tasks, claimed).await;
@@ -698,10 +713,17 @@ impl BatchRun {
             return Ok(0);
         }
         let token = self.ctx.token();
+        // Without a rate limit or a send window nothing holds a claimed message back from the
+        // provider: the claim records the send start itself, one write less per message (a
+        // crash before the call leaves the message in doubt, reconciled, instead of pending).
+        let direct = self.rate.is_none() && self.options.send_window.is_none();
         let claim = |limit: usize, after: Option<(Timestamp, i64)>| {
             let mut c = Claim::new(limit as u32, token, self.options.lease(), now).batch(self.id);
             if let Some((run_at, id)) = after {
                 c = c.after(run_at, id);
+            }
+            if direct {
+                c = c.start_sends();
             }
             c
         };
@@ -750,7 +772,7 @@ impl BatchRun {
             let run = Arc::clone(self);
             tasks.spawn(
                 self.span
-                    .wrap(async move { run.send_one(m, token, permit).await }),
+                    .wrap(async move { run.send_one(m, token, permit, direct).await }),
             );
         }
         Ok(n)
@@ -784,54 +806,13 @@ impl BatchRun {
         m: Message,
         token: Uuid,
         permit: OwnedSemaphorePermit,
+        started: bool,
     ) -> Result<()> {
         let _permit = permit;
-        let store = &self.ctx.store;
-        let now = self.now();
-        if self.deferred(&m, token, now).await? {
+        // A claim that recorded the start already (nothing may hold the message back) goes
+        // straight to the provider, even on shutdown: it is a send under way.
+        if !started && !self.start(&m, token).await? {
             return Ok(());
-        }
-        if self.ctx.shutdown.is_triggered() {
-            if let Some(back) = tolerate(store.messages.release(m.id, token, now).await)? {
-                self.moved(&back);
-            }
-            return Ok(());
-        }
-        // Pacing: segments per second per sender, over every batch this worker sends from the
-        // sender. A long wait extends the lease first.
-        let wait = self
-            .ctx
-            .pace
-            .reserve(&self.outbound_sender(&m), self.rate, m.segments);
-        if !wait.is_zero() {
-            let lease = self.options.lease();
-            if wait >= lease / 3 {
-                tolerate(
-                    store
-                        .messages
-                        .extend_lease(m.id, token, wait + lease, now)
-                        .await,
-                )?;
-            }
-            let stopped = self.ctx.shutdown.sleep(wait).await;
-            if stopped {
-                if let Some(back) = tolerate(store.messages.release(m.id, token, self.now()).await)?
-                {
-                    self.moved(&back);
-                }
-                return Ok(());
-            }
-            // The window may have closed while the message waited for its slot.
-            if self.deferred(&m, token, self.now()).await? {
-                return Ok(());
-            }
-        }
-        // Written before the provider is called: a crash from here on makes the message in
-        // doubt (reconciled), never pending (resent blindly).
-        match self.starts.submit((m.id, token)).await {
-            Ok(_) => {}
-            Err(e) if e.is_lease_lost() => return Ok(()),
-            Err(e) => return Err(e),
         }
         let out = self.outbound(&m);
         let outcome =
@@ -848,6 +829,60 @@ impl BatchRun {
                 )),
             };
         self.settle(&m, token, outcome).await
+    }
+
+    /// Everything between the claim and the provider call of a message whose claim did not
+    /// record its start: the send window, the shutdown signal, the pacer, then the start
+    /// itself. False when the message is not to be sent now (deferred, given back, lease lost).
+    async fn start(&self, m: &Message, token: Uuid) -> Result<bool> {
+        let store = &self.ctx.store;
+        let now = self.now();
+        if self.deferred(m, token, now).await? {
+            return Ok(false);
+        }
+        if self.ctx.shutdown.is_triggered() {
+            if let Some(back) = tolerate(store.messages.release(m.id, token, now).await)? {
+                self.moved(&back);
+            }
+            return Ok(false);
+        }
+        // Pacing: segments per second per sender, over every batch this worker sends from the
+        // sender. A long wait extends the lease first.
+        let wait = self
+            .ctx
+            .pace
+            .reserve(&self.outbound_sender(m), self.rate, m.segments);
+        if !wait.is_zero() {
+            let lease = self.options.lease();
+            if wait >= lease / 3 {
+                tolerate(
+                    store
+                        .messages
+                        .extend_lease(m.id, token, wait + lease, now)
+                        .await,
+                )?;
+            }
+            let stopped = self.ctx.shutdown.sleep(wait).await;
+            if stopped {
+                if let Some(back) = tolerate(store.messages.release(m.id, token, self.now()).await)?
+                {
+                    self.moved(&back);
+                }
+                return Ok(false);
+            }
+            // The window may have closed while the message waited for its slot.
+            if self.deferred(m, token, self.now()).await? {
+                return Ok(false);
+            }
+        }
+        // Written before the provider is called: a crash from here on makes the message in
+        // doubt (reconciled), never pending (resent blindly).
+        match self.starts.submit((m.id, token)).await {
+            Ok(_) => {}
+            Err(e) if e.is_lease_lost() => return Ok(false),
+            Err(e) => return Err(e),
+        }
+        Ok(true)
     }
 
     /// Defers the message to its window's next opening when the window (in the customer's

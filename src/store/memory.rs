@@ -1254,7 +1254,7 @@ impl MessageStore for MemoryView {
             m.claim_token = Some(claim.token);
             m.claimed_at = Some(claim.now);
             m.lease_expires_at = Some(lease_end);
-            m.send_started_at = None;
+            m.send_started_at = claim.start_sends.then_some(claim.now);
             m.attempts += 1;
             m.updated_at = claim.now;
             out.push(data.replace(m)?);

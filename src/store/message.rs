@@ -169,6 +169,9 @@ pub struct Claim {
     pub now: Timestamp,
     /// Only messages after this `(run_at, id)` in the queue's order (see [`Claim::after`]).
     pub after: Option<(Timestamp, i64)>,
+    /// Record the claimed messages' sends as started in the claim itself (see
+    /// [`Claim::start_sends`]).
+    pub start_sends: bool,
 }
 
 impl Claim {
@@ -181,6 +184,7 @@ impl Claim {
             lease,
             now,
             after: None,
+            start_sends: false,
         }
     }
 
@@ -198,6 +202,16 @@ impl Claim {
     /// the claimer must also claim from the head now and then.
     pub fn after(mut self, run_at: Timestamp, id: i64) -> Self {
         self.after = Some((run_at, id));
+        self
+    }
+
+    /// Records the claimed messages' sends as started (`send_started_at = now`) in the claim's
+    /// own write, for a claimer that calls the provider at once, with nothing (a rate limit, a
+    /// send window) that could hold a message back in between: one write less per message. A
+    /// claim that then expires makes its messages in doubt (reconciled with the provider)
+    /// rather than pending, and such claims cannot be given back with `release`.
+    pub fn start_sends(mut self) -> Self {
+        self.start_sends = true;
         self
     }
 }

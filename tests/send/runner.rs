@@ -1210,3 +1210,58 @@ async fn expired_leases_are_rescued_at_the_rescue_interval() {
     let counts = store.messages.count_by_status(batch.id).await.unwrap();
     assert_eq!(counts.pending, 3);
 }
+
+/// Without a rate limit or a send window nothing stands between a claim and the provider call,
+/// so the claim records the send start itself (one write less per message); with a rate limit
+/// a claimed message may wait for the pacer, and its start is written when it goes. (A crash
+/// after such a claim leaves the messages in doubt: the store contract and the crash test with
+/// killed workers cover that.)
+#[tokio::test(start_paused = true)]
+async fn a_claim_records_the_start_when_nothing_holds_the_send_back() {
+    for (options, started_at_claim) in [
+        (json!({}), true),
+        (json!({"rate": {"segmentsPerSecond": 1, "burst": 1}}), false),
+    ] {
+        let clock = start();
+        let store = store_with(&customers(8)).await;
+        let fake = Arc::new(
+            FakeConfig::new()
+                .latency(Duration::from_secs(4), Duration::from_secs(4))
+                .build()
+                .unwrap(),
+        );
+        let batch = create(&store, &clock, options.clone()).await;
+        let shutdown = Shutdown::new();
+        let w = worker(&store, fake.clone(), &clock).shutdown(shutdown.clone());
+        let run = tokio::spawn(async move { w.run().await });
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let claimed: Vec<Message> = all_messages(&store, batch.id)
+            .await
+            .into_iter()
+            .filter(|m| m.status == MessageStatus::Processing)
+            .collect();
+        assert_eq!(claimed.len(), 5, "{options}: the default concurrency");
+        let at_claim = claimed
+            .iter()
+            .filter(|m| m.send_started_at.is_some() && m.send_started_at == m.claimed_at)
+            .count();
+        if started_at_claim {
+            assert_eq!(at_claim, 5, "{options}");
+        } else {
+            // The first went at once (its own start write); the others wait for the pacer.
+            assert!(at_claim <= 1, "{options}: {claimed:?}");
+            assert!(
+                claimed
+                    .iter()
+                    .filter(|m| m.send_started_at.is_none())
+                    .count()
+                    >= 3,
+                "{options}: {claimed:?}"
+            );
+        }
+        shutdown.trigger();
+        run.await.unwrap().unwrap();
+        let counts = store.messages.count_by_status(batch.id).await.unwrap();
+        assert_eq!((counts.processing, counts.in_doubt), (0, 0), "{options}");
+    }
+}

@@ -90,6 +90,7 @@ macro_rules! contract_tests {
             messages_list_count_scan_and_cancel,
             messages_budget_reserved_at_claim,
             messages_claim_after_a_cursor,
+            messages_claim_can_start_sends,
             messages_checks_defer_requeue_and_totals,
             exclusions_and_logs,
             flags_import_load_and_auto_create,
@@ -1738,6 +1739,60 @@ pub async fn messages_claim_after_a_cursor(h: &dyn Harness) {
     // From the head: the message given back.
     let head = s.messages.claim(&claim(10, 5, at(4))).await.unwrap();
     assert_eq!(customers(&head), vec![1]);
+}
+
+/// A claim can record its messages' sends as started (`Claim::start_sends`): they carry the
+/// claim's time as `send_started_at`, cannot be given back, and an expired claim makes them in
+/// doubt, never pending.
+pub async fn messages_claim_can_start_sends(h: &dyn Harness) {
+    let Some(f) = fresh(h).await else { return };
+    let s = f.service();
+    let batch = s
+        .batches
+        .create(&NewBatch::new(Purpose::Marketing), at(0))
+        .await
+        .unwrap()
+        .batch;
+    let rows: Vec<NewMessage> = (0..3)
+        .map(|i| NewMessage::new(i + 1, format!("+44740000030{i}"), "Hi", Encoding::Gsm7))
+        .collect();
+    s.messages.insert(batch.id, &rows, at(0)).await.unwrap();
+    s.batches
+        .transition(batch.id, BatchState::Sending, None, at(1))
+        .await
+        .unwrap();
+    let token = Uuid::from_u128(9);
+    let claimed = s
+        .messages
+        .claim(
+            &Claim::new(2, token, Duration::from_secs(30), at(2))
+                .batch(batch.id)
+                .start_sends(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(claimed.len(), 2);
+    for m in &claimed {
+        assert_eq!(m.status, MessageStatus::Processing);
+        assert_eq!(m.send_started_at, Some(at(2)));
+    }
+    let err = s
+        .messages
+        .release(claimed[0].id, token, at(3))
+        .await
+        .unwrap_err();
+    assert!(err.is_lease_lost(), "{err}");
+    // A plain claim leaves the start to be written.
+    let plain = s
+        .messages
+        .claim(&Claim::new(5, Uuid::from_u128(10), Duration::from_secs(30), at(2)).batch(batch.id))
+        .await
+        .unwrap();
+    assert_eq!(plain.len(), 1);
+    assert_eq!(plain[0].send_started_at, None);
+    // Both leases expire: the started ones may have reached the provider.
+    let rescued = s.messages.rescue(at(60), 100).await.unwrap();
+    assert_eq!((rescued.in_doubt, rescued.pending), (2, 1));
 }
 
 /// The budget guard (issue 14): each claim reserves the estimated cost on the batch; the first

@@ -103,6 +103,7 @@ crate::contract_tests!(@each SupabaseHarness;
     messages_list_count_scan_and_cancel,
     messages_budget_reserved_at_claim,
     messages_claim_after_a_cursor,
+    messages_claim_can_start_sends,
     messages_checks_defer_requeue_and_totals,
     exclusions_and_logs,
     flags_import_load_and_auto_create,

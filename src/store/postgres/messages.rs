@@ -537,7 +537,7 @@ impl MessageStore for PgView {
                 Stmt::new(concat!(
                     "SELECT ",
                     message_columns!(),
-                    " FROM sms_claim_messages($1, $2, $3, $4, $5, $6, $7)"
+                    " FROM sms_claim_messages($1, $2, $3, $4, $5, $6, $7, $8)"
                 ))
                 .arg(claim.batch_id)
                 .arg(i32::try_from(claim.limit).unwrap_or(i32::MAX))
@@ -545,7 +545,8 @@ impl MessageStore for PgView {
                 .arg(lease_millis(claim.lease))
                 .arg(claim.now)
                 .arg(claim.after.map(|(run_at, _)| run_at))
-                .arg(claim.after.map(|(_, id)| id)),
+                .arg(claim.after.map(|(_, id)| id))
+                .arg(claim.start_sends),
                 Retry::Never,
             )
             .await?;

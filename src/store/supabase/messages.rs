@@ -400,6 +400,9 @@ impl MessageStore for SbView {
             args["p_after_run_at"] = json!(run_at.to_string());
             args["p_after_id"] = json!(id);
         }
+        if claim.start_sends {
+            args["p_start"] = json!(true);
+        }
         let mut claimed = self
             .message_rows(Call::rpc("sms_claim_messages", args))
             .await?;

@@ -11,12 +11,13 @@
 --    not infer it from a comparison with a parameter.
 -- 2. A claim of one batch plans on that batch's queue index: `p_batch_id IS NULL OR batch_id =
 --    p_batch_id` planned once for both cases, and scanned the queue of every batch. A claim can
---    start where the claimer's last one ended (two new parameters with defaults).
+--    start where the claimer's last one ended, and can record the sends as started (three new
+--    parameters with defaults).
 -- 3. Many moves are one update joined to their list, not one function call each; reservations
 --    go back per batch in the same statement.
 -- 4. Fewer index entries per move (below).
 --
--- Results are unchanged, and so are signatures but the claim's two new trailing parameters,
+-- Results are unchanged, and so are signatures but the claim's three new trailing parameters,
 -- which have defaults (PostgREST callers that do not name them see the same function).
 
 DROP INDEX sms_batch_messages_lease_idx;
@@ -30,10 +31,16 @@ CREATE INDEX sms_batch_messages_lease_idx ON sms_batch_messages (lease_expires_a
 -- a claim from the head of a large batch would step over all of them. (Without them the
 -- comparison is with '-infinity', which every due message follows.) The update needs no status
 -- condition: the rows are locked by this transaction since the select found them pending.
+--
+-- With `p_start`, the claimed messages' sends are recorded as started (`send_started_at =
+-- p_now`) in the same write: for a claimer that calls the provider at once, with nothing (a
+-- rate limit, a send window) that could hold a message back in between. Such a claim that
+-- expires leaves its messages in doubt, never pending.
 DROP FUNCTION sms_claim_messages(uuid, integer, uuid, bigint, timestamptz);
 CREATE FUNCTION sms_claim_messages(
   p_batch_id uuid, p_limit integer, p_token uuid, p_lease_ms bigint, p_now timestamptz,
-  p_after_run_at timestamptz DEFAULT NULL, p_after_id bigint DEFAULT NULL)
+  p_after_run_at timestamptz DEFAULT NULL, p_after_id bigint DEFAULT NULL,
+  p_start boolean DEFAULT false)
 RETURNS SETOF sms_batch_messages LANGUAGE plpgsql VOLATILE AS $$
 DECLARE
   c record;
@@ -89,7 +96,7 @@ BEGIN
          claim_token = p_token,
          claimed_at = p_now,
          lease_expires_at = p_now + p_lease_ms * interval '1 millisecond',
-         send_started_at = NULL,
+         send_started_at = CASE WHEN p_start THEN p_now END,
          attempts = m.attempts + 1,
          updated_at = p_now
    WHERE m.id = ANY (v_admit)
