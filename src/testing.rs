@@ -620,6 +620,10 @@ impl Sender for FakeSender {
         .map_err(|e| Self::unavailable(&e))?
     }
 
+    fn can_find(&self) -> bool {
+        true
+    }
+
     async fn find(&self, query: &FindQuery) -> Result<Vec<ProviderMessage>, LookupError> {
         if self.lookup_fails() {
             return Err(LookupError::Unavailable {

@@ -653,7 +653,8 @@ impl std::error::Error for LookupError {}
 ///   idempotent) is [`SendOutcome::InDoubt`], never [`SendOutcome::Retry`]: a retry there can text
 ///   the customer twice. [`ErrorTable`](super::ErrorTable) maps provider codes and HTTP statuses.
 /// - `lookup` and `find` are optional (their defaults answer [`LookupError::Unsupported`]), but
-///   without `find` an in-doubt message can only be marked failed or resent after a delay.
+///   without `find` an in-doubt message can only be marked failed or resent after a delay. A
+///   sender that implements `find` also returns `true` from [`Sender::can_find`].
 ///
 /// # Example
 ///
@@ -704,6 +705,10 @@ impl std::error::Error for LookupError {}
 ///         let sent = self.sent.lock().unwrap();
 ///         Ok(sent.iter().filter(|m| query.matches(m)).cloned().collect())
 ///     }
+///
+///     fn can_find(&self) -> bool {
+///         true
+///     }
 /// }
 ///
 /// # let runtime = tokio::runtime::Builder::new_current_thread().build()?;
@@ -741,12 +746,25 @@ pub trait Sender: Send + Sync {
         let _ = query;
         Err(LookupError::Unsupported)
     }
+
+    /// Whether [`Sender::find`] answers (a sender that implements it says so here; the default
+    /// is `false`). With it, the default in-doubt policy sends a message the provider never got
+    /// again instead of failing it, so a runner may let its claims record the send start
+    /// themselves (one write less per message), where a crash right after a claim leaves the
+    /// messages in doubt.
+    fn can_find(&self) -> bool {
+        false
+    }
 }
 
 #[async_trait]
 impl<S: Sender + ?Sized> Sender for Arc<S> {
     fn name(&self) -> &str {
         (**self).name()
+    }
+
+    fn can_find(&self) -> bool {
+        (**self).can_find()
     }
 
     async fn send(&self, message: &OutboundMessage) -> SendOutcome {
@@ -766,6 +784,10 @@ impl<S: Sender + ?Sized> Sender for Arc<S> {
 impl<S: Sender + ?Sized> Sender for Box<S> {
     fn name(&self) -> &str {
         (**self).name()
+    }
+
+    fn can_find(&self) -> bool {
+        (**self).can_find()
     }
 
     async fn send(&self, message: &OutboundMessage) -> SendOutcome {

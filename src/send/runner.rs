@@ -21,9 +21,10 @@ use crate::analytics::observe::{self, BatchSpan};
 use crate::error::{Error, ErrorKind, Result};
 use crate::queue::{
     BatchOptions, BatchState, ErrorCategory, ErrorRateMonitor, ErrorStats, ErrorTable, FindQuery,
-    Gcra, Lookup, LookupError, MessageId, MessageStatus, Next, OutboundMessage, PauseReason,
-    ProgressThrottle, ProviderMessage, ProviderStatus, Rate, RateMeter, Resolution, RetryBudget,
-    RetryPolicy, SampleLimits, SendFailure, SendOutcome, Sender, ZoneRules, ZoneSource,
+    Gcra, InDoubtPolicy, Lookup, LookupError, MessageId, MessageStatus, Next, OutboundMessage,
+    PauseReason, ProgressThrottle, ProviderMessage, ProviderStatus, Rate, RateMeter, Resolution,
+    RetryBudget, RetryPolicy, SampleLimits, SendFailure, SendOutcome, Sender, ZoneRules,
+    ZoneSource,
 };
 use crate::random::mix;
 use crate::store::{
@@ -123,7 +124,7 @@ impl RunnerConfig {
         self
     }
 
-    /// The rescue interval.
+    /// Looks for expired leases at most once per `every` (zero: at every poll).
     pub fn rescue_every(mut self, every: Duration) -> Self {
         self.rescue_every = every;
         self
@@ -329,6 +330,9 @@ pub(crate) struct BatchRun {
     /// sends to leave a permit free.
     check_sem: Arc<Semaphore>,
     window_zone: Option<Arc<dyn ZoneRules>>,
+    /// Whether claims record the send start themselves ([`claims_start_sends`]): one write
+    /// less per message.
+    direct: bool,
     local: Mutex<Local>,
     /// Send starts, written in groups (one claim's token each).
     starts: GroupCommit<(i64, Uuid), Message>,
@@ -350,6 +354,21 @@ fn written_at(progress: &serde_json::Value) -> Option<Timestamp> {
     progress
         .get("updatedAt")
         .and_then(|v| serde_json::from_value(v.clone()).ok())
+}
+
+/// Whether a batch's claims record the send start themselves ([`Claim::start_sends`]): nothing
+/// (a rate limit, a send window) holds a claimed message back from the provider, and a message
+/// a crash leaves in doubt right after its claim is sent again once the provider is found not
+/// to have it (the in-doubt policy resends, or reconciles through a sender that can find),
+/// never marked failed.
+fn claims_start_sends(options: &BatchOptions, sender_can_find: bool) -> bool {
+    options.rate().is_none()
+        && options.send_window.is_none()
+        && match options.retry_policy().in_doubt {
+            InDoubtPolicy::ResendAfter(_) => true,
+            InDoubtPolicy::Reconcile => sender_can_find,
+            InDoubtPolicy::MarkFailed => false,
+        }
 }
 
 fn is_refused(e: &Error) -> bool {
@@ -433,6 +452,7 @@ impl BatchRun {
             sem: Arc::new(Semaphore::new(options.concurrency as usize)),
             check_sem: Arc::new(Semaphore::new(options.concurrency as usize)),
             window_zone,
+            direct: claims_start_sends(&options, ctx.sender.can_find()),
             local: Mutex::new(Local {
                 budget: RetryBudget::default(),
                 monitor: options.error_rate_monitor(),
@@ -709,14 +729,12 @@ impl BatchRun {
         cursor: &mut Option<ClaimCursor>,
     ) -> Result<usize> {
         let free = self.sem.available_permits();
-        if free == 0 {
+        // The signal may have come since the loop looked: nothing more is claimed after it.
+        if free == 0 || self.ctx.shutdown.is_triggered() {
             return Ok(0);
         }
         let token = self.ctx.token();
-        // Without a rate limit or a send window nothing holds a claimed message back from the
-        // provider: the claim records the send start itself, one write less per message (a
-        // crash before the call leaves the message in doubt, reconciled, instead of pending).
-        let direct = self.rate.is_none() && self.options.send_window.is_none();
+        let direct = self.direct;
         let claim = |limit: usize, after: Option<(Timestamp, i64)>| {
             let mut c = Claim::new(limit as u32, token, self.options.lease(), now).batch(self.id);
             if let Some((run_at, id)) = after {
@@ -1347,8 +1365,9 @@ impl BatchRun {
         };
         // Several workers drain one batch, and progress counts every message of it: the first
         // to find the batch's progress an interval old writes it, and the others wait for the
-        // next interval after that write (keeping their error samples for it), so a batch is
-        // counted once an interval however many workers send it.
+        // next interval after that write, so a batch is counted once an interval however many
+        // workers send it. (A worker's error samples wait for a write of its own: at the
+        // latest, the forced one when its run ends.)
         if !force
             && let Some(at) = written_at(&batch.progress)
             && at <= now
@@ -1388,5 +1407,41 @@ impl BatchRun {
         store.batches.set_progress(self.id, &json, now).await?;
         self.local().throttle.wrote(now);
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn options(json: &str) -> BatchOptions {
+        BatchOptions::from_json(json).unwrap()
+    }
+
+    #[test]
+    fn claims_start_sends_only_when_nothing_holds_them_and_a_lost_one_is_resent() {
+        // Nothing in between; reconciled through a sender that can find, or resent anyway.
+        assert!(claims_start_sends(&options("{}"), true));
+        assert!(claims_start_sends(
+            &options(r#"{"inDoubt": {"resendAfterSeconds": 600}}"#),
+            false
+        ));
+        // A sender that cannot find: reconciliation would mark the message failed.
+        assert!(!claims_start_sends(&options("{}"), false));
+        assert!(!claims_start_sends(
+            &options(r#"{"inDoubt": "markFailed"}"#),
+            true
+        ));
+        // The pacer or the window may hold a claimed message back.
+        assert!(!claims_start_sends(
+            &options(r#"{"rate": {"segmentsPerSecond": 5}}"#),
+            true
+        ));
+        assert!(!claims_start_sends(
+            &options(
+                r#"{"sendWindow": {"start": "09:00", "end": "20:00", "timeZone": "Europe/London"}}"#
+            ),
+            true
+        ));
     }
 }

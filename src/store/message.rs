@@ -208,8 +208,11 @@ impl Claim {
     /// Records the claimed messages' sends as started (`send_started_at = now`) in the claim's
     /// own write, for a claimer that calls the provider at once, with nothing (a rate limit, a
     /// send window) that could hold a message back in between: one write less per message. A
-    /// claim that then expires makes its messages in doubt (reconciled with the provider)
-    /// rather than pending, and such claims cannot be given back with `release`.
+    /// claim that then expires makes its messages in doubt rather than pending, and such claims
+    /// cannot be given back with `release`; so use it only when an in-doubt message the
+    /// provider never got is sent again (the runner does when the batch's in-doubt policy
+    /// resends, or reconciles through a sender that [can find](crate::queue::Sender::can_find)
+    /// messages), never where it would be marked failed.
     pub fn start_sends(mut self) -> Self {
         self.start_sends = true;
         self

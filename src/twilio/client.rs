@@ -585,6 +585,10 @@ impl Sender for TwilioSender {
         Ok(m.into_provider_message(false))
     }
 
+    fn can_find(&self) -> bool {
+        true
+    }
+
     async fn find(
         &self,
         query: &FindQuery,

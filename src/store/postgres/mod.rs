@@ -24,9 +24,9 @@
 //!
 //! # Connections
 //!
-//! The pool checks a connection that has been idle for 10 seconds or more with an empty query
-//! before handing it out, so one the server dropped while idle (a restart, an idle timeout) is
-//! replaced rather than failing a query. A busier connection is only checked for being closed:
+//! The pool checks a connection unused for 10 seconds or more with an empty query (within the
+//! connect timeout) before handing it out, so one the server or a firewall dropped while idle
+//! (a restart, an idle timeout) is replaced rather than failing a query. A busier connection is only checked for being closed:
 //! a round trip before every operation would cost the queue a third of its throughput. Each operation has a
 //! time limit ([`PgConfig::timeout`]); past it the statement is cancelled on the server and the
 //! operation fails with [`ErrorKind::Timeout`]. Reads and other
@@ -147,11 +147,23 @@ impl PgConfig {
                 recycling_method: RecyclingMethod::Fast,
             },
         );
+        // A connection a firewall dropped silently would hang the check until TCP gives up:
+        // it has the time to connect, after which the connection is replaced.
+        let check_limit = self.connect_timeout;
         let pool = Pool::builder(manager)
-            .pre_recycle(Hook::async_fn(|client, metrics| {
+            .pre_recycle(Hook::async_fn(move |client, metrics| {
                 Box::pin(async move {
                     if metrics.last_used() >= VERIFY_IDLE {
-                        client.simple_query("").await.map_err(HookError::Backend)?;
+                        match tokio::time::timeout(check_limit, client.simple_query("")).await {
+                            Ok(checked) => {
+                                checked.map_err(HookError::Backend)?;
+                            }
+                            Err(_) => {
+                                return Err(HookError::message(
+                                    "the connection did not answer its check in time",
+                                ));
+                            }
+                        }
                     }
                     Ok(())
                 })

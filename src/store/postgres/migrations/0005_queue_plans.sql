@@ -19,6 +19,9 @@
 --
 -- Results are unchanged, and so are signatures but the claim's three new trailing parameters,
 -- which have defaults (PostgREST callers that do not name them see the same function).
+--
+-- The index changes lock sms_batch_messages while the rescue index is rebuilt: apply this with
+-- no worker running.
 
 DROP INDEX sms_batch_messages_lease_idx;
 CREATE INDEX sms_batch_messages_lease_idx ON sms_batch_messages (lease_expires_at)
@@ -208,7 +211,7 @@ $$;
 -- start, outcome). Free room in each page lets the send start, which changes no indexed column,
 -- stay on its page without new index entries (a HOT update); pages written before this keep
 -- their old fill. The (batch_id, status) index gained an entry at every status change and
--- served only the count by status, which the (batch_id, id) index serves as well: the count
--- reads the batch's rows either way.
+-- served the count by status, which the (batch_id, id) index serves as well (what is lost is
+-- an index-only count of a settled batch whose pages are all visible).
 ALTER TABLE sms_batch_messages SET (fillfactor = 70);
 DROP INDEX sms_batch_messages_status_idx;
