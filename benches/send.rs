@@ -139,6 +139,20 @@ async fn drain(store: &Store, sender: Arc<dyn Sender>, workers: usize, options: 
     elapsed
 }
 
+/// The time of `iters` drains, each of a batch of its own.
+fn drains(
+    rt: &tokio::runtime::Runtime,
+    store: &Store,
+    sender: &Arc<dyn Sender>,
+    workers: usize,
+    options: Value,
+    iters: u64,
+) -> Duration {
+    (0..iters)
+        .map(|_| rt.block_on(drain(store, Arc::clone(sender), workers, options.clone())))
+        .sum()
+}
+
 fn overhead(c: &mut Criterion) {
     let rt = runtime();
     let mut group = c.benchmark_group("send_overhead_instant_provider");
@@ -151,16 +165,14 @@ fn overhead(c: &mut Criterion) {
     group.throughput(Throughput::Elements(n as u64));
     group.bench_function("memory/1_worker", |b| {
         b.iter_custom(|iters| {
-            (0..iters)
-                .map(|_| {
-                    rt.block_on(drain(
-                        &store,
-                        Arc::clone(&sender),
-                        1,
-                        json!({"concurrency": 50, "verifyAfterSeconds": 604800}),
-                    ))
-                })
-                .sum()
+            drains(
+                &rt,
+                &store,
+                &sender,
+                1,
+                json!({"concurrency": 50, "verifyAfterSeconds": 604800}),
+                iters,
+            )
         })
     });
     // PostgreSQL store, four workers.
@@ -173,22 +185,10 @@ fn overhead(c: &mut Criterion) {
         // each claim and each group-committed write, so both a moderate and a wide setting are
         // measured.
         for concurrency in [50, 200] {
+            let options = json!({"concurrency": concurrency, "verifyAfterSeconds": 604800});
             group.bench_function(
                 format!("postgres/4_workers/concurrency_{concurrency}"),
-                |b| {
-                    b.iter_custom(|iters| {
-                        (0..iters)
-                            .map(|_| {
-                                rt.block_on(drain(
-                                &store,
-                                Arc::clone(&sender),
-                                4,
-                                json!({"concurrency": concurrency, "verifyAfterSeconds": 604800}),
-                            ))
-                            })
-                            .sum()
-                    })
-                },
+                |b| b.iter_custom(|iters| drains(&rt, &store, &sender, 4, options.clone(), iters)),
             );
         }
     }

@@ -844,6 +844,41 @@ pub(crate) fn message_not_found(id: i64) -> Error {
     })
 }
 
+/// The answers of a group write, per id in order: the message that moved, else lease lost
+/// (the caller sees the message: its fence did not hold) or not found. `visible` says which of
+/// the ids that did not move the caller sees; it is asked only when some did not move, so the
+/// usual group costs the store one round trip.
+#[cfg(any(feature = "postgres", feature = "supabase"))]
+pub(crate) async fn group_outcomes<Fut>(
+    ids: &[i64],
+    moved: Vec<Message>,
+    visible: impl FnOnce(Vec<i64>) -> Fut,
+) -> Result<Vec<Result<Message>>>
+where
+    Fut: std::future::Future<Output = Result<std::collections::HashSet<i64>>>,
+{
+    let mut by_id: std::collections::HashMap<i64, Message> =
+        moved.into_iter().map(|m| (m.id, m)).collect();
+    let missing: Vec<i64> = ids
+        .iter()
+        .copied()
+        .filter(|id| !by_id.contains_key(id))
+        .collect();
+    let seen = if missing.is_empty() {
+        std::collections::HashSet::new()
+    } else {
+        visible(missing).await?
+    };
+    Ok(ids
+        .iter()
+        .map(|id| match by_id.remove(id) {
+            Some(m) => Ok(m),
+            None if seen.contains(id) => Err(lease_lost(*id)),
+            None => Err(message_not_found(*id)),
+        })
+        .collect())
+}
+
 /// The error of a fenced update that changed nothing.
 pub(crate) fn lease_lost(id: i64) -> Error {
     Error::new(ErrorKind::LeaseLost { id })

@@ -849,12 +849,6 @@ pub async fn saved_filters_crud_import_export(h: &dyn Harness) {
 // ---------------------------------------------------------------------------------------------
 
 async fn sending_batch(s: &Store, messages: usize) -> Uuid {
-    let batch = s
-        .batches
-        .create(&NewBatch::new(Purpose::Marketing), at(0))
-        .await
-        .unwrap()
-        .batch;
     let rows: Vec<NewMessage> = (0..messages)
         .map(|i| {
             let mut m = NewMessage::new(
@@ -867,6 +861,12 @@ async fn sending_batch(s: &Store, messages: usize) -> Uuid {
             m
         })
         .collect();
+    batch_sending_with(s, &NewBatch::new(Purpose::Marketing), &rows).await
+}
+
+/// A batch created at 0 with these messages (inserted 2,000 at a time), sending from 1.
+async fn batch_sending_with(s: &Store, new: &NewBatch, rows: &[NewMessage]) -> Uuid {
+    let batch = s.batches.create(new, at(0)).await.unwrap().batch;
     for chunk in rows.chunks(2_000) {
         s.messages.insert(batch.id, chunk, at(0)).await.unwrap();
     }
@@ -1676,12 +1676,6 @@ pub async fn messages_list_count_scan_and_cancel(h: &dyn Harness) {
 pub async fn messages_claim_after_a_cursor(h: &dyn Harness) {
     let Some(f) = fresh(h).await else { return };
     let s = f.service();
-    let batch = s
-        .batches
-        .create(&NewBatch::new(Purpose::Marketing), at(0))
-        .await
-        .unwrap()
-        .batch;
     // Five due at 1, two due later (at 3), in id order within each time.
     let rows: Vec<NewMessage> = (0..7)
         .map(|i| {
@@ -1690,15 +1684,10 @@ pub async fn messages_claim_after_a_cursor(h: &dyn Harness) {
             m
         })
         .collect();
-    s.messages.insert(batch.id, &rows, at(0)).await.unwrap();
-    s.batches
-        .transition(batch.id, BatchState::Sending, None, at(1))
-        .await
-        .unwrap();
+    let batch = batch_sending_with(&s, &NewBatch::new(Purpose::Marketing), &rows).await;
     let lease = Duration::from_secs(60);
-    let claim = |n: u32, token: u128, now| {
-        Claim::new(n, Uuid::from_u128(token), lease, now).batch(batch.id)
-    };
+    let claim =
+        |n: u32, token: u128, now| Claim::new(n, Uuid::from_u128(token), lease, now).batch(batch);
     let customers =
         |ms: &[smsbatch::store::Message]| ms.iter().map(|m| m.customer_id).collect::<Vec<_>>();
     let first = s.messages.claim(&claim(2, 1, at(4))).await.unwrap();
@@ -1747,26 +1736,16 @@ pub async fn messages_claim_after_a_cursor(h: &dyn Harness) {
 pub async fn messages_claim_can_start_sends(h: &dyn Harness) {
     let Some(f) = fresh(h).await else { return };
     let s = f.service();
-    let batch = s
-        .batches
-        .create(&NewBatch::new(Purpose::Marketing), at(0))
-        .await
-        .unwrap()
-        .batch;
     let rows: Vec<NewMessage> = (0..3)
         .map(|i| NewMessage::new(i + 1, format!("+44740000030{i}"), "Hi", Encoding::Gsm7))
         .collect();
-    s.messages.insert(batch.id, &rows, at(0)).await.unwrap();
-    s.batches
-        .transition(batch.id, BatchState::Sending, None, at(1))
-        .await
-        .unwrap();
+    let batch = batch_sending_with(&s, &NewBatch::new(Purpose::Marketing), &rows).await;
     let token = Uuid::from_u128(9);
     let claimed = s
         .messages
         .claim(
             &Claim::new(2, token, Duration::from_secs(30), at(2))
-                .batch(batch.id)
+                .batch(batch)
                 .start_sends(),
         )
         .await
@@ -1785,7 +1764,7 @@ pub async fn messages_claim_can_start_sends(h: &dyn Harness) {
     // A plain claim leaves the start to be written.
     let plain = s
         .messages
-        .claim(&Claim::new(5, Uuid::from_u128(10), Duration::from_secs(30), at(2)).batch(batch.id))
+        .claim(&Claim::new(5, Uuid::from_u128(10), Duration::from_secs(30), at(2)).batch(batch))
         .await
         .unwrap();
     assert_eq!(plain.len(), 1);

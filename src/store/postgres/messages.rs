@@ -1,6 +1,6 @@
 //! Batches, their messages (the queue functions), exclusions and logs on PostgreSQL.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -24,7 +24,7 @@ use crate::store::log::{BatchLog, BatchLogStore, LogLevel, NewBatchLog, check_lo
 use crate::store::message::{
     CheckClaim, CheckKind, CheckResult, Checks, Claim, Fence, Message, MessageQuery, MessageStore,
     MessageTotals, NewMessage, Requeued, Rescued, Transition, check_change, check_changes,
-    check_check, check_new_messages, lease_lost, lease_millis, message_not_found,
+    check_check, check_new_messages, group_outcomes, lease_lost, lease_millis, message_not_found,
 };
 use crate::time::Timestamp;
 
@@ -427,40 +427,16 @@ fn change_json(change: &Transition) -> Value {
 }
 
 impl PgView {
-    /// Per id, in order: the message that moved, else not found (invisible) or lease lost.
-    /// Which of the two is asked only when some did not move: the usual group moves entirely
-    /// in one round trip.
-    async fn outcomes(&self, ids: &[i64], moved: &[Row]) -> Result<Vec<Result<Message>>> {
-        let mut by_id = std::collections::HashMap::with_capacity(moved.len());
-        for row in moved {
-            let m = message_from_row(row)?;
-            by_id.insert(m.id, m);
-        }
-        let missing: Vec<i64> = ids
-            .iter()
-            .copied()
-            .filter(|id| !by_id.contains_key(id))
-            .collect();
-        let seen: std::collections::HashSet<i64> = if missing.is_empty() {
-            Default::default()
-        } else {
-            self.rows(
-                Stmt::new("SELECT id FROM sms_batch_messages WHERE id = ANY($1)").arg(missing),
-                Retry::Safe,
-            )
-            .await?
-            .iter()
-            .map(|r| get::<i64>(r, "sms_batch_messages", "id"))
-            .collect::<Result<_>>()?
-        };
-        Ok(ids
-            .iter()
-            .map(|id| match by_id.remove(id) {
-                Some(m) => Ok(m),
-                None if seen.contains(id) => Err(lease_lost(*id)),
-                None => Err(message_not_found(*id)),
-            })
-            .collect())
+    /// Which of these ids the store sees (for a group write's messages that did not move).
+    async fn visible_messages(&self, ids: Vec<i64>) -> Result<HashSet<i64>> {
+        self.rows(
+            Stmt::new("SELECT id FROM sms_batch_messages WHERE id = ANY($1)").arg(ids),
+            Retry::Safe,
+        )
+        .await?
+        .iter()
+        .map(|r| get::<i64>(r, "sms_batch_messages", "id"))
+        .collect()
     }
 
     async fn message_rows(&self, stmt: Stmt, retry: Retry) -> Result<Vec<Message>> {
@@ -628,7 +604,11 @@ impl MessageStore for PgView {
                 Retry::Never,
             )
             .await?;
-        self.outcomes(ids, &moved).await
+        let moved = moved
+            .iter()
+            .map(message_from_row)
+            .collect::<Result<Vec<_>>>()?;
+        group_outcomes(ids, moved, |missing| self.visible_messages(missing)).await
     }
 
     async fn transition_many(
@@ -673,7 +653,11 @@ impl MessageStore for PgView {
                 Retry::Never,
             )
             .await?;
-        self.outcomes(&ids, &moved).await
+        let moved = moved
+            .iter()
+            .map(message_from_row)
+            .collect::<Result<Vec<_>>>()?;
+        group_outcomes(&ids, moved, |missing| self.visible_messages(missing)).await
     }
 
     async fn transition(

@@ -1,7 +1,7 @@
 //! Batches, their messages (the queue functions as RPC calls), exclusions and logs over
 //! PostgREST.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashSet};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -26,7 +26,7 @@ use crate::store::log::{BatchLog, BatchLogStore, LogLevel, NewBatchLog, check_lo
 use crate::store::message::{
     CheckClaim, CheckKind, CheckResult, Checks, Claim, Fence, Message, MessageQuery, MessageStore,
     MessageTotals, NewMessage, Requeued, Rescued, Transition, check_change, check_changes,
-    check_check, check_new_messages, lease_lost, lease_millis, message_not_found,
+    check_check, check_new_messages, group_outcomes, lease_lost, lease_millis, message_not_found,
 };
 use crate::time::Timestamp;
 
@@ -97,29 +97,6 @@ impl SbView {
             seen.extend(rows.into_iter().map(|r| r.id));
         }
         Ok(seen)
-    }
-
-    /// Per id, in order: the message that moved, else not found (invisible) or lease lost.
-    async fn outcomes(&self, ids: &[i64], moved: Vec<Message>) -> Result<Vec<Result<Message>>> {
-        let mut by_id: HashMap<i64, Message> = moved.into_iter().map(|m| (m.id, m)).collect();
-        let missing: Vec<i64> = ids
-            .iter()
-            .copied()
-            .filter(|id| !by_id.contains_key(id))
-            .collect();
-        let seen = if missing.is_empty() {
-            HashSet::new()
-        } else {
-            self.visible_messages(&missing).await?
-        };
-        Ok(ids
-            .iter()
-            .map(|id| match by_id.remove(id) {
-                Some(m) => Ok(m),
-                None if seen.contains(id) => Err(lease_lost(*id)),
-                None => Err(message_not_found(*id)),
-            })
-            .collect())
     }
 }
 
@@ -436,7 +413,10 @@ impl MessageStore for SbView {
                 json!({"p_ids": ids, "p_token": token, "p_now": now.to_string()}),
             ))
             .await?;
-        self.outcomes(ids, moved).await
+        group_outcomes(ids, moved, |missing| async move {
+            self.visible_messages(&missing).await
+        })
+        .await
     }
 
     async fn extend_lease(
@@ -526,7 +506,10 @@ impl MessageStore for SbView {
                        "p_changes": json, "p_now": now.to_string()}),
             ))
             .await?;
-        self.outcomes(&ids, moved).await
+        group_outcomes(&ids, moved, |missing| async move {
+            self.visible_messages(&missing).await
+        })
+        .await
     }
 
     async fn rescue(&self, now: Timestamp, limit: u32) -> Result<Rescued> {
